@@ -1,0 +1,78 @@
+"""Who is acting: roles, the acting principal, and the API-token format.
+
+A principal belongs to one tenant. ``PLATFORM`` principals act on every tenant
+with admin rights; everyone else is confined to their own tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.errors import Forbidden
+
+
+class Role(StrEnum):
+    VIEWER = "VIEWER"  # reads
+    OPERATOR = "OPERATOR"  # also starts and steers jobs
+    ADMIN = "ADMIN"  # also schedules, system jobs, priority, tokens and limits
+    PLATFORM = "PLATFORM"  # admin of every tenant
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+
+_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2, Role.PLATFORM: 3}
+
+
+class PrincipalKind(StrEnum):
+    USER = "USER"
+    BOT = "BOT"
+    SYSTEM = "SYSTEM"  # the platform itself: schedules, pruning
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The principal a domain verb acts for."""
+
+    tenant_id: int
+    role: Role
+    name: str
+    principal_id: int | None = None
+
+    @classmethod
+    def system(cls, tenant_id: int) -> Actor:
+        return cls(tenant_id=tenant_id, role=Role.ADMIN, name="system")
+
+    @property
+    def is_platform(self) -> bool:
+        return self.role is Role.PLATFORM
+
+    def has(self, role: Role) -> bool:
+        return self.role.rank >= role.rank
+
+    def require(self, role: Role, action: str) -> None:
+        if not self.has(role):
+            raise Forbidden(needed_role=role.value, action=action)
+
+    def sees_tenant(self, tenant_id: int) -> bool:
+        return self.is_platform or tenant_id == self.tenant_id
+
+    @property
+    def sees_system_jobs(self) -> bool:
+        return self.has(Role.ADMIN)
+
+
+TOKEN_PREFIX = "jt_"
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Tokens carry 256 random bits, so a plain SHA-256 is a safe, fast lookup key."""
+    return hashlib.sha256(token.encode()).hexdigest()

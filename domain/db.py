@@ -1,0 +1,74 @@
+"""Database wiring: the Tortoise config for a URL, connecting, and applying migrations."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+APP = "jobtower"
+MODELS_MODULE = "domain.models"
+MIGRATIONS_MODULE = "domain.migrations"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the usual ``postgresql://`` spelling; give SQLite room for several processes."""
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite://") and "busy_timeout" not in url:
+        url += ("&" if "?" in url else "?") + "busy_timeout=10000"
+    return url
+
+
+def connection_name(database_url: str) -> str:
+    # Tortoise caches compiled SQL per connection name, so each backend gets its own name.
+    return "postgres" if database_url.startswith(("postgres", "postgresql")) else "sqlite"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    name = connection_name(database_url)
+    return {
+        "connections": {name: normalize_url(database_url)},
+        "apps": {
+            APP: {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": name,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def connect(database_url: str) -> None:
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(database_url: str) -> None:
+    """Bring the schema up to date with Tortoise's own migrations."""
+    await tortoise_migrate(config=tortoise_config(database_url))
+    await Tortoise.close_connections()
+
+
+@asynccontextmanager
+async def database(database_url: str, *, apply_migrations: bool = False) -> AsyncIterator[None]:
+    if apply_migrations:
+        await migrate(database_url)
+    await connect(database_url)
+    try:
+        yield
+    finally:
+        await close()
+
+
+# What `tortoise makemigrations` reads (pyproject's [tool.tortoise]); the schema it
+# writes is database-neutral.
+MIGRATION_CONFIG = tortoise_config("sqlite://:memory:")

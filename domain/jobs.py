@@ -1,0 +1,524 @@
+"""The verbs of a job's life. Each is one guarded conditional update plus the event it records.
+
+A verb first finds the job as the actor may see it (another tenant's job is
+``NotFound``), then checks the role, then asks ``check_transition``. The
+status write is ``UPDATE job ... WHERE id = ? AND status = <the status we
+checked>``: if another operator moved the job in between, the update touches
+nothing and the verb re-reads and re-checks, so concurrent requests leave one
+valid history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from domain.access import Actor, Role
+from domain.clock import month_of, utcnow
+from domain.errors import (
+    InvalidInput,
+    InvalidTransition,
+    JobNotRestartable,
+    JobNotStoppable,
+    NotFound,
+    PlanLimitExceeded,
+)
+from domain.logs import LogLevel, LogLine, write_logs
+from domain.models import Chunk, Job, JobEvent, PlanUsage, Record, Tenant
+from domain.registry import MAX_CHUNK_SIZE, JobType, registry
+from domain.statuses import (
+    CHUNK_TERMINAL,
+    JOB_TRANSITIONS,
+    RECORD_OPEN,
+    TERMINAL,
+    ChunkStatus,
+    EventKind,
+    JobOutcome,
+    JobStatus,
+    Operation,
+    RecordStatus,
+    check_transition,
+)
+
+MAX_NAME_LENGTH = 200
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# A verb re-checks at most this many times when other writers keep moving the job.
+MAX_RACES = 20
+
+Effect = Callable[[Job], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class StartJobRequest:
+    type: str
+    name: str | None = None
+    params: Any = None
+    chunk_size: int | None = None
+    low_priority: bool = False
+    idempotency_key: str | None = None
+    parent_id: int | None = None
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def visible_jobs(actor: Actor) -> QuerySet[Job]:
+    """The jobs ``actor`` may see: its tenant's (all for platform), system jobs for admins."""
+    jobs = Job.all()
+    if not actor.is_platform:
+        jobs = jobs.filter(tenant_id=actor.tenant_id)
+    if not actor.sees_system_jobs:
+        jobs = jobs.filter(system=False)
+    return jobs
+
+
+async def get_job(actor: Actor, job_id: int) -> Job:
+    job = await visible_jobs(actor).get_or_none(id=job_id)
+    if job is None:
+        raise NotFound("job", job_id)
+    return job
+
+
+async def get_record(actor: Actor, record_id: int) -> Record:
+    record = await Record.get_or_none(id=record_id).prefetch_related("job")
+    if record is None or not _can_see(actor, record.job):
+        raise NotFound("record", record_id)
+    return record
+
+
+def _can_see(actor: Actor, job: Job) -> bool:
+    return actor.sees_tenant(job.tenant_id) and (actor.sees_system_jobs or not job.system)
+
+
+# ---------------------------------------------------------------- admission
+
+
+async def start_job(actor: Actor, request: StartJobRequest) -> Job:
+    """Admit a job: permission, type, params, plan limit, idempotency. Nothing is created on refusal."""
+    actor.require(Role.OPERATOR, "startJob")
+    job_type = registry.get(request.type)
+    if job_type.system:
+        actor.require(Role.ADMIN, f"starting the system job type {job_type.name}")
+    parent = await get_job(actor, request.parent_id) if request.parent_id is not None else None
+    if parent is not None and parent.status in TERMINAL:
+        raise InvalidTransition(
+            parent.status.value, "START_CHILD", f"cannot add a child to a {parent.status} job"
+        )
+    _check_length("idempotencyKey", request.idempotency_key, MAX_IDEMPOTENCY_KEY_LENGTH)
+    tenant_id = parent.tenant_id if parent is not None else actor.tenant_id
+    if request.idempotency_key is not None:
+        existing = await Job.get_or_none(tenant_id=tenant_id, idempotency_key=request.idempotency_key)
+        if existing is not None:
+            return existing
+    job = _new_job(actor, job_type, request, tenant_id, parent)
+    try:
+        return await _admit(actor, job, job_type.records_requested(job.params))
+    except IntegrityError:
+        # A concurrent request with the same idempotency key won the insert.
+        existing = await Job.get_or_none(tenant_id=tenant_id, idempotency_key=request.idempotency_key)
+        if request.idempotency_key is None or existing is None:
+            raise
+        return existing
+
+
+def _new_job(
+    actor: Actor, job_type: JobType, request: StartJobRequest, tenant_id: int, parent: Job | None
+) -> Job:
+    name = request.name if request.name is not None else job_type.name
+    _check_length("name", name, MAX_NAME_LENGTH)
+    if not name.strip():
+        raise InvalidInput("name", "must not be blank")
+    chunk_size = request.chunk_size if request.chunk_size is not None else job_type.default_chunk_size
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise InvalidInput("chunkSize", f"must be between 1 and {MAX_CHUNK_SIZE}")
+    return Job(
+        tenant_id=tenant_id,
+        type=job_type.name,
+        name=name,
+        params=job_type.validate_params(request.params),
+        chunk_size=chunk_size,
+        system=job_type.system,
+        stoppable=job_type.stoppable,
+        restartable=job_type.restartable,
+        low_priority=request.low_priority,
+        run_by_id=actor.principal_id,
+        parent_id=parent.id if parent is not None else None,
+        root_id=parent.root_id if parent is not None else None,
+        idempotency_key=request.idempotency_key,
+    )
+
+
+def _check_length(field: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise InvalidInput(field, f"must be at most {limit} characters")
+
+
+async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
+    tenant = await Tenant.get(id=job.tenant_id)
+    month = month_of(utcnow())
+    await PlanUsage.bulk_create(
+        [PlanUsage(tenant_id=tenant.id, month=month)], ignore_conflicts=True
+    )
+    async with in_transaction():
+        # The guarded increment is the reservation: two admissions racing for the
+        # last job of the month cannot both pass it.
+        usage = PlanUsage.filter(tenant_id=tenant.id, month=month)
+        if tenant.jobs_per_month is not None:
+            usage = usage.filter(jobs_used__lt=tenant.jobs_per_month)
+        if not await usage.update(jobs_used=F("jobs_used") + 1):
+            used = await _usage(tenant.id, month)
+            raise PlanLimitExceeded("jobs", tenant.jobs_per_month or 0, used.jobs_used, 1)
+        used = await _usage(tenant.id, month)
+        if tenant.records_per_month is not None:
+            requested = records_requested or 0
+            if used.records_used + requested > tenant.records_per_month or (
+                used.records_used >= tenant.records_per_month
+            ):
+                raise PlanLimitExceeded(
+                    "records", tenant.records_per_month, used.records_used, requested
+                )
+        job.seq = 1
+        await job.save()
+        if job.root_id is None:
+            job.root_id = job.id
+            await Job.filter(id=job.id).update(root_id=job.id)
+        await _record_event(job, EventKind.CREATED, None, JobStatus.PENDING, actor)
+    return job
+
+
+async def _usage(tenant_id: int, month: str) -> PlanUsage:
+    return await PlanUsage.get(tenant_id=tenant_id, month=month)
+
+
+# ---------------------------------------------------------------- operator verbs
+
+
+async def stop_job(actor: Actor, job_id: int) -> Job:
+    job = await _steerable(actor, job_id, "stopJob")
+    job = await _transition(job, Operation.STOP, actor, effect=_stop_pending_chunks)
+    await _cascade(job, actor, stop_job, Operation.STOP)
+    return job
+
+
+async def force_stop_job(actor: Actor, job_id: int) -> Job:
+    job = await _steerable(actor, job_id, "forceStopJob")
+    job = await _transition(job, Operation.FORCE_STOP, actor, effect=_interrupt_in_flight)
+    await _cascade(job, actor, force_stop_job, Operation.FORCE_STOP)
+    return job
+
+
+async def resume_job(actor: Actor, job_id: int) -> Job:
+    job = await get_job(actor, job_id)
+    actor.require(Role.OPERATOR, "resumeJob")
+    job = await _transition(job, Operation.RESUME, actor, effect=_reopen_stopped_chunks)
+    await _cascade(job, actor, resume_job, Operation.RESUME)
+    return job
+
+
+async def cancel_job(actor: Actor, job_id: int) -> Job:
+    job = await get_job(actor, job_id)
+    actor.require(Role.OPERATOR, "cancelJob")
+    if job.status not in (JobStatus.PENDING, JobStatus.STOPPED):
+        _check_stoppable(job)
+    job = await _transition(job, Operation.CANCEL, actor, effect=_discard_if_canceled)
+    await _cascade(job, actor, cancel_job, Operation.CANCEL)
+    return job
+
+
+async def restart_job(actor: Actor, job_id: int) -> Job:
+    """A new PENDING job with the old one's type, name and params; the old job keeps its history."""
+    old = await get_job(actor, job_id)
+    actor.require(Role.OPERATOR, "restartJob")
+    if not old.restartable:
+        raise JobNotRestartable(old.type)
+    check_transition(old.status, Operation.RESTART)
+    return await _start_again(actor, old, retry_failed=False)
+
+
+async def retry_failed_records(actor: Actor, job_id: int) -> Job:
+    """A new job that runs only the records that failed in ``job_id``."""
+    old = await get_job(actor, job_id)
+    actor.require(Role.OPERATOR, "retryFailedRecords")
+    check_transition(old.status, Operation.RETRY_FAILED)
+    if not await Record.exists(job_id=old.id, status=RecordStatus.FAILED):
+        raise InvalidTransition(old.status.value, Operation.RETRY_FAILED.value, "the job has no failed records")
+    return await _start_again(actor, old, retry_failed=True)
+
+
+async def _start_again(actor: Actor, old: Job, *, retry_failed: bool) -> Job:
+    job_type = registry.get(old.type)
+    job = Job(
+        tenant_id=old.tenant_id,
+        type=old.type,
+        name=old.name,
+        params=old.params,
+        chunk_size=old.chunk_size,
+        system=old.system,
+        stoppable=job_type.stoppable,
+        restartable=job_type.restartable,
+        low_priority=old.low_priority,
+        run_by_id=actor.principal_id,
+        restarted_from_id=old.id,
+        retry_failed=retry_failed,
+    )
+    requested = (
+        await Record.filter(job_id=old.id, status=RecordStatus.FAILED).count()
+        if retry_failed
+        else job_type.records_requested(old.params)
+    )
+    return await _admit(actor, job, requested)
+
+
+async def set_job_low_priority(actor: Actor, job_id: int, low_priority: bool) -> Job:
+    job = await get_job(actor, job_id)
+    actor.require(Role.ADMIN, "setJobLowPriority")
+    return await _mark(job, actor, EventKind.PRIORITY_CHANGED, low_priority=low_priority)
+
+
+async def hide_job(actor: Actor, job_id: int) -> Job:
+    """Removes the job from lists; never cancels anything."""
+    job = await get_job(actor, job_id)
+    actor.require(Role.OPERATOR, "hideJob")
+    return await _mark(job, actor, EventKind.HIDDEN, hidden=True)
+
+
+async def complete_wait(actor: Actor, record_id: int, payload: Any = None) -> Record:
+    """Deliver the answer a WAITING record waits for; the record continues from its next step."""
+    record = await get_record(actor, record_id)
+    actor.require(Role.OPERATOR, "completeWait")
+    job = record.job
+    async with in_transaction():
+        reopened = await Record.filter(id=record.id, status=RecordStatus.WAITING).update(
+            status=RecordStatus.PENDING, wait_payload=payload
+        )
+        if not reopened:
+            raise InvalidTransition(
+                record.status.value, "COMPLETE_WAIT", f"record is {record.status}, not WAITING"
+            )
+        # A chunk whose remaining records all waited was parked without a lease.
+        await Chunk.filter(
+            id=record.chunk_id, status=ChunkStatus.RUNNING, lease_owner=None
+        ).update(status=ChunkStatus.PENDING)
+    if job.status is JobStatus.WAITING:
+        await _try_transition(job, Operation.WAIT_COMPLETED, actor)
+    await record.refresh_from_db()
+    return record
+
+
+def _check_stoppable(job: Job) -> None:
+    if job.system and not job.stoppable:
+        raise JobNotStoppable(job.type)
+
+
+async def _steerable(actor: Actor, job_id: int, action: str) -> Job:
+    job = await get_job(actor, job_id)
+    actor.require(Role.OPERATOR, action)
+    _check_stoppable(job)
+    return job
+
+
+async def _cascade(
+    job: Job, actor: Actor, verb: Callable[[Actor, int], Awaitable[Job]], operation: Operation
+) -> None:
+    """Children follow their parent where the same operation is allowed for them."""
+    children = await Job.filter(parent_id=job.id).only("id", "status", "system", "stoppable")
+    for child in children:
+        if (operation, child.status) not in JOB_TRANSITIONS or (child.system and not child.stoppable):
+            continue
+        try:
+            await verb(actor, child.id)
+        except (InvalidTransition, NotFound):
+            continue  # the child moved on by itself meanwhile
+
+
+# ---------------------------------------------------------------- worker events
+
+
+async def mark_running(job_id: int) -> Job | None:
+    """The first chunk started."""
+    return await _event(job_id, Operation.CHUNK_STARTED)
+
+
+async def mark_waiting(job_id: int) -> Job | None:
+    return await _event(job_id, Operation.ALL_WAITING)
+
+
+async def mark_drained(job_id: int) -> Job | None:
+    """Nothing is in flight any more after a stop or cancel request."""
+    return await _event(job_id, Operation.DRAINED, effect=_after_drain)
+
+
+async def finish_job(job_id: int) -> Job | None:
+    """All chunks and children are done: FINISHED with an outcome (CANCELED if it was canceling)."""
+    return await _event(job_id, Operation.WORK_DONE, effect=_set_outcome)
+
+
+async def fail_job(job_id: int, error: str) -> Job | None:
+    return await _event(job_id, Operation.RUN_FAILED, updates={"error": error[:10_000]})
+
+
+async def _event(
+    job_id: int, operation: Operation, *, effect: Effect | None = None, updates: dict | None = None
+) -> Job | None:
+    """Apply a worker-reported event if it is legal now; None if the job is gone or moved on."""
+    job = await Job.get_or_none(id=job_id)
+    if job is None:
+        return None
+    actor = Actor.system(job.tenant_id)
+    return await _try_transition(job, operation, actor, effect=effect, updates=updates)
+
+
+async def _try_transition(job: Job, operation: Operation, actor: Actor, **kwargs: Any) -> Job | None:
+    try:
+        return await _transition(job, operation, actor, **kwargs)
+    except InvalidTransition:
+        return None
+
+
+# ---------------------------------------------------------------- the guarded update
+
+
+async def _transition(
+    job: Job,
+    operation: Operation,
+    actor: Actor,
+    *,
+    effect: Effect | None = None,
+    updates: dict | None = None,
+) -> Job:
+    for _ in range(MAX_RACES):
+        target = check_transition(job.status, operation)
+        changes = {**_timestamps(job, target), **(updates or {})}
+        async with in_transaction():
+            moved = await Job.filter(id=job.id, status=job.status).update(
+                status=target, seq=F("seq") + 1, **changes
+            )
+            if moved:
+                source = job.status
+                await job.refresh_from_db()
+                if effect is not None:
+                    await effect(job)
+                await _record_event(job, EventKind.STATUS_CHANGED, source, job.status, actor, operation)
+                return job
+        await job.refresh_from_db()
+    raise InvalidTransition(job.status.value, operation.value, "the job kept changing; try again")
+
+
+def _timestamps(job: Job, target: JobStatus) -> dict[str, Any]:
+    now = utcnow()
+    if target is JobStatus.RUNNING and job.started_at is None:
+        return {"started_at": now}
+    if target in TERMINAL or target is JobStatus.STOPPED:
+        return {"ended_at": now}
+    if target is JobStatus.PENDING:
+        return {"ended_at": None}
+    return {}
+
+
+async def _mark(job: Job, actor: Actor, kind: EventKind, **changes: Any) -> Job:
+    """A change that is not a status move (priority, hidden), still sequenced as an event."""
+    async with in_transaction():
+        await Job.filter(id=job.id).update(seq=F("seq") + 1, **changes)
+        await job.refresh_from_db()
+        await _record_event(job, kind, job.status, job.status, actor, data=changes)
+    return job
+
+
+async def _record_event(
+    job: Job,
+    kind: EventKind,
+    source: JobStatus | None,
+    target: JobStatus,
+    actor: Actor,
+    operation: Operation | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    payload = dict(data or {})
+    if operation is not None:
+        payload["operation"] = operation.value
+    await JobEvent.create(
+        job_id=job.id,
+        seq=job.seq,
+        kind=kind.value,
+        from_status=source,
+        to_status=target,
+        actor=actor.name,
+        actor_principal_id=actor.principal_id,
+        at=utcnow(),
+        data=payload,
+    )
+
+
+# ---------------------------------------------------------------- effects on chunks and records
+
+
+async def _stop_pending_chunks(job: Job) -> None:
+    if job.status is JobStatus.STOPPED:
+        await Chunk.filter(job_id=job.id, status=ChunkStatus.PENDING).update(
+            status=ChunkStatus.STOPPED
+        )
+
+
+async def _after_drain(job: Job) -> None:
+    await _stop_pending_chunks(job)
+    await _discard_if_canceled(job)
+
+
+async def _reopen_stopped_chunks(job: Job) -> None:
+    await Chunk.filter(job_id=job.id, status=ChunkStatus.STOPPED).update(
+        status=ChunkStatus.PENDING
+    )
+
+
+async def _discard_if_canceled(job: Job) -> None:
+    if job.status is not JobStatus.CANCELED:
+        return
+    now = utcnow()
+    await Chunk.filter(job_id=job.id).exclude(status__in=CHUNK_TERMINAL).update(
+        status=ChunkStatus.CANCELED, lease_owner=None, lease_expires_at=None, ended_at=now
+    )
+    await Record.filter(job_id=job.id, status__in=RECORD_OPEN).update(
+        status=RecordStatus.CANCELED, ended_at=now
+    )
+
+
+async def _interrupt_in_flight(job: Job) -> None:
+    now = utcnow()
+    interrupted = await Record.filter(job_id=job.id, status=RecordStatus.RUNNING).update(
+        status=RecordStatus.INTERRUPTED, ended_at=now, error="interrupted by a force stop"
+    )
+    await Chunk.filter(
+        job_id=job.id, status__in=(ChunkStatus.RUNNING, ChunkStatus.PENDING)
+    ).update(status=ChunkStatus.STOPPED, lease_owner=None, lease_expires_at=None)
+    await write_logs(
+        [
+            LogLine(
+                job_id=job.id,
+                level=LogLevel.WARNING,
+                message="force-stopped: work in flight was interrupted; data may be inconsistent",
+                fields={"interruptedRecords": interrupted},
+            )
+        ]
+    )
+
+
+async def _set_outcome(job: Job) -> None:
+    if job.status is not JobStatus.FINISHED:
+        await _discard_if_canceled(job)
+        return
+    incomplete = await Chunk.filter(job_id=job.id).exclude(status=ChunkStatus.COMPLETED).exists()
+    if incomplete:
+        outcome = JobOutcome.INCOMPLETE
+    elif job.failed or await Record.exists(job_id=job.id, status=RecordStatus.FAILED):
+        outcome = JobOutcome.WITH_ERRORS
+    else:
+        outcome = JobOutcome.SUCCEEDED
+    await Job.filter(id=job.id).update(outcome=outcome)
+    job.outcome = outcome
+

@@ -1,0 +1,263 @@
+"""Tortoise models: the persisted state of tenants, access, jobs and their history.
+
+Status columns are only ever written by the verbs in ``domain.jobs`` and
+``domain.execution``; everything else reads them.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from domain.access import PrincipalKind, Role
+from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
+
+STATUS_LENGTH = 12
+
+
+class Tenant(Model):
+    id = fields.BigIntField(primary_key=True)
+    slug = fields.CharField(max_length=63, unique=True)
+    name = fields.CharField(max_length=200)
+    # None means unlimited.
+    jobs_per_month = fields.BigIntField(null=True)
+    records_per_month = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "tenant"
+
+
+class Principal(Model):
+    # A user or bot of one tenant; ``PLATFORM`` principals reach every tenant.
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "jobtower.Tenant", related_name="principals"
+    )
+    name = fields.CharField(max_length=200)
+    kind = fields.CharEnumField(PrincipalKind, max_length=STATUS_LENGTH)
+    role = fields.CharEnumField(Role, max_length=STATUS_LENGTH)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "principal"
+
+
+class ApiToken(Model):
+    id = fields.BigIntField(primary_key=True)
+    principal: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "jobtower.Principal", related_name="tokens"
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    # The first characters, shown in token lists so a leaked token can be told apart.
+    display_prefix = fields.CharField(max_length=12)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_token"
+
+
+class Schedule(Model):
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "jobtower.Tenant", related_name="schedules"
+    )
+    name = fields.CharField(max_length=200)
+    type = fields.CharField(max_length=100)
+    params = fields.JSONField(default=dict)
+    cron = fields.CharField(max_length=100)
+    enabled = fields.BooleanField(default=True)
+    next_run_at = fields.DatetimeField(null=True, db_index=True)
+    last_run_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "schedule"
+        unique_together = (("tenant", "name"),)
+
+
+class Job(Model):
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "jobtower.Tenant", related_name="jobs"
+    )
+    type = fields.CharField(max_length=100)
+    name = fields.CharField(max_length=200)
+    status = fields.CharEnumField(JobStatus, max_length=STATUS_LENGTH, default=JobStatus.PENDING)
+    outcome = fields.CharEnumField(JobOutcome, max_length=STATUS_LENGTH, null=True)
+    error = fields.TextField(null=True)
+    params = fields.JSONField(default=dict)
+    chunk_size = fields.IntField()
+    # Flags copied from the job type at admission, so a job keeps the rules it started with.
+    system = fields.BooleanField(default=False)
+    stoppable = fields.BooleanField(default=True)
+    restartable = fields.BooleanField(default=True)
+    low_priority = fields.BooleanField(default=False)
+    hidden = fields.BooleanField(default=False)
+    run_by: fields.ForeignKeyNullableRelation[Principal] = fields.ForeignKeyField(
+        "jobtower.Principal", related_name="jobs", null=True
+    )
+    parent: fields.ForeignKeyNullableRelation[Job] = fields.ForeignKeyField(
+        "jobtower.Job", related_name="children", null=True
+    )
+    # The top of the job tree; a root job points at itself. Fair scheduling groups by it.
+    root: fields.ForeignKeyNullableRelation[Job] = fields.ForeignKeyField(
+        "jobtower.Job", related_name="descendants", null=True
+    )
+    restarted_from: fields.ForeignKeyNullableRelation[Job] = fields.ForeignKeyField(
+        "jobtower.Job", related_name="restarts", null=True
+    )
+    # A retry job runs only the records that failed in ``restarted_from``.
+    retry_failed = fields.BooleanField(default=False)
+    schedule: fields.ForeignKeyNullableRelation[Schedule] = fields.ForeignKeyField(
+        "jobtower.Schedule", related_name="runs", null=True
+    )
+    idempotency_key = fields.CharField(max_length=200, null=True)
+    # The last event's per-job sequence number.
+    seq = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    last_progress_at = fields.DatetimeField(null=True)
+    # Progress counters, brought up to date at chunk boundaries. ``total`` is None
+    # until the records are enumerated.
+    total = fields.BigIntField(null=True)
+    done = fields.BigIntField(default=0)
+    succeeded = fields.BigIntField(default=0)
+    failed = fields.BigIntField(default=0)
+    skipped = fields.BigIntField(default=0)
+    error_logs = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "job"
+        unique_together = (("tenant", "idempotency_key"),)
+        indexes = (
+            # The job list: newest first, keyset-paginated, per tenant.
+            Index(fields=("tenant_id", "created_at", "id")),
+            Index(fields=("tenant_id", "status", "created_at")),
+            Index(fields=("tenant_id", "type", "created_at")),
+            # The dispatcher and the live-ops counts.
+            Index(fields=("status", "low_priority")),
+            Index(fields=("root_id", "status")),
+        )
+
+
+class Chunk(Model):
+    # Records ``[range_start, range_end)`` of a job's enumeration; ``cursor`` is the next to run.
+
+    id = fields.BigIntField(primary_key=True)
+    job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
+        "jobtower.Job", related_name="chunks"
+    )
+    index = fields.IntField()
+    status = fields.CharEnumField(
+        ChunkStatus, max_length=STATUS_LENGTH, default=ChunkStatus.PENDING
+    )
+    range_start = fields.BigIntField()
+    range_end = fields.BigIntField()
+    cursor = fields.BigIntField()
+    attempts = fields.IntField(default=0)
+    lease_owner = fields.CharField(max_length=100, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
+    started_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    done = fields.BigIntField(default=0)
+    succeeded = fields.BigIntField(default=0)
+    failed = fields.BigIntField(default=0)
+    skipped = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "chunk"
+        unique_together = (("job", "index"),)
+        indexes = (Index(fields=("status", "lease_expires_at")),)
+
+
+class Record(Model):
+    id = fields.BigIntField(primary_key=True)
+    job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
+        "jobtower.Job", related_name="records"
+    )
+    chunk: fields.ForeignKeyRelation[Chunk] = fields.ForeignKeyField(
+        "jobtower.Chunk", related_name="records"
+    )
+    # Place in the job's enumeration; the chunk cursor counts in positions.
+    position = fields.BigIntField()
+    key = fields.CharField(max_length=255)
+    status = fields.CharEnumField(
+        RecordStatus, max_length=STATUS_LENGTH, default=RecordStatus.PENDING
+    )
+    error = fields.TextField(null=True)
+    attempts = fields.IntField(default=0)
+    started_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    # The timed steps: [{name, status, startedAt, endedAt, detail, error}].
+    journey = fields.JSONField(default=list)
+    # What ``complete_wait`` delivered to the waiting step.
+    wait_payload = fields.JSONField(null=True)
+
+    class Meta:
+        table = "record"
+        # One row per record of a job: a record cannot get two outcomes.
+        unique_together = (("job", "position"),)
+        indexes = (
+            Index(fields=("chunk_id", "position")),
+            Index(fields=("job_id", "status")),
+        )
+
+
+class JobEvent(Model):
+    # The history of a job. ``seq`` is per job, gap-free and strictly increasing.
+
+    id = fields.BigIntField(primary_key=True)
+    job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
+        "jobtower.Job", related_name="events"
+    )
+    seq = fields.BigIntField()
+    kind = fields.CharField(max_length=32)
+    from_status = fields.CharEnumField(JobStatus, max_length=STATUS_LENGTH, null=True)
+    to_status = fields.CharEnumField(JobStatus, max_length=STATUS_LENGTH)
+    actor = fields.CharField(max_length=200)
+    actor_principal: fields.ForeignKeyNullableRelation[Principal] = fields.ForeignKeyField(
+        "jobtower.Principal", related_name="events", null=True
+    )
+    at = fields.DatetimeField()
+    data = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "job_event"
+        unique_together = (("job", "seq"),)
+
+
+class JobLog(Model):
+    id = fields.BigIntField(primary_key=True)
+    job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField("jobtower.Job", related_name="logs")
+    at = fields.DatetimeField()
+    level = fields.CharField(max_length=8)
+    message = fields.TextField()
+    fields_ = fields.JSONField(default=dict, source_field="fields")
+    chunk_index = fields.IntField(null=True)
+    record_key = fields.CharField(max_length=255, null=True)
+
+    class Meta:
+        table = "job_log"
+        indexes = (Index(fields=("job_id", "at")), Index(fields=("job_id", "level", "at")))
+
+
+class PlanUsage(Model):
+    # What a tenant used in one calendar month (UTC), counted against its limits.
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "jobtower.Tenant", related_name="usage"
+    )
+    month = fields.CharField(max_length=7)  # "2026-11"
+    jobs_used = fields.BigIntField(default=0)
+    records_used = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "plan_usage"
+        unique_together = (("tenant", "month"),)

@@ -1,0 +1,109 @@
+"""Tenants, their principals and API tokens, and what they used of their plan."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from domain.access import Actor, PrincipalKind, Role, hash_token, new_token
+from domain.clock import month_of, utcnow
+from domain.errors import InvalidInput, NotFound, Unauthenticated
+from domain.models import ApiToken, PlanUsage, Principal, Tenant
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+async def create_tenant(
+    slug: str,
+    name: str | None = None,
+    *,
+    jobs_per_month: int | None = None,
+    records_per_month: int | None = None,
+) -> Tenant:
+    if not SLUG_PATTERN.match(slug):
+        raise InvalidInput("slug", "use 1-63 lowercase letters, digits and inner hyphens")
+    for field, limit in (("jobsPerMonth", jobs_per_month), ("recordsPerMonth", records_per_month)):
+        if limit is not None and limit < 0:
+            raise InvalidInput(field, "must not be negative")
+    try:
+        return await Tenant.create(
+            slug=slug,
+            name=name or slug,
+            jobs_per_month=jobs_per_month,
+            records_per_month=records_per_month,
+        )
+    except IntegrityError:
+        raise InvalidInput("slug", f"a tenant named {slug!r} already exists") from None
+
+
+async def get_tenant(slug: str) -> Tenant:
+    tenant = await Tenant.get_or_none(slug=slug)
+    if tenant is None:
+        raise NotFound("tenant", slug)
+    return tenant
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once; only its hash is stored
+    principal: Principal
+
+
+async def create_token(
+    tenant_slug: str,
+    role: Role,
+    name: str | None = None,
+    kind: PrincipalKind = PrincipalKind.BOT,
+) -> IssuedToken:
+    tenant = await get_tenant(tenant_slug)
+    token = new_token()
+    async with in_transaction():
+        principal = await Principal.create(
+            tenant_id=tenant.id, name=name or f"{role.value.lower()} token", kind=kind, role=role
+        )
+        await ApiToken.create(
+            principal_id=principal.id, token_hash=hash_token(token), display_prefix=token[:12]
+        )
+    return IssuedToken(token=token, principal=principal)
+
+
+async def authenticate(token: str | None) -> Actor:
+    if not token:
+        raise Unauthenticated()
+    row = await ApiToken.get_or_none(
+        token_hash=hash_token(token), revoked_at=None
+    ).prefetch_related("principal")
+    if row is None:
+        raise Unauthenticated()
+    principal = row.principal
+    return Actor(
+        tenant_id=principal.tenant_id,
+        role=principal.role,
+        name=principal.name,
+        principal_id=principal.id,
+    )
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    month: str
+    jobs_used: int
+    jobs_limit: int | None
+    records_used: int
+    records_limit: int | None
+
+
+async def plan_usage(actor: Actor) -> UsageReport:
+    tenant = await Tenant.get(id=actor.tenant_id)
+    month = month_of(utcnow())
+    usage = await PlanUsage.get_or_none(tenant_id=tenant.id, month=month)
+    return UsageReport(
+        month=month,
+        jobs_used=usage.jobs_used if usage else 0,
+        jobs_limit=tenant.jobs_per_month,
+        records_used=usage.records_used if usage else 0,
+        records_limit=tenant.records_per_month,
+    )

@@ -1,0 +1,86 @@
+"""The ``jobtower`` command. Every subcommand reads the same settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from domain import db
+from domain.access import Role
+from domain.errors import JobtowerError
+from domain.tenants import create_tenant, create_token
+from jobtower.settings import settings
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` against the configured database; domain refusals become clean CLI errors."""
+
+    async def connected() -> T:
+        async with db.database(settings.resolved_database_url):
+            return await work()
+
+    try:
+        return asyncio.run(connected())
+    except JobtowerError as error:
+        raise click.ClickException(error.message) from None
+
+
+@click.group()
+def main() -> None:
+    """Jobtower: runs long background jobs and is the control tower for them."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    asyncio.run(db.migrate(settings.resolved_database_url))
+    click.echo("database is up to date", err=True)
+
+
+@main.group()
+def tenant() -> None:
+    """Manage tenants."""
+
+
+@tenant.command("create")
+@click.argument("slug")
+@click.option("--name", help="Display name (defaults to the slug).")
+@click.option("--jobs-per-month", type=click.IntRange(min=0), help="Monthly limit of jobs started.")
+@click.option(
+    "--records-per-month", type=click.IntRange(min=0), help="Monthly limit of records processed."
+)
+def tenant_create(
+    slug: str, name: str | None, jobs_per_month: int | None, records_per_month: int | None
+) -> None:
+    """Create the tenant SLUG."""
+    created = _run(
+        lambda: create_tenant(
+            slug, name, jobs_per_month=jobs_per_month, records_per_month=records_per_month
+        )
+    )
+    click.echo(f"created tenant {created.slug}", err=True)
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.option("--tenant", "tenant_slug", required=True, help="Slug of the tenant.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice([role.value for role in Role], case_sensitive=False),
+    help="What the token may do.",
+)
+@click.option("--name", help="Who or what will use the token.")
+def token_create(tenant_slug: str, role: str, name: str | None) -> None:
+    """Print a new API token (and nothing else) on stdout."""
+    issued: Any = _run(lambda: create_token(tenant_slug, Role(role.upper()), name))
+    click.echo(issued.token)
