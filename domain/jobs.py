@@ -350,8 +350,15 @@ async def mark_waiting(job_id: int) -> Job | None:
 
 
 async def mark_drained(job_id: int) -> Job | None:
-    """Nothing is in flight any more after a stop or cancel request."""
-    return await _event(job_id, Operation.DRAINED, effect=_after_drain)
+    """Nothing is in flight any more after a stop or cancel request.
+
+    A non-stoppable type asked to stop keeps working until it finishes or fails,
+    so running dry between two chunks does not stop it.
+    """
+    job = await Job.get_or_none(id=job_id)
+    if job is None or (job.status is JobStatus.STOPPING and not job.stoppable):
+        return None
+    return await _try_transition(job, Operation.DRAINED, Actor.system(job.tenant_id), effect=_after_drain)
 
 
 async def finish_job(job_id: int) -> Job | None:
@@ -360,7 +367,9 @@ async def finish_job(job_id: int) -> Job | None:
 
 
 async def fail_job(job_id: int, error: str) -> Job | None:
-    return await _event(job_id, Operation.RUN_FAILED, updates={"error": error[:10_000]})
+    return await _event(
+        job_id, Operation.RUN_FAILED, effect=_discard_if_canceled, updates={"error": error[:10_000]}
+    )
 
 
 async def _event(
