@@ -15,6 +15,7 @@ from domain.errors import (
 )
 from domain.models import Chunk, Job, JobLog, Record
 from domain.statuses import ChunkStatus, EventKind, JobOutcome, JobStatus, RecordStatus
+from tests.domain.expectations import ENDED, MOVES, SPAWNS
 from tests.domain.scenarios import (
     OPERATIONS,
     VERBS,
@@ -34,40 +35,8 @@ S = JobStatus
 C = ChunkStatus
 R = RecordStatus
 
-# Read off SPEC §2 for a stoppable, restartable type: (operation, from) -> to.
-# Every pair not listed here must be refused and change nothing.
-MOVES: dict[tuple[str, JobStatus], JobStatus] = {
-    ("stop", S.PENDING): S.STOPPED,
-    ("stop", S.RUNNING): S.STOPPING,
-    ("stop", S.WAITING): S.STOPPING,
-    ("force_stop", S.STOPPING): S.STOPPED,
-    ("resume", S.STOPPED): S.PENDING,
-    ("cancel", S.PENDING): S.CANCELED,
-    ("cancel", S.STOPPED): S.CANCELED,
-    ("cancel", S.RUNNING): S.CANCELING,
-    ("cancel", S.WAITING): S.CANCELING,
-    ("mark_running", S.PENDING): S.RUNNING,
-    ("mark_waiting", S.RUNNING): S.WAITING,
-    ("mark_drained", S.STOPPING): S.STOPPED,
-    ("mark_drained", S.CANCELING): S.CANCELED,
-    ("finish_job", S.RUNNING): S.FINISHED,
-    ("finish_job", S.WAITING): S.FINISHED,
-    # The last records completed the job before the stop took hold.
-    ("finish_job", S.STOPPING): S.FINISHED,
-    # A cancel request wins: the job ends discarded, whatever the run did.
-    ("finish_job", S.CANCELING): S.CANCELED,
-    ("fail_job", S.RUNNING): S.FAILED,
-    ("fail_job", S.WAITING): S.FAILED,
-    ("fail_job", S.STOPPING): S.FAILED,
-    ("fail_job", S.CANCELING): S.CANCELED,
-}
-ENDED = (S.FINISHED, S.FAILED, S.CANCELED)
-# Operations that start a new job and leave the old one as it was.
-SPAWNS = {("restart", status) for status in ENDED} | {
-    ("retry_failed_records", status) for status in ENDED
-}
-# Operations allowed from any status that keep it.
-MARKS = {"hide": EventKind.HIDDEN, "set_low_priority": EventKind.PRIORITY_CHANGED}
+# The operations allowed from any status, and the event each records.
+MARK_EVENTS = {"hide": EventKind.HIDDEN, "set_low_priority": EventKind.PRIORITY_CHANGED}
 
 
 async def job_with_everything(actor, type: str = "test.plain") -> Job:
@@ -104,7 +73,7 @@ async def test_every_operation_from_every_status(acme, operation, status):
         assert event_name(new_event) == operation
         assert len(after.events) == len(before.events) + 1
 
-    elif operation in MARKS:
+    elif operation in MARK_EVENTS:
         result = await OPERATIONS[operation](admin, job)
 
         assert result.status is status
@@ -113,7 +82,7 @@ async def test_every_operation_from_every_status(acme, operation, status):
         new_event = (await events_of(job))[-1]
         assert (new_event.seq, new_event.kind, new_event.from_status, new_event.to_status) == (
             before.job[1] + 1,
-            MARKS[operation],
+            MARK_EVENTS[operation],
             status,
             status,
         )
