@@ -8,6 +8,7 @@ from typing import Any
 
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as tortoise_migrate
+from tortoise.transactions import in_transaction
 
 APP = "jobtower"
 MODELS_MODULE = "domain.models"
@@ -72,3 +73,36 @@ async def database(database_url: str, *, apply_migrations: bool = False) -> Asyn
 # What `tortoise makemigrations` reads (pyproject's [tool.tortoise]); the schema it
 # writes is database-neutral.
 MIGRATION_CONFIG = tortoise_config("sqlite://:memory:")
+
+
+def dialect() -> str:
+    """``postgres`` or ``sqlite``: the backend the models are bound to."""
+    from domain.models import Job
+
+    return Job._meta.db.capabilities.dialect
+
+
+async def fetch(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """A raw query written with ``?`` placeholders, run on whichever backend is connected."""
+    from domain.models import Job
+
+    client = Job._meta.db
+    if client.capabilities.dialect == "postgres":
+        sql = _numbered_placeholders(sql)
+    return await client.execute_query_dict(sql, params)
+
+
+def _numbered_placeholders(sql: str) -> str:
+    parts = sql.split("?")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, 1))
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[Any]:
+    """A write transaction. On SQLite it takes the write lock first: a transaction that
+    read before writing cannot upgrade under WAL, while one waiting for the lock up
+    front waits out ``busy_timeout`` like any writer."""
+    async with in_transaction() as connection:
+        if connection.capabilities.dialect == "sqlite":
+            await connection.execute_query("UPDATE tenant SET id = id WHERE 0")
+        yield connection

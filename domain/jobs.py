@@ -17,8 +17,8 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
+from domain import db
 from domain.access import Actor, Role
 from domain.clock import month_of, utcnow
 from domain.errors import (
@@ -63,6 +63,8 @@ class StartJobRequest:
     low_priority: bool = False
     idempotency_key: str | None = None
     parent_id: int | None = None
+    # Set when a schedule starts the job.
+    schedule_id: int | None = None
 
 
 # ---------------------------------------------------------------- lookups
@@ -137,11 +139,13 @@ def _new_job(
     chunk_size = request.chunk_size if request.chunk_size is not None else job_type.default_chunk_size
     if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise InvalidInput("chunkSize", f"must be between 1 and {MAX_CHUNK_SIZE}")
+    params = job_type.validate_params(request.params)
     return Job(
         tenant_id=tenant_id,
         type=job_type.name,
         name=name,
-        params=job_type.validate_params(request.params),
+        params=params,
+        step_names=[step.name for step in job_type.steps_for(params)],
         chunk_size=chunk_size,
         system=job_type.system,
         stoppable=job_type.stoppable,
@@ -151,6 +155,7 @@ def _new_job(
         parent_id=parent.id if parent is not None else None,
         root_id=parent.root_id if parent is not None else None,
         idempotency_key=request.idempotency_key,
+        schedule_id=request.schedule_id,
     )
 
 
@@ -165,7 +170,7 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
     await PlanUsage.bulk_create(
         [PlanUsage(tenant_id=tenant.id, month=month)], ignore_conflicts=True
     )
-    async with in_transaction():
+    async with db.transaction():
         # The guarded increment is the reservation: two admissions racing for the
         # last job of the month cannot both pass it.
         usage = PlanUsage.filter(tenant_id=tenant.id, month=month)
@@ -266,6 +271,7 @@ async def _start_again(actor: Actor, old: Job, *, retry_failed: bool) -> Job:
         run_by_id=actor.principal_id,
         restarted_from_id=old.id,
         retry_failed=retry_failed,
+        step_names=old.step_names,
     )
     requested = (
         await Record.filter(job_id=old.id, status=RecordStatus.FAILED).count()
@@ -293,7 +299,7 @@ async def complete_wait(actor: Actor, record_id: int, payload: Any = None) -> Re
     record = await get_record(actor, record_id)
     actor.require(Role.OPERATOR, "completeWait")
     job = record.job
-    async with in_transaction():
+    async with db.transaction():
         reopened = await Record.filter(id=record.id, status=RecordStatus.WAITING).update(
             status=RecordStatus.PENDING, wait_payload=payload
         )
@@ -404,7 +410,7 @@ async def _transition(
     for _ in range(MAX_RACES):
         target = check_transition(job.status, operation)
         changes = {**_timestamps(job, target), **(updates or {})}
-        async with in_transaction():
+        async with db.transaction():
             moved = await Job.filter(id=job.id, status=job.status).update(
                 status=target, seq=F("seq") + 1, **changes
             )
@@ -432,7 +438,7 @@ def _timestamps(job: Job, target: JobStatus) -> dict[str, Any]:
 
 async def _mark(job: Job, actor: Actor, kind: EventKind, **changes: Any) -> Job:
     """A change that is not a status move (priority, hidden), still sequenced as an event."""
-    async with in_transaction():
+    async with db.transaction():
         await Job.filter(id=job.id).update(seq=F("seq") + 1, **changes)
         await job.refresh_from_db()
         await _record_event(job, kind, job.status, job.status, actor, data=changes)
@@ -481,7 +487,7 @@ async def _after_drain(job: Job) -> None:
 
 async def _reopen_stopped_chunks(job: Job) -> None:
     await Chunk.filter(job_id=job.id, status=ChunkStatus.STOPPED).update(
-        status=ChunkStatus.PENDING
+        status=ChunkStatus.PENDING, lease_owner=None, lease_expires_at=None
     )
 
 
@@ -502,9 +508,13 @@ async def _interrupt_in_flight(job: Job) -> None:
     interrupted = await Record.filter(job_id=job.id, status=RecordStatus.RUNNING).update(
         status=RecordStatus.INTERRUPTED, ended_at=now, error="interrupted by a force stop"
     )
-    await Chunk.filter(
-        job_id=job.id, status__in=(ChunkStatus.RUNNING, ChunkStatus.PENDING)
-    ).update(status=ChunkStatus.STOPPED, lease_owner=None, lease_expires_at=None)
+    # The lease owner stays on running chunks: their worker writes the INTERRUPTED outcomes.
+    await Chunk.filter(job_id=job.id, status=ChunkStatus.RUNNING).update(
+        status=ChunkStatus.STOPPED, lease_expires_at=None
+    )
+    await Chunk.filter(job_id=job.id, status=ChunkStatus.PENDING).update(
+        status=ChunkStatus.STOPPED, lease_owner=None, lease_expires_at=None
+    )
     await write_logs(
         [
             LogLine(

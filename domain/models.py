@@ -113,6 +113,12 @@ class Job(Model):
     )
     # A retry job runs only the records that failed in ``restarted_from``.
     retry_failed = fields.BooleanField(default=False)
+    # The job type's step names at admission; journeys refer to steps by index.
+    step_names = fields.JSONField(default=list)
+    # All chunks exist once the records are enumerated; until then a worker
+    # holding the enumeration lease creates them.
+    enumerated = fields.BooleanField(default=False)
+    enumeration_lease_expires_at = fields.DatetimeField(null=True)
     schedule: fields.ForeignKeyNullableRelation[Schedule] = fields.ForeignKeyField(
         "jobtower.Schedule", related_name="runs", null=True
     )
@@ -160,6 +166,8 @@ class Chunk(Model):
     range_start = fields.BigIntField()
     range_end = fields.BigIntField()
     cursor = fields.BigIntField()
+    # The record keys of the range, in order, as the enumeration produced them.
+    keys = fields.JSONField(default=list)
     attempts = fields.IntField(default=0)
     lease_owner = fields.CharField(max_length=100, null=True)
     lease_expires_at = fields.DatetimeField(null=True)
@@ -194,7 +202,7 @@ class Record(Model):
     attempts = fields.IntField(default=0)
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
-    # The timed steps: [{name, status, startedAt, endedAt, detail, error}].
+    # The timed steps, compact: see domain.journey.
     journey = fields.JSONField(default=list)
     # What ``complete_wait`` delivered to the waiting step.
     wait_payload = fields.JSONField(null=True)

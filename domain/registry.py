@@ -17,15 +17,19 @@ A developer describes a job type once::
     ))
 
 ``enumerate`` yields record keys in a stable order; each step is an async
-callable that receives the worker's record context.
+callable that receives a ``RecordContext``. A step ends a record early by
+raising ``SkipRecord`` or ``WaitForAnswer``, or the whole job with ``FailJob``;
+any other exception fails the step (after its retries) and so the record.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
+
+import importlib
 
 import jsonschema
 
@@ -36,7 +40,44 @@ DEFAULT_STALL_THRESHOLD = timedelta(minutes=5)
 
 Params = Mapping[str, Any]
 Enumerator = Callable[[Params], AsyncIterator[str]]
-StepFn = Callable[[Any], Awaitable[Any]]
+StepFn = Callable[["RecordContext"], Awaitable[Any]]
+
+
+class StepSignal(Exception):
+    """Raised by a step to steer its record or job rather than to report a fault."""
+
+
+class SkipRecord(StepSignal):
+    """The record needs no work; it ends SKIPPED."""
+
+
+class WaitForAnswer(StepSignal):
+    """The record waits for ``completeWait``; the same step runs again with ``context.payload``."""
+
+
+class FailJob(StepSignal):
+    """The whole job fails with this message."""
+
+
+class RecordContext(Protocol):
+    """What a step sees of its record and job."""
+
+    job_id: int
+    key: str
+    position: int
+    params: Params
+    # What completeWait delivered, when the step runs again after a wait.
+    payload: Any
+    # Shared by the steps of one record run, e.g. data fetched by an earlier step.
+    state: dict[str, Any]
+
+    def log(self, level: str, message: str, **fields: Any) -> None: ...
+
+    def set_detail(self, detail: Any) -> None: ...
+
+    async def spawn_child(
+        self, type: str, params: Mapping[str, Any] | None = None, name: str | None = None
+    ) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +104,11 @@ class JobType:
     # How many records the params will produce, when that is known up front;
     # admission counts it against the monthly record limit.
     estimate_records: Callable[[Params], int | None] | None = None
+    # Records of one chunk that run at the same time; raise it for steps that wait on I/O.
+    record_concurrency: int | Callable[[Params], int] = 1
+    # When the steps depend on the params (e.g. a configurable pipeline), they are
+    # chosen per job at admission from ``steps``.
+    plan_steps: Callable[[Params], Sequence[Step]] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -86,6 +132,13 @@ class JobType:
         if not isinstance(params, dict):
             raise InvalidInput(field="params", message="must be an object")
         return params
+
+    def steps_for(self, params: Params) -> tuple[Step, ...]:
+        return tuple(self.plan_steps(params)) if self.plan_steps else self.steps
+
+    def concurrency_for(self, params: Params) -> int:
+        width = self.record_concurrency
+        return max(1, width(params) if callable(width) else width)
 
     def records_requested(self, params: Params) -> int | None:
         return self.estimate_records(params) if self.estimate_records else None
@@ -112,6 +165,12 @@ class JobTypeRegistry:
 
     def all(self) -> list[JobType]:
         return sorted(self._types.values(), key=lambda t: t.name)
+
+    @staticmethod
+    def load(modules: list[str]) -> None:
+        """Import the modules that register job types (settings.job_types)."""
+        for module in modules:
+            importlib.import_module(module)
 
 
 registry = JobTypeRegistry()

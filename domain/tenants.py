@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
+from domain import db
 from domain.access import Actor, PrincipalKind, Role, hash_token, new_token
 from domain.clock import month_of, utcnow
 from domain.errors import InvalidInput, NotFound, Unauthenticated
@@ -60,7 +60,7 @@ async def create_token(
 ) -> IssuedToken:
     tenant = await get_tenant(tenant_slug)
     token = new_token()
-    async with in_transaction():
+    async with db.transaction():
         principal = await Principal.create(
             tenant_id=tenant.id, name=name or f"{role.value.lower()} token", kind=kind, role=role
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -33,6 +34,45 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
 @click.group()
 def main() -> None:
     """Jobtower: runs long background jobs and is the control tower for them."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Run the API, the dispatcher and workers (SQLite and Redis of its own by default)."""
+    from jobtower.server import serve as run_everything
+
+    _log_to_stderr()
+    run_everything(settings, host, port)
+
+
+@main.command()
+def worker() -> None:
+    """Run a worker process: takes chunks from the broker and runs them."""
+    from workers.worker import run_worker
+
+    _log_to_stderr()
+    asyncio.run(run_worker(settings, _required_redis_url()))
+
+
+@main.command()
+def dispatcher() -> None:
+    """Run a dispatcher: hands ready chunks to workers fairly (one leader at a time)."""
+    from workers.dispatcher import run_dispatcher
+
+    _log_to_stderr()
+    asyncio.run(run_dispatcher(settings, _required_redis_url()))
+
+
+def _required_redis_url() -> str:
+    if not settings.redis_url:
+        raise click.UsageError("set REDIS_URL (only `jobtower serve` starts a Redis of its own)")
+    return settings.redis_url
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @main.command()
@@ -84,3 +124,7 @@ def token_create(tenant_slug: str, role: str, name: str | None) -> None:
     """Print a new API token (and nothing else) on stdout."""
     issued: Any = _run(lambda: create_token(tenant_slug, Role(role.upper()), name))
     click.echo(issued.token)
+
+
+if __name__ == "__main__":
+    main()

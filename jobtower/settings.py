@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -21,6 +22,33 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "JOBTOWER_REDIS_URL")
     )
+
+    # Modules that register job types when imported; every process imports them.
+    job_types: list[str] = ["jobtower.demo"]
+
+    # Workers: chunks one worker process runs at once, and how it holds them.
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    heartbeat_seconds: float = Field(default=1.0, gt=0)
+    # Outcomes are written every this many records or seconds, whichever comes first.
+    flush_records: int = Field(default=500, ge=1)
+    flush_seconds: float = Field(default=0.5, gt=0)
+
+    # Dispatcher: how often it schedules, and how long a chunk handed to the
+    # broker stays reserved before it is handed out again.
+    dispatch_interval_seconds: float = Field(default=0.1, gt=0)
+    queue_lease_seconds: float = Field(default=60.0, gt=0)
+    # Chunks queued per live worker slot beyond the ones running, so workers never idle.
+    queue_depth_per_slot: int = Field(default=1, ge=0)
+
+    # `jobtower serve`: worker processes it starts beside the API.
+    serve_workers: int = Field(default=2, ge=0, le=64)
+    # Finished jobs, their records and logs are pruned after this many days.
+    retention_days: int = Field(default=30, ge=1)
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,50 @@
+"""The HTTP application: health endpoints now; the GraphQL API and console mount here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from domain import db
+from domain.models import Tenant
+from domain.registry import registry
+from jobtower.settings import Settings
+
+
+def create_app(settings: Settings, redis_url: str) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        registry.load(settings.job_types)
+        app.state.redis = Redis.from_url(redis_url)
+        async with db.database(settings.resolved_database_url):
+            yield
+        await app.state.redis.aclose()
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks = {}
+        try:
+            await Tenant.all().limit(1).values_list("id", flat=True)
+            checks["database"] = "ok"
+        except Exception:  # reported, not raised: readiness is the answer
+            checks["database"] = "unreachable"
+        try:
+            await request.app.state.redis.ping()
+            checks["redis"] = "ok"
+        except Exception:
+            checks["redis"] = "unreachable"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/readyz", readyz)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,1 @@
+"""The job types Jobtower ships: the demo catalogue and ``noop`` for benchmarks and tests."""

@@ -1,0 +1,79 @@
+"""``jobtower serve``: API, dispatcher and workers in one command, on the embedded default.
+
+With no configuration it keeps SQLite and a Redis server of its own in the data
+folder, so the default runs the same code path as production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from contextlib import ExitStack
+
+import uvicorn
+from redis.asyncio import Redis
+
+from domain import db
+from domain.registry import registry
+from jobtower.app import create_app
+from jobtower.seed import seed_demo
+from jobtower.settings import Settings
+from workers.broker import build_broker
+from workers.dispatcher import Dispatcher
+from workers.redis_server import EmbeddedRedis
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    with ExitStack() as stack:
+        redis_url = settings.redis_url
+        if not redis_url:
+            redis_url = stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
+        asyncio.run(db.migrate(settings.resolved_database_url))
+        token = asyncio.run(_seed(settings))
+        env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": settings.resolved_database_url}
+        workers = [
+            subprocess.Popen([sys.executable, "-m", "jobtower.cli", "worker"], env=env)
+            for _ in range(settings.serve_workers)
+        ]
+        stack.callback(_stop_processes, workers)
+        print(f"Jobtower console: http://{host}:{port}/", flush=True)
+        print(f"Admin token for tenant demo: {token}", flush=True)
+        asyncio.run(_serve_api_and_dispatcher(settings, redis_url, host, port))
+
+
+async def _seed(settings: Settings) -> str:
+    registry.load(settings.job_types)
+    async with db.database(settings.resolved_database_url):
+        return await seed_demo(settings.data_dir)
+
+
+async def _serve_api_and_dispatcher(settings: Settings, redis_url: str, host: str, port: int) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, redis_url), host=host, port=port, log_level="info")
+    )
+    stop = asyncio.Event()
+    redis = Redis.from_url(redis_url)
+    broker = build_broker(redis_url)
+    await broker.startup()
+    dispatching = asyncio.create_task(Dispatcher(settings, redis, broker).run(stop))
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await dispatching
+        await broker.shutdown()
+        await redis.aclose()
+
+
+def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,120 @@
+"""The dispatcher: one leader at a time turns ready work into broker messages.
+
+Each round the leader re-queues chunks whose worker died, hands out
+enumerations, fills the free worker slots with chunks in the fair order of
+``domain.scheduling``, starts due schedules and relays job events. The broker
+only ever holds about one chunk per slot beyond those running, so the order
+is decided here and not by the queue. Several dispatcher processes may run:
+the others stand by, and every hand-out is an atomic claim anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import uuid
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from taskiq_redis import RedisStreamBroker
+
+from domain import db
+from domain.execution import hold_enumeration, reap_expired_leases, stale_enumerations
+from domain.registry import registry
+from domain.scheduling import in_flight, mark_queued, pick, ready_chunks
+from jobtower.settings import Settings
+from workers import keys
+from workers.broker import build_broker, send_chunk, send_enumeration
+from workers.relay import relay_events
+from domain.schedules import start_due_schedules
+
+log = logging.getLogger(__name__)
+
+LEADER_SECONDS = 5.0
+
+
+async def live_worker_slots(redis: Redis) -> tuple[int, int]:
+    """(live workers, chunk slots they offer), from the workers' presence keys."""
+    names = [name async for name in redis.scan_iter(match=keys.WORKER_PATTERN, count=1000)]
+    if not names:
+        return 0, 0
+    values = await redis.mget(names)
+    slots = sum(int(value) for value in values if value is not None)
+    return sum(1 for value in values if value is not None), slots
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, redis: Redis, broker: RedisStreamBroker) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.broker = broker
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                if await self._lead():
+                    await self.tick()
+            except Exception:  # a failed round is retried by the next one
+                log.exception("dispatcher round failed")
+            try:
+                await asyncio.wait_for(stop.wait(), self.settings.dispatch_interval_seconds)
+            except TimeoutError:
+                pass
+        if await self.redis.get(keys.DISPATCHER_LEADER) == self.id.encode():
+            await self.redis.delete(keys.DISPATCHER_LEADER)
+
+    async def _lead(self) -> bool:
+        ttl = int(LEADER_SECONDS * 1000)
+        if await self.redis.set(keys.DISPATCHER_LEADER, self.id, nx=True, px=ttl):
+            return True
+        if await self.redis.get(keys.DISPATCHER_LEADER) == self.id.encode():
+            await self.redis.pexpire(keys.DISPATCHER_LEADER, ttl)
+            return True
+        return False
+
+    async def tick(self) -> None:
+        await reap_expired_leases()
+        await self._hand_out_enumerations()
+        await self._hand_out_chunks()
+        await start_due_schedules()
+        await relay_events(self.redis)
+
+    async def _hand_out_enumerations(self) -> None:
+        lease = timedelta(seconds=self.settings.queue_lease_seconds)
+        for job_id in await stale_enumerations():
+            if await hold_enumeration(job_id, lease):
+                await send_enumeration(self.broker, job_id)
+
+    async def _hand_out_chunks(self) -> None:
+        _, slots = await live_worker_slots(self.redis)
+        capacity = slots * (1 + self.settings.queue_depth_per_slot)
+        busy = await in_flight()
+        free = capacity - busy.total
+        if free <= 0:
+            return
+        chosen = pick(await ready_chunks(per_root=free), busy, free)
+        if not chosen:
+            return
+        lease = timedelta(seconds=self.settings.queue_lease_seconds)
+        for chunk_id in await mark_queued([chunk.chunk_id for chunk in chosen], lease):
+            await send_chunk(self.broker, chunk_id)
+
+
+async def run_dispatcher(settings: Settings, redis_url: str) -> None:
+    """The ``jobtower dispatcher`` process: dispatches until SIGTERM or SIGINT."""
+    registry.load(settings.job_types)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    redis = Redis.from_url(redis_url)
+    broker = build_broker(redis_url)
+    async with db.database(settings.resolved_database_url):
+        await broker.startup()
+        await Dispatcher(settings, redis, broker).run(stop)
+        await broker.shutdown()
+    await redis.aclose()

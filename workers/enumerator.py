@@ -1,0 +1,71 @@
+"""Turns a job's records into chunks, streaming, so a million keys never sit in memory at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from domain.execution import (
+    add_chunks,
+    begin_enumeration,
+    end_enumeration,
+    enumeration_failed,
+    extend_enumeration,
+    failed_record_keys,
+)
+from domain.models import Job
+from domain.registry import registry
+from domain.statuses import IN_FLIGHT, JobStatus
+
+MAX_KEY_LENGTH = 255
+# Chunk rows written per round trip while enumerating.
+CHUNKS_PER_ROUND = 100
+
+
+class EnumerationError(Exception):
+    pass
+
+
+async def enumerate_job(job_id: int, lease: timedelta) -> None:
+    job = await begin_enumeration(job_id, lease)
+    if job is None:
+        return
+    try:
+        total = await _create_chunks(job, lease)
+    except Exception as error:  # the job type's enumerator raised: the run fails, with why
+        await enumeration_failed(job.id, f"{type(error).__name__}: {error}")
+        return
+    if total is not None:
+        await end_enumeration(job.id, total)
+
+
+async def _create_chunks(job: Job, lease: timedelta) -> int | None:
+    """The number of records, or None when the job stopped being runnable meanwhile."""
+    round_size = job.chunk_size * CHUNKS_PER_ROUND
+    buffer: list[str] = []
+    position = index = 0
+    async for key in _keys(job):
+        text = str(key)
+        if len(text) > MAX_KEY_LENGTH:
+            raise EnumerationError(f"record key {text[:40]!r}… is longer than {MAX_KEY_LENGTH}")
+        buffer.append(text)
+        if len(buffer) >= round_size:
+            index += await add_chunks(job, index, position, buffer)
+            position += len(buffer)
+            buffer = []
+            status = await extend_enumeration(job.id, lease)
+            if status is None or (status not in IN_FLIGHT and status is not JobStatus.PENDING):
+                return None
+    if buffer:
+        await add_chunks(job, index, position, buffer)
+        position += len(buffer)
+    return position
+
+
+async def _keys(job: Job) -> AsyncIterator[str]:
+    if job.retry_failed and job.restarted_from_id is not None:
+        for key in await failed_record_keys(job.restarted_from_id):
+            yield key
+        return
+    async for key in registry.get(job.type).enumerate(job.params):
+        yield key

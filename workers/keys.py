@@ -1,0 +1,35 @@
+"""Every Redis key and stream name Jobtower uses, built in one place."""
+
+from __future__ import annotations
+
+PREFIX = "jobtower"
+
+# The Taskiq stream that carries chunk and enumeration tasks.
+TASK_STREAM = f"{PREFIX}:tasks"
+TASK_GROUP = f"{PREFIX}:workers"
+# Held by the one dispatcher that schedules; others stand by.
+DISPATCHER_LEADER = f"{PREFIX}:dispatcher:leader"
+# The id of the last job event the relay copied from the database to the streams.
+RELAY_CURSOR = f"{PREFIX}:relay:last-event-id"
+
+
+def worker(worker_id: str) -> str:
+    """A live worker's presence, refreshed by its heartbeat and expiring with it."""
+    return f"{PREFIX}:worker:{worker_id}"
+
+
+WORKER_PATTERN = f"{PREFIX}:worker:*"
+
+
+def tenant_events(tenant_id: int) -> str:
+    """Every event of a tenant's jobs, in order: status changes and coalesced progress."""
+    return f"{PREFIX}:tenant:{tenant_id}:events"
+
+
+def chunk_progress(job_id: int) -> str:
+    """Hash chunk id -> counts of the chunks of a job that workers hold right now."""
+    return f"{PREFIX}:job:{job_id}:chunks"
+
+
+def job_logs(job_id: int) -> str:
+    return f"{PREFIX}:job:{job_id}:logs"

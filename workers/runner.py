@@ -1,0 +1,372 @@
+"""Runs one leased chunk: every record through the job type's steps, timed into its journey.
+
+The runner holds the lease with a heartbeat that also watches the job's
+status. Records run in batches inside one task; between batches the outcomes
+and the cursor are written in one transaction. A stop or cancel request lets
+the current batch finish; a force stop cancels it, and the records it cut off
+end INTERRUPTED. ``_final_status`` is the one place a chunk's end is decided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from domain.access import Actor, Role
+from domain.clock import utcnow
+from domain.execution import (
+    ClaimedChunk,
+    Counts,
+    RecordResult,
+    count_records,
+    heartbeat,
+    release_chunk,
+    save_results,
+    should_pause,
+)
+from domain.jobs import StartJobRequest, fail_job, start_job
+from domain.journey import entry
+from domain.logs import LogLevel, LogLine, write_logs
+from domain.models import Record
+from domain.registry import FailJob, JobType, SkipRecord, WaitForAnswer
+from domain.statuses import ChunkStatus, JobStatus, RecordStatus, StepStatus
+from workers.progress import ProgressPublisher
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    owner: str
+    lease: timedelta
+    heartbeat_seconds: float
+    flush_records: int
+    flush_seconds: float
+
+
+@dataclass
+class Item:
+    """A record to run: its place, its key, and its row if it continues after a wait."""
+
+    position: int
+    key: str
+    existing: Record | None = None
+
+
+@dataclass
+class StepContext:
+    """What a step sees (domain.registry.RecordContext)."""
+
+    runner: ChunkRunner
+    job_id: int
+    key: str
+    position: int
+    params: Mapping[str, Any]
+    payload: Any = None
+    state: dict[str, Any] = field(default_factory=dict)
+    detail: Any = None
+
+    def log(self, level: str, message: str, **fields: Any) -> None:
+        self.runner.logs.append(
+            LogLine(
+                job_id=self.job_id,
+                level=LogLevel(level.upper()),
+                message=message,
+                fields=fields,
+                chunk_index=self.runner.chunk.index,
+                record_key=self.key,
+            )
+        )
+
+    def set_detail(self, detail: Any) -> None:
+        self.detail = detail
+
+    async def spawn_child(
+        self, type: str, params: Mapping[str, Any] | None = None, name: str | None = None
+    ) -> int:
+        job = self.runner.job
+        # The platform starts children on behalf of whoever ran the parent.
+        actor = Actor(
+            tenant_id=job.tenant_id, role=Role.ADMIN, name=f"job {job.id}", principal_id=job.run_by_id
+        )
+        child = await start_job(
+            actor, StartJobRequest(type=type, params=dict(params or {}), name=name, parent_id=job.id)
+        )
+        return child.id
+
+
+class ChunkRunner:
+    def __init__(
+        self,
+        claimed: ClaimedChunk,
+        job_type: JobType,
+        settings: RunnerSettings,
+        publisher: ProgressPublisher,
+        draining: asyncio.Event,
+    ) -> None:
+        self.chunk = claimed.chunk
+        self.job = claimed.job
+        self.existing = claimed.existing
+        self.job_type = job_type
+        self.steps = job_type.steps_for(self.job.params)
+        self.width = job_type.concurrency_for(self.job.params)
+        self.settings = settings
+        self.publisher = publisher
+        self.draining = draining
+        self.job_status: JobStatus = self.job.status
+        self.lease_lost = False
+        self.forced = asyncio.Event()
+        self.job_failure: str | None = None
+        self.logs: list[LogLine] = []
+        self.counts = Counts()
+        self.cursor = self.chunk.cursor
+
+    # ------------------------------------------------------------ the run
+
+    async def run(self) -> None:
+        self.counts = await count_records(self.chunk.id)
+        beating = asyncio.create_task(self._heartbeat())
+        try:
+            await self._run_items(self._items())
+        finally:
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+        if self.lease_lost:
+            log.warning("chunk %s: lease lost; another worker takes over", self.chunk.id)
+            return
+        await self._flush([])
+        status, parked = await self._final_status()
+        await self.publisher.chunk_released(self.job.id, self.chunk.id)
+        await release_chunk(self.chunk.id, self.settings.owner, status, parked=parked)
+        if self.job_failure is not None:
+            await fail_job(self.job.id, self.job_failure)
+
+    def _items(self) -> list[Item]:
+        """Records continuing after a wait first, then the chunk's range from its cursor."""
+        continuing = [
+            Item(record.position, record.key, record)
+            for record in sorted(self.existing.values(), key=lambda r: r.position)
+            if record.status is RecordStatus.PENDING
+        ]
+        keys = self.chunk.keys
+        fresh = [
+            Item(position, keys[position - self.chunk.range_start])
+            for position in range(self.chunk.cursor, self.chunk.range_end)
+            if position not in self.existing
+        ]
+        return continuing + fresh
+
+    async def _run_items(self, items: list[Item]) -> None:
+        size = self.settings.flush_records
+        offset = 0
+        while offset < len(items) and not self._must_stop():
+            batch = items[offset : offset + size]
+            work = asyncio.create_task(self._run_batch(batch))
+            forced = asyncio.create_task(self.forced.wait())
+            await asyncio.wait({work, forced}, return_when=asyncio.FIRST_COMPLETED)
+            forced.cancel()
+            if not work.done():
+                work.cancel()
+            results = await work
+            offset += len(results)
+            fresh = [r.position for r in results if r.record_id is None]
+            if fresh:
+                self.cursor = max(self.cursor, max(fresh) + 1)
+            await self._flush(results)
+            if self.lease_lost:
+                return
+
+    async def _run_batch(self, batch: Sequence[Item]) -> list[RecordResult]:
+        """Run records until the batch is done, the flush interval passes, or the job must stop.
+
+        Cancelled (force stop), it returns what it has, the cut-off records INTERRUPTED.
+        """
+        results: list[RecordResult] = []
+        width = self.width
+        deadline = time.monotonic() + self.settings.flush_seconds
+        for start in range(0, len(batch), width):
+            window = batch[start : start + width]
+            if width == 1:
+                results.append(await self._run_record(window[0]))
+            else:
+                tasks = [asyncio.create_task(self._run_record(item)) for item in window]
+                try:
+                    await asyncio.gather(*tasks)
+                except asyncio.CancelledError:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.wait(tasks)
+                results.extend(task.result() for task in tasks)
+            if self.forced.is_set() or self._must_stop() or time.monotonic() > deadline:
+                break
+        return results
+
+    async def _run_record(self, item: Item) -> RecordResult:
+        """One record through its remaining steps; the step's signal or error decides the outcome."""
+        steps = self.steps
+        continuing = item.existing
+        started_at = continuing.started_at if continuing and continuing.started_at else utcnow()
+        journey: list[Any] = list(continuing.journey) if continuing else []
+        first_step = 0
+        if journey and journey[-1][1] == StepStatus.WAITING.value:
+            first_step = journey.pop()[0]
+        # Journey offsets count from the record's first start, also across a wait.
+        origin = time.perf_counter_ns() - (utcnow() - started_at) // timedelta(microseconds=1) * 1000
+        context = StepContext(
+            runner=self,
+            job_id=self.job.id,
+            key=item.key,
+            position=item.position,
+            params=self.job.params,
+            payload=continuing.wait_payload if continuing else None,
+        )
+        status = RecordStatus.SUCCEEDED
+        error: str | None = None
+        for index in range(first_step, len(steps)):
+            step = steps[index]
+            context.detail = None
+            began = time.perf_counter_ns()
+            step_status, error = await self._run_step(step, context)
+            took = None if step_status is StepStatus.WAITING else (time.perf_counter_ns() - began) // 1000
+            journey.append(entry(index, step_status, (began - origin) // 1000, took, context.detail, error))
+            if step_status is StepStatus.SUCCEEDED:
+                continue
+            status = _RECORD_STATUS[step_status]
+            break
+        ended_at = None if status is RecordStatus.WAITING else utcnow()
+        return RecordResult(
+            position=item.position,
+            key=item.key,
+            status=status,
+            started_at=started_at,
+            ended_at=ended_at,
+            journey=journey,
+            error=error,
+            attempts=(continuing.attempts if continuing else 0) + 1,
+            record_id=continuing.id if continuing else None,
+        )
+
+    async def _run_step(self, step: Any, context: StepContext) -> tuple[StepStatus, str | None]:
+        attempt = 0
+        while True:
+            try:
+                await step.run(context)
+                return StepStatus.SUCCEEDED, None
+            except SkipRecord as signal:
+                return StepStatus.SKIPPED, str(signal) or None
+            except WaitForAnswer as signal:
+                context.payload = None
+                return StepStatus.WAITING, str(signal) or None
+            except FailJob as signal:
+                self.job_failure = str(signal) or f"step {step.name} failed the job"
+                return StepStatus.FAILED, self.job_failure
+            except asyncio.CancelledError:
+                return StepStatus.INTERRUPTED, "interrupted by a force stop"
+            except Exception as error:  # a step's own fault: retried, then the record fails
+                attempt += 1
+                if attempt <= step.retries:
+                    continue
+                message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+                if step.fail_job:
+                    self.job_failure = f"step {step.name} failed: {message}"
+                return StepStatus.FAILED, message
+
+    # ------------------------------------------------------------ control
+
+    def _must_stop(self) -> bool:
+        return (
+            self.lease_lost
+            or self.forced.is_set()
+            or self.job_failure is not None
+            or self.draining.is_set()
+            or should_pause(self.job_status, self.job.stoppable)
+        )
+
+    async def _heartbeat(self) -> None:
+        lease = self.settings.lease
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                status = await heartbeat(self.chunk.id, self.settings.owner, lease)
+            except Exception:  # the database blinked: the lease has slack; try again
+                log.exception("chunk %s: heartbeat failed", self.chunk.id)
+                continue
+            if status is None:
+                self.lease_lost = True
+                self.forced.set()
+                return
+            self.job_status = status
+            if status is JobStatus.STOPPED:  # only a force stop ends a job we still hold
+                self.forced.set()
+
+    async def _flush(self, results: Sequence[RecordResult]) -> None:
+        if results:
+            saved = await save_results(self.job.id, self.chunk.id, self.settings.owner, results, self.cursor)
+            if not saved:
+                self.lease_lost = True
+                return
+            self.counts = _add(self.counts, results)
+        if self.logs:
+            lines, self.logs = self.logs, []
+            await write_logs(lines)
+            await self.publisher.logs(lines)
+        if results:
+            await self.publisher.chunk_counts(
+                job_id=self.job.id,
+                tenant_id=self.job.tenant_id,
+                seq=self.job.seq,
+                status=self.job_status.value,
+                chunk_id=self.chunk.id,
+                counts=self.counts,
+            )
+
+    async def _final_status(self) -> tuple[ChunkStatus, bool]:
+        """How the chunk ends, and whether it is parked with records waiting for an answer."""
+        if self.job_failure is not None:
+            return ChunkStatus.FAILED, False
+        if self.job_status in (JobStatus.CANCELING, JobStatus.CANCELED):
+            return ChunkStatus.CANCELED, False
+        counts = await count_records(self.chunk.id)
+        finished = counts.done + counts.waiting >= self.chunk.range_end - self.chunk.range_start
+        if finished and not counts.pending:
+            return ChunkStatus.COMPLETED, counts.waiting > 0
+        if self.draining.is_set() and not should_pause(self.job_status, self.job.stoppable):
+            return ChunkStatus.PENDING, False  # this worker shuts down; another one continues
+        if self.job_status is JobStatus.FAILED:
+            return ChunkStatus.FAILED, False
+        return ChunkStatus.STOPPED, False
+
+
+_RECORD_STATUS = {
+    StepStatus.FAILED: RecordStatus.FAILED,
+    StepStatus.SKIPPED: RecordStatus.SKIPPED,
+    StepStatus.WAITING: RecordStatus.WAITING,
+    StepStatus.INTERRUPTED: RecordStatus.INTERRUPTED,
+}
+
+
+def _add(counts: Counts, results: Sequence[RecordResult]) -> Counts:
+    done = succeeded = failed = skipped = 0
+    for result in results:
+        if result.status in (RecordStatus.WAITING, RecordStatus.PENDING):
+            continue
+        done += 1
+        if result.status is RecordStatus.SUCCEEDED:
+            succeeded += 1
+        elif result.status is RecordStatus.SKIPPED:
+            skipped += 1
+        else:
+            failed += 1
+    return Counts(
+        done=counts.done + done,
+        succeeded=counts.succeeded + succeeded,
+        failed=counts.failed + failed,
+        skipped=counts.skipped + skipped,
+    )
