@@ -229,9 +229,9 @@ async def resume_job(actor: Actor, job_id: int) -> Job:
 async def cancel_job(actor: Actor, job_id: int) -> Job:
     job = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, "cancelJob")
-    if job.status not in (JobStatus.PENDING, JobStatus.STOPPED):
-        _check_stoppable(job)
-    job = await _transition(job, Operation.CANCEL, actor, effect=_discard_if_canceled)
+    job = await _transition(
+        job, Operation.CANCEL, actor, effect=_discard_if_canceled, check=_check_cancelable
+    )
     await _cascade(job, actor, cancel_job, Operation.CANCEL)
     return job
 
@@ -322,6 +322,12 @@ def _check_stoppable(job: Job) -> None:
         raise JobNotStoppable(job.type)
 
 
+def _check_cancelable(job: Job) -> None:
+    # Canceling a job with work in flight stops it first; PENDING and STOPPED have none.
+    if job.status not in (JobStatus.PENDING, JobStatus.STOPPED):
+        _check_stoppable(job)
+
+
 async def _steerable(actor: Actor, job_id: int, action: str) -> Job:
     job = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, action)
@@ -406,8 +412,12 @@ async def _transition(
     *,
     effect: Effect | None = None,
     updates: dict | None = None,
+    check: Callable[[Job], None] | None = None,
 ) -> Job:
+    """``check`` refuses by raising; it runs again on every re-read, like ``check_transition``."""
     for _ in range(MAX_RACES):
+        if check is not None:
+            check(job)
         target = check_transition(job.status, operation)
         changes = {**_timestamps(job, target), **(updates or {})}
         async with db.transaction():

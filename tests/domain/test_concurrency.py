@@ -20,9 +20,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from domain import jobs
 from domain.access import Role
 from domain.clock import month_of, utcnow
-from domain.errors import InvalidTransition, PlanLimitExceeded
+from domain.errors import InvalidTransition, JobNotStoppable, PlanLimitExceeded
 from domain.models import Chunk, Job, Record
 from domain.statuses import ChunkStatus, JobStatus, RecordStatus
 from tests.domain.expectations import serial_histories
@@ -212,9 +213,11 @@ LOCK_WAIT_TIMEOUT = 10.0
 async def race_behind_a_lock(
     dsn: str, lock_sql: str, lock_args: Sequence[Any], calls: Sequence[Callable[[], Awaitable[Any]]]
 ) -> tuple[list[Any], int]:
-    """Hold a row lock, start ``calls``, wait until each is blocked on it or done, then let go.
+    """Hold a row lock, start ``calls`` one by one, each queueing on it (or done), then let go.
 
-    Returns the results and how many racers were blocked at once.
+    PostgreSQL hands a row lock to its waiters in the order they queued, so the
+    racers reach the row in the order of ``calls``, each acting on what it read
+    before the first of them wrote. Returns the results and how many queued.
     """
     assert len(calls) <= MAX_PARALLEL
     holder, watcher = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
@@ -222,8 +225,10 @@ async def race_behind_a_lock(
         transaction = holder.transaction()
         await transaction.start()
         assert await holder.fetch(lock_sql, *lock_args), "nothing to lock"
-        tasks = [asyncio.create_task(call()) for call in calls]
-        blocked = await wait_until_all_blocked(watcher, tasks)
+        tasks: list[asyncio.Task] = []
+        for call in calls:
+            tasks.append(asyncio.create_task(call()))
+            blocked = await wait_until_all_blocked(watcher, tasks)
         await transaction.commit()
         results = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
@@ -319,3 +324,23 @@ async def test_parallel_starts_with_one_idempotency_key_make_one_job(make_tenant
     assert_same_job(results)
     assert await Job.filter(tenant_id=tenant.tenant.id, idempotency_key="k").count() == 1
     assert await jobs_used(bot) == 2
+
+
+@pytest.mark.postgres
+async def test_a_cancel_that_waited_while_a_system_job_started_running_is_refused(acme, postgres_dsn):
+    admin = acme.actor(Role.ADMIN)
+    job = await start(admin, "test.system")
+
+    results, blocked = await race_behind_a_lock(
+        postgres_dsn,
+        LOCK_JOB,
+        [job.id],
+        [lambda: jobs.mark_running(job.id), lambda: jobs.cancel_job(admin, job.id)],
+    )
+
+    assert blocked == 2
+    running, refused = results
+    assert running.status is S.RUNNING
+    assert isinstance(refused, JobNotStoppable), repr(refused)
+    assert (await Job.get(id=job.id)).status is S.RUNNING
+    assert [event_name(event) for event in (await events_of(job))[1:]] == ["mark_running"]
