@@ -1,11 +1,30 @@
-"""Job types the domain tests admit: small, deterministic, no I/O."""
+"""Job types the tests run: deterministic, and observable from outside the worker.
+
+``test.counted`` records every execution of its step in Redis
+(``executions_key(job_id)``: key -> runs), so tests can tell a record that ran
+twice from one whose outcome was written twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from domain.registry import JobType, Step, registry
+from redis.asyncio import Redis
+
+from domain.registry import JobType, RecordContext, Step, WaitForAnswer, registry
+
+PARAMS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "records": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+        "stepMs": {"type": "number", "minimum": 0, "maximum": 10_000},
+        "children": {"type": "integer", "minimum": 0, "maximum": 100},
+    },
+    "additionalProperties": False,
+}
 
 
 async def numbered(params: Mapping[str, Any]) -> AsyncIterator[str]:
@@ -13,23 +32,47 @@ async def numbered(params: Mapping[str, Any]) -> AsyncIterator[str]:
         yield str(number)
 
 
-async def passes(context: Any) -> None:
-    return None
+async def passes(context: RecordContext) -> None:
+    if delay := context.params.get("stepMs", 0):
+        await asyncio.sleep(delay / 1000)
 
 
-def _register(name: str, **flags: Any) -> JobType:
+def executions_key(job_id: int) -> str:
+    return f"tests:executions:{job_id}"
+
+
+_redis: Redis | None = None
+
+
+async def counted(context: RecordContext) -> None:
+    global _redis
+    if _redis is None:
+        _redis = Redis.from_url(os.environ["REDIS_URL"])
+    await passes(context)
+    await _redis.hincrby(executions_key(context.job_id), context.key, 1)
+
+
+async def needs_approval(context: RecordContext) -> None:
+    """Waits for completeWait; the answer becomes the step's detail."""
+    if context.payload is None:
+        raise WaitForAnswer("waiting for approval")
+    context.set_detail({"approvedBy": context.payload.get("by")})
+
+
+async def spawns_children(context: RecordContext) -> None:
+    for number in range(context.params.get("children", 1)):
+        await context.spawn_child("test.plain", {"records": 3}, name=f"child {context.key}.{number}")
+
+
+def _register(name: str, steps: tuple[Step, ...] = (Step("work", passes),), **flags: Any) -> JobType:
     if name in registry:
         return registry.get(name)
     return registry.register(
         JobType(
             name=name,
             enumerate=numbered,
-            steps=(Step("work", passes),),
-            params_schema={
-                "type": "object",
-                "properties": {"records": {"type": "integer", "minimum": 0, "maximum": 1_000_000}},
-                "additionalProperties": False,
-            },
+            steps=steps,
+            params_schema=PARAMS_SCHEMA,
             estimate_records=lambda params: params.get("records", 10),
             **flags,
         )
@@ -40,3 +83,12 @@ PLAIN = _register("test.plain")
 NON_STOPPABLE = _register("test.non_stoppable", stoppable=False)
 NON_RESTARTABLE = _register("test.non_restartable", restartable=False)
 SYSTEM = _register("test.system", system=True, stoppable=False)
+COUNTED = _register(
+    "test.counted", steps=(Step("count", counted), Step("after", passes)), default_chunk_size=50
+)
+APPROVAL = _register(
+    "test.approval",
+    steps=(Step("prepare", passes), Step("approve", needs_approval), Step("send", passes)),
+    record_concurrency=8,
+)
+PARENT = _register("test.parent", steps=(Step("spawn", spawns_children),))

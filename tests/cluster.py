@@ -1,0 +1,102 @@
+"""Real Jobtower processes for end-to-end tests and benchmarks: workers and a dispatcher.
+
+Each process is the real ``jobtower`` command with the environment a user would
+give it; tests kill them with real signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Cluster:
+    database_url: str
+    redis_url: str
+    log_dir: Path
+    # JOBTOWER_* settings for every process, e.g. {"lease_seconds": 2}.
+    settings: dict[str, object] = field(default_factory=dict)
+    job_type_modules: tuple[str, ...] = ("jobtower.demo", "tests.job_types")
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env(self, **overrides: object) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("JOBTOWER_") and key not in ("DATABASE_URL", "REDIS_URL")
+        }
+        env.update(
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            JOBTOWER_JOB_TYPES=json.dumps(list(self.job_type_modules)),
+            PYTHONUNBUFFERED="1",
+        )
+        for key, value in {**self.settings, **overrides}.items():
+            env[f"JOBTOWER_{key.upper()}"] = str(value)
+        return env
+
+    def start(self, name: str, command: str, **overrides: object) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobtower.cli", command],
+            cwd=REPO,
+            env=self.env(**overrides),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_worker(self, name: str = "worker", **overrides: object) -> subprocess.Popen[bytes]:
+        return self.start(name, "worker", **overrides)
+
+    def start_dispatcher(self, name: str = "dispatcher", **overrides: object) -> subprocess.Popen[bytes]:
+        return self.start(name, "dispatcher", **overrides)
+
+    def kill(self, name: str, signum: int = signal.SIGKILL, timeout: float = 60) -> int:
+        process = self.processes.pop(name)
+        process.send_signal(signum)
+        return process.wait(timeout=timeout)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+    def logs(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[object]], *, timeout: float = 30, interval: float = 0.05, what: str = ""
+) -> object:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        await asyncio.sleep(interval)

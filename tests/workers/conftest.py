@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.cluster import Cluster
+from workers.redis_server import EmbeddedRedis
+
+# Short leases so recovery shows within seconds; the same code paths as production.
+FAST = {
+    "lease_seconds": 3,
+    "heartbeat_seconds": 0.3,
+    "queue_lease_seconds": 5,
+    "dispatch_interval_seconds": 0.05,
+    "flush_seconds": 0.2,
+    "flush_records": 100,
+}
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("JOBTOWER_TEST_REDIS_URL"):
+        yield url
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    await client.flushall()
+    os.environ["REDIS_URL"] = redis_url  # test job types count executions here
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def cluster(
+    database: str, request: pytest.FixtureRequest, redis: Redis, redis_url: str, tmp_path: Path
+) -> Iterator[Cluster]:
+    """Real worker and dispatcher processes on the test database and Redis; stopped afterwards."""
+    running = Cluster(
+        database_url=request.getfixturevalue(f"{database}_url"),
+        redis_url=redis_url,
+        log_dir=tmp_path / "logs",
+        settings=dict(FAST),
+    )
+    yield running
+    running.stop_all()
