@@ -432,3 +432,10 @@ async def hold_enumeration(job_id: int, ttl: timedelta) -> bool:
             enumerated=False,
         ).update(enumeration_lease_expires_at=now + ttl)
     )
+
+
+async def release_enumerations() -> int:
+    """Hand every unfinished enumeration out again (the broker lost its messages)."""
+    return await Job.filter(enumerated=False).exclude(enumeration_lease_expires_at=None).update(
+        enumeration_lease_expires_at=None
+    )

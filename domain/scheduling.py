@@ -145,3 +145,10 @@ async def unqueue(chunk_id: int) -> None:
     await Chunk.filter(id=chunk_id, status=ChunkStatus.PENDING, lease_owner=QUEUED).update(
         lease_owner=None, lease_expires_at=None
     )
+
+
+async def release_queued() -> int:
+    """Make every chunk handed to the broker ready again (the broker lost its messages)."""
+    return await Chunk.filter(status=ChunkStatus.PENDING, lease_owner=QUEUED).update(
+        lease_owner=None, lease_expires_at=None
+    )

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from tortoise.exceptions import BaseORMException
+
 from domain import db
 from domain.access import Role
 from domain.errors import JobtowerError
@@ -29,6 +31,10 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(connected())
     except JobtowerError as error:
         raise click.ClickException(error.message) from None
+    except BaseORMException as error:
+        raise click.ClickException(
+            f"the database refused: {error}. Has `jobtower migrate` run on it?"
+        ) from None
 
 
 @click.group()
@@ -45,6 +51,17 @@ def serve(host: str, port: int) -> None:
 
     _log_to_stderr()
     run_everything(settings, host, port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def api(host: str, port: int) -> None:
+    """Run only the API (production: beside `jobtower worker` and `jobtower dispatcher`)."""
+    from jobtower.server import serve_api
+
+    _log_to_stderr()
+    serve_api(settings, _required_redis_url(), host, port)
 
 
 @main.command()
@@ -117,6 +134,7 @@ def token() -> None:
     "--role",
     required=True,
     type=click.Choice([role.value for role in Role], case_sensitive=False),
+    metavar="[VIEWER|OPERATOR|ADMIN|PLATFORM]",
     help="What the token may do.",
 )
 @click.option("--name", help="Who or what will use the token.")

@@ -68,6 +68,10 @@ async def _serve_api_and_dispatcher(settings: Settings, redis_url: str, host: st
         await redis.aclose()
 
 
+def serve_api(settings: Settings, redis_url: str, host: str, port: int) -> None:
+    uvicorn.run(create_app(settings, redis_url), host=host, port=port, log_level="info")
+
+
 def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:

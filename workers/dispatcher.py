@@ -22,9 +22,14 @@ from redis.asyncio import Redis
 from taskiq_redis import RedisStreamBroker
 
 from domain import db
-from domain.execution import hold_enumeration, reap_expired_leases, stale_enumerations
+from domain.execution import (
+    hold_enumeration,
+    reap_expired_leases,
+    release_enumerations,
+    stale_enumerations,
+)
 from domain.registry import registry
-from domain.scheduling import in_flight, mark_queued, pick, ready_chunks
+from domain.scheduling import in_flight, mark_queued, pick, ready_chunks, release_queued
 from jobtower.settings import Settings
 from workers import keys
 from workers.broker import build_broker, send_chunk, send_enumeration
@@ -77,11 +82,25 @@ class Dispatcher:
         return False
 
     async def tick(self) -> None:
+        await self._recover_lost_queue()
         await reap_expired_leases()
         await self._hand_out_enumerations()
         await self._hand_out_chunks()
         await start_due_schedules()
         await relay_events(self.redis)
+
+    async def _recover_lost_queue(self) -> None:
+        if await self.redis.exists(keys.EPOCH):
+            return
+        chunks = await release_queued()
+        enumerations = await release_enumerations()
+        if chunks or enumerations:
+            log.warning(
+                "Redis came back empty: %d queued chunks and %d enumerations handed out again",
+                chunks,
+                enumerations,
+            )
+        await self.redis.set(keys.EPOCH, self.id)
 
     async def _hand_out_enumerations(self) -> None:
         lease = timedelta(seconds=self.settings.queue_lease_seconds)

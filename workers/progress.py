@@ -8,10 +8,13 @@ heals itself at the next flush.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from domain.clock import utcnow
 from domain.execution import Counts
@@ -23,6 +26,8 @@ from workers.events import JobEventMessage
 STREAM_MAXLEN = 100_000
 LOG_STREAM_MAXLEN = 10_000
 PROGRESS_TTL_SECONDS = 24 * 3600
+
+log = logging.getLogger(__name__)
 
 
 def encode_counts(counts: Counts) -> str:
@@ -53,7 +58,12 @@ async def in_flight_counts(redis: Redis, job_ids: Sequence[int]) -> dict[int, Co
 
 
 class ProgressPublisher:
-    """One per worker process: publishes chunk counts, and at most a few events per job per second."""
+    """One per worker process: publishes chunk counts, and at most a few events per job per second.
+
+    Publishing is best effort: the outcomes are already in the database, and the
+    next flush publishes absolute counts again, so a Redis outage only pauses
+    live progress.
+    """
 
     def __init__(self, redis: Redis, min_interval: float = 0.25) -> None:
         self.redis = redis
@@ -81,12 +91,14 @@ class ProgressPublisher:
             pipe.xadd(
                 keys.tenant_events(tenant_id), message.encode(), maxlen=STREAM_MAXLEN, approximate=True
             )
-        await pipe.execute()
+        await _send(pipe)
 
     async def chunk_released(self, job_id: int, chunk_id: int) -> None:
         """The chunk's counts are in the database now (or it starts over elsewhere)."""
-        await self.redis.hdel(keys.chunk_progress(job_id), str(chunk_id))
         self._last_event.pop(job_id, None)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hdel(keys.chunk_progress(job_id), str(chunk_id))
+        await _send(pipe)
 
     async def logs(self, lines: Iterable[LogLine]) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -103,4 +115,11 @@ class ProgressPublisher:
                 maxlen=LOG_STREAM_MAXLEN,
                 approximate=True,
             )
+        await _send(pipe)
+
+
+async def _send(pipe: Pipeline) -> None:
+    try:
         await pipe.execute()
+    except RedisError as error:
+        log.warning("live progress not published: %s", error)
