@@ -183,6 +183,7 @@ class RecordResult:
     attempts: int = 1
     # Set when the record already has a row (it continues after a wait).
     record_id: int | None = None
+    wait_deadline: datetime | None = None
 
 
 async def save_results(
@@ -204,12 +205,14 @@ async def save_results(
                 journey=result.journey,
                 attempts=result.attempts,
                 wait_payload=None,
+                wait_deadline=result.wait_deadline,
             )
     return True
 
 
 _RECORD_COLUMNS = (
-    "job_id, chunk_id, position, key, status, error, attempts, started_at, ended_at, journey"
+    "job_id, chunk_id, position, key, status, error, attempts, started_at, ended_at, journey,"
+    " wait_deadline"
 )
 
 
@@ -219,7 +222,7 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
         await db.fetch(
             f"INSERT INTO record ({_RECORD_COLUMNS}) "
             "SELECT ?, ?, * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::int[],"
-            " ?::timestamptz[], ?::timestamptz[], ?::text[]::jsonb[])"
+            " ?::timestamptz[], ?::timestamptz[], ?::text[]::jsonb[], ?::timestamptz[])"
             " ON CONFLICT (job_id, position) DO NOTHING",
             [
                 job_id,
@@ -232,12 +235,13 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
                 [r.started_at for r in results],
                 [r.ended_at for r in results],
                 [json.dumps(r.journey, separators=(",", ":")) for r in results],
+                [r.wait_deadline for r in results],
             ],
         )
         return
     client = Record._meta.db
     await client.execute_many(
-        f"INSERT OR IGNORE INTO record ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT OR IGNORE INTO record ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         [
             [
                 job_id,
@@ -250,6 +254,7 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
                 r.started_at,
                 r.ended_at,
                 json.dumps(r.journey, separators=(",", ":")),
+                r.wait_deadline,
             ]
             for r in results
         ],

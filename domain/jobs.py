@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Subquery
 from tortoise.queryset import QuerySet
 
 from domain import db
@@ -34,6 +34,7 @@ from domain.models import Chunk, Job, JobEvent, PlanUsage, Record, Tenant
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
 from domain.statuses import (
     CHUNK_TERMINAL,
+    IN_FLIGHT,
     JOB_TRANSITIONS,
     RECORD_OPEN,
     TERMINAL,
@@ -298,23 +299,45 @@ async def complete_wait(actor: Actor, record_id: int, payload: Any = None) -> Re
     """Deliver the answer a WAITING record waits for; the record continues from its next step."""
     record = await get_record(actor, record_id)
     actor.require(Role.OPERATOR, "completeWait")
-    job = record.job
+    if not await _continue_waiting(record, payload, actor):
+        raise InvalidTransition(
+            record.status.value, "COMPLETE_WAIT", f"record is {record.status}, not WAITING"
+        )
+    await record.refresh_from_db()
+    return record
+
+
+# What a step that waited finds in ``context.payload`` when nobody answered in time.
+WAIT_TIMED_OUT = {"timedOut": True}
+
+
+async def expire_waits(limit: int = 1000) -> int:
+    """Records whose wait timed out continue with ``WAIT_TIMED_OUT``; their step decides what follows."""
+    open_jobs = Subquery(Job.filter(status__in=IN_FLIGHT | {JobStatus.STOPPED}).values("id"))
+    expired = await Record.filter(
+        job_id__in=open_jobs, status=RecordStatus.WAITING, wait_deadline__lt=utcnow()
+    ).limit(limit).prefetch_related("job")
+    continued = 0
+    for record in expired:
+        continued += await _continue_waiting(record, WAIT_TIMED_OUT, Actor.system(record.job.tenant_id))
+    return continued
+
+
+async def _continue_waiting(record: Record, payload: Any, actor: Actor) -> bool:
     async with db.transaction():
         reopened = await Record.filter(id=record.id, status=RecordStatus.WAITING).update(
-            status=RecordStatus.PENDING, wait_payload=payload
+            status=RecordStatus.PENDING, wait_payload=payload, wait_deadline=None
         )
         if not reopened:
-            raise InvalidTransition(
-                record.status.value, "COMPLETE_WAIT", f"record is {record.status}, not WAITING"
-            )
+            return False
         # A chunk whose remaining records all waited was parked without a lease.
         await Chunk.filter(
             id=record.chunk_id, status=ChunkStatus.RUNNING, lease_owner=None
         ).update(status=ChunkStatus.PENDING)
+    job = await Job.get(id=record.job_id)
     if job.status is JobStatus.WAITING:
         await _try_transition(job, Operation.WAIT_COMPLETED, actor)
-    await record.refresh_from_db()
-    return record
+    return True
 
 
 def _check_stoppable(job: Job) -> None:

@@ -206,6 +206,8 @@ class Record(Model):
     journey = fields.JSONField(default=list)
     # What ``complete_wait`` delivered to the waiting step.
     wait_payload = fields.JSONField(null=True)
+    # When a waiting record continues without an answer.
+    wait_deadline = fields.DatetimeField(null=True)
 
     class Meta:
         table = "record"

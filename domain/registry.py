@@ -52,7 +52,15 @@ class SkipRecord(StepSignal):
 
 
 class WaitForAnswer(StepSignal):
-    """The record waits for ``completeWait``; the same step runs again with ``context.payload``."""
+    """The record waits for ``completeWait``; the same step runs again with ``context.payload``.
+
+    With a ``timeout`` the step runs again when it passes, its payload then
+    ``{"timedOut": true}``.
+    """
+
+    def __init__(self, reason: str = "", timeout: timedelta | None = None) -> None:
+        super().__init__(reason)
+        self.timeout = timeout
 
 
 class FailJob(StepSignal):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import timedelta
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from domain.registry import JobType, RecordContext, Step, WaitForAnswer, registry
+from domain.registry import JobType, RecordContext, SkipRecord, Step, WaitForAnswer, registry
 
 PARAMS_SCHEMA = {
     "type": "object",
@@ -23,6 +24,7 @@ PARAMS_SCHEMA = {
         "records": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
         "stepMs": {"type": "number", "minimum": 0, "maximum": 10_000},
         "children": {"type": "integer", "minimum": 0, "maximum": 100},
+        "waitSeconds": {"type": "number", "minimum": 0, "maximum": 3600},
     },
     "additionalProperties": False,
 }
@@ -67,6 +69,15 @@ async def needs_approval(context: RecordContext) -> None:
     context.set_detail({"approvedBy": context.payload.get("by")})
 
 
+async def approval_with_deadline(context: RecordContext) -> None:
+    """Waits ``waitSeconds`` for an answer; a record nobody answered is skipped."""
+    if context.payload is None:
+        raise WaitForAnswer("waiting for approval", timeout=timedelta(seconds=context.params["waitSeconds"]))
+    if context.payload.get("timedOut"):
+        raise SkipRecord("nobody approved in time")
+    context.set_detail({"approvedBy": context.payload.get("by")})
+
+
 async def spawns_children(context: RecordContext) -> None:
     for number in range(context.params.get("children", 1)):
         await context.spawn_child("test.plain", {"records": 3}, name=f"child {context.key}.{number}")
@@ -100,3 +111,8 @@ APPROVAL = _register(
     record_concurrency=8,
 )
 PARENT = _register("test.parent", steps=(Step("spawn", spawns_children),))
+DEADLINE = _register(
+    "test.approval_deadline",
+    steps=(Step("approve", approval_with_deadline), Step("send", passes)),
+    record_concurrency=8,
+)

@@ -28,6 +28,7 @@ from domain.execution import (
     release_enumerations,
     stale_enumerations,
 )
+from domain.jobs import expire_waits
 from domain.registry import registry
 from domain.scheduling import in_flight, mark_queued, pick, ready_chunks, release_queued
 from jobtower.settings import Settings
@@ -84,6 +85,7 @@ class Dispatcher:
     async def tick(self) -> None:
         await self._recover_lost_queue()
         await reap_expired_leases()
+        await expire_waits()
         await self._hand_out_enumerations()
         await self._hand_out_chunks()
         await start_due_schedules()

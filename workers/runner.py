@@ -72,6 +72,7 @@ class StepContext:
     payload: Any = None
     state: dict[str, Any] = field(default_factory=dict)
     detail: Any = None
+    wait_timeout: timedelta | None = None
 
     def log(self, level: str, message: str, **fields: Any) -> None:
         self.runner.logs.append(
@@ -229,6 +230,7 @@ class ChunkRunner:
         )
         status = RecordStatus.SUCCEEDED
         error: str | None = None
+        context.wait_timeout = None
         for index in range(first_step, len(steps)):
             step = steps[index]
             context.detail = None
@@ -251,6 +253,7 @@ class ChunkRunner:
             error=error,
             attempts=(continuing.attempts if continuing else 0) + 1,
             record_id=continuing.id if continuing else None,
+            wait_deadline=_deadline_for(status, context.wait_timeout),
         )
 
     async def _run_step(self, step: Any, context: StepContext) -> tuple[StepStatus, str | None]:
@@ -263,6 +266,7 @@ class ChunkRunner:
                 return StepStatus.SKIPPED, str(signal) or None
             except WaitForAnswer as signal:
                 context.payload = None
+                context.wait_timeout = signal.timeout
                 return StepStatus.WAITING, str(signal) or None
             except FailJob as signal:
                 self.job_failure = str(signal) or f"step {step.name} failed the job"
@@ -342,6 +346,10 @@ class ChunkRunner:
         if self.job_status is JobStatus.FAILED:
             return ChunkStatus.FAILED, False
         return ChunkStatus.STOPPED, False
+
+
+def _deadline_for(status: RecordStatus, timeout: timedelta | None) -> Any:
+    return utcnow() + timeout if status is RecordStatus.WAITING and timeout else None
 
 
 _RECORD_STATUS = {

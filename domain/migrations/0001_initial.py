@@ -194,6 +194,7 @@ class Migration(migrations.Migration):
                 ('ended_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('journey', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('wait_payload', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('wait_deadline', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'record', 'app': 'jobtower', 'unique_together': (('job', 'position'),), 'indexes': [Index(fields=['chunk_id', 'position']), Index(fields=['job_id', 'status'])], 'pk_attr': 'id'},
             bases=['Model'],
