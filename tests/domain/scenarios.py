@@ -141,6 +141,14 @@ class Snapshot:
     logs: int
     tenant_jobs: tuple
 
+    @property
+    def status(self) -> JobStatus:
+        return self.job[0]
+
+    @property
+    def seq(self) -> int:
+        return self.job[1]
+
 
 async def snapshot(job_id: int) -> Snapshot:
     job = await Job.get(id=job_id)

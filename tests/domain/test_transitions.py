@@ -62,10 +62,10 @@ async def test_every_operation_from_every_status(acme, operation, status):
         target = MOVES[(operation, status)]
         assert result.status is target
         after = await snapshot(job.id)
-        assert after.job[:2] == (target, before.job[1] + 1)
+        assert (after.status, after.seq) == (target, before.seq + 1)
         new_event = (await events_of(job))[-1]
         assert (new_event.seq, new_event.kind, new_event.from_status, new_event.to_status) == (
-            before.job[1] + 1,
+            before.seq + 1,
             EventKind.STATUS_CHANGED,
             status,
             target,
@@ -78,10 +78,10 @@ async def test_every_operation_from_every_status(acme, operation, status):
 
         assert result.status is status
         after = await snapshot(job.id)
-        assert after.job[:2] == (status, before.job[1] + 1)
+        assert (after.status, after.seq) == (status, before.seq + 1)
         new_event = (await events_of(job))[-1]
         assert (new_event.seq, new_event.kind, new_event.from_status, new_event.to_status) == (
-            before.job[1] + 1,
+            before.seq + 1,
             MARK_EVENTS[operation],
             status,
             status,
@@ -152,7 +152,8 @@ async def test_a_type_that_cannot_be_stopped_from_every_status(acme, job_type, o
         result = await OPERATIONS[operation](admin, job)
 
         assert result.status is target
-        assert (await snapshot(job.id)).job[:2] == (target, before.job[1] + 1)
+        after = await snapshot(job.id)
+        assert (after.status, after.seq) == (target, before.seq + 1)
     elif operation in WORKER_EVENTS:
         assert await OPERATIONS[operation](admin, job) is None
         assert await snapshot(job.id) == before
