@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from domain import jobs
 from domain.access import Role
+from domain.clock import utcnow
 from domain.errors import (
     Forbidden,
     InvalidTransition,
@@ -590,6 +593,34 @@ async def test_complete_wait_continues_the_record_and_the_job(acme):
     with pytest.raises(InvalidTransition):
         await jobs.complete_wait(operator, waiting.id, {"approved": False})
     assert (await Record.get(id=waiting.id)).wait_payload == {"approved": True}
+
+
+async def test_a_wait_that_times_out_continues_the_record_and_the_job(acme):
+    job = await put_in(await start(acme.actor()), S.WAITING)
+    chunk = await add_chunk(job, 0, C.RUNNING, [R.WAITING, R.WAITING])
+    expired, answered_later = await Record.filter(chunk_id=chunk.id).order_by("position")
+    await Record.filter(id=expired.id).update(wait_deadline=utcnow() - timedelta(seconds=1))
+    await Record.filter(id=answered_later.id).update(wait_deadline=utcnow() + timedelta(hours=1))
+
+    await jobs.expire_waits()
+
+    await expired.refresh_from_db()
+    await answered_later.refresh_from_db()
+    assert (expired.status, expired.wait_payload) == (R.PENDING, jobs.WAIT_TIMED_OUT)
+    assert (answered_later.status, answered_later.wait_payload) == (R.WAITING, None)
+    last = (await events_of(job))[-1]
+    assert (last.from_status, last.to_status) == (S.WAITING, S.RUNNING)
+
+
+async def test_an_expired_wait_of_a_canceled_job_stays_as_it_is(acme):
+    job = await put_in(await start(acme.actor()), S.CANCELED)
+    chunk = await add_chunk(job, 0, C.CANCELED, [R.WAITING])
+    await Record.filter(chunk_id=chunk.id).update(wait_deadline=utcnow() - timedelta(seconds=1))
+    before = await snapshot(job.id)
+
+    await jobs.expire_waits()
+
+    assert await snapshot(job.id) == before
 
 
 # ---------------------------------------------------------------- roles (SPEC §6)
