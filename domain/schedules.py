@@ -12,11 +12,13 @@ from tortoise.exceptions import IntegrityError
 from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.errors import InvalidInput, JobtowerError, NotFound
-from domain.jobs import StartJobRequest, start_job
+from domain.jobs import MAX_NAME_LENGTH, StartJobRequest, start_job
 from domain.models import Job, Schedule
 from domain.registry import registry
 
 log = logging.getLogger(__name__)
+
+MAX_CRON_LENGTH = 100  # the column's width
 
 
 def next_run(cron: str, after: datetime) -> datetime:
@@ -24,14 +26,22 @@ def next_run(cron: str, after: datetime) -> datetime:
 
 
 def _check_cron(cron: str) -> None:
-    if not croniter.is_valid(cron):
-        raise InvalidInput("cron", f"{cron!r} is not a valid cron expression")
+    if len(cron) > MAX_CRON_LENGTH or not croniter.is_valid(cron):
+        raise InvalidInput("cron", f"{cron[:MAX_CRON_LENGTH]!r} is not a valid cron expression")
+
+
+def _check_name(name: str) -> None:
+    if not name.strip():
+        raise InvalidInput("name", "must not be blank")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput("name", f"must be at most {MAX_NAME_LENGTH} characters")
 
 
 async def create_schedule(
     actor: Actor, name: str, type: str, cron: str, params: Any = None, enabled: bool = True
 ) -> Schedule:
     actor.require(Role.ADMIN, "createSchedule")
+    _check_name(name)
     _check_cron(cron)
     validated = registry.get(type).validate_params(params)
     try:
