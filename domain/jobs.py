@@ -90,12 +90,12 @@ async def get_job(actor: Actor, job_id: int) -> Job:
 
 async def get_record(actor: Actor, record_id: int) -> Record:
     record = await Record.get_or_none(id=record_id).prefetch_related("job")
-    if record is None or not _can_see(actor, record.job):
+    if record is None or not can_see(actor, record.job):
         raise NotFound("record", record_id)
     return record
 
 
-def _can_see(actor: Actor, job: Job) -> bool:
+def can_see(actor: Actor, job: Job) -> bool:
     return actor.sees_tenant(job.tenant_id) and (actor.sees_system_jobs or not job.system)
 
 

@@ -9,22 +9,26 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from domain import db
 from domain.models import Tenant
 from domain.registry import registry
+from gql.view import GraphQLView
 from jobtower.settings import Settings
 
 
 def create_app(settings: Settings, redis_url: str) -> Starlette:
+    redis = Redis.from_url(redis_url)
+    graphql = GraphQLView(redis)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         registry.load(settings.job_types)
-        app.state.redis = Redis.from_url(redis_url)
+        app.state.redis = redis
         async with db.database(settings.resolved_database_url):
             yield
-        await app.state.redis.aclose()
+        await redis.aclose()
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -45,6 +49,11 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     return Starlette(
-        routes=[Route("/healthz", healthz), Route("/readyz", readyz)],
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
         lifespan=lifespan,
     )

@@ -1,0 +1,256 @@
+"""Reading jobs and their parts page by page, the way the API's connections need them.
+
+Every page is keyset-paginated (no OFFSET), so the last page of a million
+records costs what the first does, and every size is bounded by ``MAX_PAGE``.
+Pages of many parents at once (the first chunks of each of 50 jobs) come from
+one query with ``ROW_NUMBER() OVER (PARTITION BY parent)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from tortoise.expressions import Q
+from tortoise.models import Model
+
+from domain import db
+from domain.access import Actor
+from domain.errors import InvalidInput, NotFound
+from domain.jobs import visible_jobs
+from domain.models import Job
+from domain.statuses import JobStatus
+
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+MAX_SEARCH_LENGTH = 200
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next: bool
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE
+    if not 0 <= first <= MAX_PAGE:
+        raise InvalidInput("first", f"must be between 0 and {MAX_PAGE}")
+    return first
+
+
+def encode_cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+    """The values of a cursor this module made; INVALID_INPUT for anything else."""
+    if cursor is None:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidInput("after", "is not a cursor from this list") from None
+    if not isinstance(values, list) or len(values) != arity:
+        raise InvalidInput("after", "is not a cursor from this list")
+    return values
+
+
+# ---------------------------------------------------------------- the job list
+
+
+class JobOrderField(StrEnum):
+    CREATED_AT = "CREATED_AT"
+
+
+class Direction(StrEnum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@dataclass(frozen=True)
+class JobListFilter:
+    status: Sequence[JobStatus] | None = None
+    type: Sequence[str] | None = None
+    tenant_id: int | None = None
+    run_by: int | None = None
+    search: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    include_system: bool = False
+    include_hidden: bool = False
+    root_only: bool = False
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True)
+class JobOrder:
+    field: JobOrderField = JobOrderField.CREATED_AT
+    direction: Direction = Direction.DESC
+
+
+@dataclass
+class JobPage:
+    page: Page[Job]
+    # Counting is a second query, run only when asked for.
+    filtered: Any = field(repr=False, default=None)
+
+    async def total_count(self) -> int:
+        return await self.filtered.count()
+
+
+def filtered_jobs(actor: Actor, where: JobListFilter) -> Any:
+    jobs = visible_jobs(actor)
+    if where.tenant_id is not None:
+        if not actor.sees_tenant(where.tenant_id):
+            raise NotFound("tenant", where.tenant_id)
+        jobs = jobs.filter(tenant_id=where.tenant_id)
+    if not (where.include_system and actor.sees_system_jobs):
+        jobs = jobs.filter(system=False)
+    if not where.include_hidden:
+        jobs = jobs.filter(hidden=False)
+    if where.status:
+        jobs = jobs.filter(status__in=list(where.status))
+    if where.type:
+        jobs = jobs.filter(type__in=list(where.type))
+    if where.run_by is not None:
+        jobs = jobs.filter(run_by_id=where.run_by)
+    if where.created_after is not None:
+        jobs = jobs.filter(created_at__gte=where.created_after)
+    if where.created_before is not None:
+        jobs = jobs.filter(created_at__lt=where.created_before)
+    if where.root_only:
+        jobs = jobs.filter(parent_id=None)
+    if where.parent_id is not None:
+        jobs = jobs.filter(parent_id=where.parent_id)
+    if where.search:
+        text = where.search.strip()
+        if len(text) > MAX_SEARCH_LENGTH:
+            raise InvalidInput("search", f"must be at most {MAX_SEARCH_LENGTH} characters")
+        if text:
+            jobs = jobs.filter(
+                Q(name__icontains=text)
+                | Q(type__icontains=text)
+                | Q(tenant__slug__icontains=text)
+                | Q(tenant__name__icontains=text)
+                | Q(run_by__name__icontains=text)
+            )
+    return jobs
+
+
+async def list_jobs(
+    actor: Actor,
+    where: JobListFilter,
+    order: JobOrder = JobOrder(),
+    first: int | None = None,
+    after: str | None = None,
+) -> JobPage:
+    size = page_size(first)
+    jobs = filtered_jobs(actor, where)
+    page = jobs
+    descending = order.direction is Direction.DESC
+    position = decode_cursor(after, 2)
+    if position is not None:
+        at = _cursor_time(position[0])
+        job_id = int(position[1])
+        if descending:
+            page = page.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=job_id))
+        else:
+            page = page.filter(Q(created_at__gt=at) | Q(created_at=at, id__gt=job_id))
+    ordering = ("-created_at", "-id") if descending else ("created_at", "id")
+    rows = await page.order_by(*ordering).limit(size + 1)
+    items = rows[:size]
+    return JobPage(
+        page=Page(
+            items=items,
+            cursors=[encode_cursor(job.created_at.isoformat(), job.id) for job in items],
+            has_next=len(rows) > size,
+        ),
+        filtered=jobs,
+    )
+
+
+def _cursor_time(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput("after", "is not a cursor from this list") from None
+
+
+# ---------------------------------------------------------------- pages of many parents
+
+
+async def first_per_parent(
+    model: type[Model],
+    parent_column: str,
+    order_column: str,
+    parent_ids: Sequence[int],
+    size: int,
+    after: int | None = None,
+    *,
+    descending: bool = False,
+    where: str = "",
+    params: Sequence[Any] = (),
+) -> dict[int, tuple[list[Any], bool]]:
+    """For each parent: up to ``size`` rows ordered by ``order_column`` (past ``after``), and
+    whether more follow. One query for all parents; ``where`` adds SQL with ``?`` params."""
+    if not parent_ids:
+        return {}
+    table = model._meta.db_table
+    comparison = "<" if descending else ">"
+    direction = "DESC" if descending else "ASC"
+    marks = ", ".join("?" for _ in parent_ids)
+    conditions = [f"{parent_column} IN ({marks})"]
+    arguments: list[Any] = list(parent_ids)
+    if after is not None:
+        conditions.append(f'"{order_column}" {comparison} ?')
+        arguments.append(after)
+    if where:
+        conditions.append(where)
+        arguments.extend(params)
+    rows = await db.fetch(
+        f"SELECT id, parent FROM (SELECT id, {parent_column} AS parent, ROW_NUMBER() OVER"
+        f' (PARTITION BY {parent_column} ORDER BY "{order_column}" {direction}) AS rank'
+        f" FROM {table} WHERE {' AND '.join(conditions)}) ranked WHERE rank <= ?",
+        [*arguments, size + 1],
+    )
+    ids_by_parent: dict[int, list[int]] = {parent: [] for parent in parent_ids}
+    for row in rows:
+        ids_by_parent[row["parent"]].append(row["id"])
+    wanted = [row_id for ids in ids_by_parent.values() for row_id in ids[:size]]
+    objects = {obj.pk: obj for obj in await model.filter(id__in=wanted)} if wanted else {}
+    key = order_column
+    result = {}
+    for parent, ids in ids_by_parent.items():
+        items = sorted((objects[row_id] for row_id in ids[:size]), key=lambda obj: getattr(obj, key), reverse=descending)
+        result[parent] = (items, len(ids) > size)
+    return result
+
+
+async def count_per_parent(
+    model: type[Model], parent_column: str, parent_ids: Sequence[int], where: str = "", params: Sequence[Any] = ()
+) -> dict[int, int]:
+    if not parent_ids:
+        return {}
+    marks = ", ".join("?" for _ in parent_ids)
+    extra = f" AND {where}" if where else ""
+    rows = await db.fetch(
+        f"SELECT {parent_column} AS parent, COUNT(*) AS n FROM {model._meta.db_table}"
+        f" WHERE {parent_column} IN ({marks}){extra} GROUP BY {parent_column}",
+        [*parent_ids, *params],
+    )
+    counts = {parent: 0 for parent in parent_ids}
+    for row in rows:
+        counts[row["parent"]] = int(row["n"])
+    return counts
+

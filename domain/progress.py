@@ -1,0 +1,131 @@
+"""Server-computed figures of a job: progress, waiting and running time, why it is not running.
+
+The database counts a job's records as of its last finished chunk; the caller
+adds what the chunks in flight report (``in_flight``), so a pull refresh shows
+the same live figures as the event stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from domain import db
+from domain.execution import Counts
+from domain.models import Job
+from domain.registry import registry
+from domain.statuses import ACTIVE, JobStatus, TERMINAL
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int | None
+    done: int
+    succeeded: int
+    failed: int
+    skipped: int
+    # The total is a guess: records are still being enumerated, or children may still appear.
+    estimated: bool
+
+    @property
+    def percent(self) -> float | None:
+        if not self.total:
+            return 100.0 if self.total == 0 and not self.estimated else None
+        return round(min(100.0, 100.0 * self.done / self.total), 2)
+
+
+NOTHING = Counts()
+
+
+def job_progress(job: Job, in_flight: Counts = NOTHING) -> Progress:
+    total = job.total
+    estimated = False
+    if total is None:
+        estimated = True
+        if job.type in registry:
+            total = registry.get(job.type).records_requested(job.params)
+    live = job.status in ACTIVE or job.status in (JobStatus.STOPPING, JobStatus.CANCELING)
+    extra = in_flight if live else NOTHING
+    done = job.done + extra.done
+    return Progress(
+        total=total if total is None else max(total, done),
+        done=done,
+        succeeded=job.succeeded + extra.succeeded,
+        failed=job.failed + extra.failed,
+        skipped=job.skipped + extra.skipped,
+        estimated=estimated,
+    )
+
+
+async def children_progress(parents: Sequence[Job], include_system: bool) -> dict[int, Progress]:
+    """Each parent's children summed in one query; estimated while children may still appear
+    (the parent is not over) or some child has not counted its records yet."""
+    if not parents:
+        return {}
+    marks = ", ".join("?" for _ in parents)
+    system = "" if include_system else " AND system = ?"
+    rows = await db.fetch(
+        "SELECT parent_id, COUNT(*) AS children, COUNT(total) AS counted, SUM(total) AS total,"
+        " SUM(done) AS done, SUM(succeeded) AS succeeded, SUM(failed) AS failed, SUM(skipped) AS skipped"
+        f" FROM job WHERE parent_id IN ({marks}){system} GROUP BY parent_id",
+        [*(parent.id for parent in parents), *([] if include_system else [False])],
+    )
+    found = {row["parent_id"]: row for row in rows}
+    result = {}
+    for parent in parents:
+        row = found.get(parent.id)
+        if row is None:
+            result[parent.id] = Progress(0, 0, 0, 0, 0, estimated=parent.status not in TERMINAL)
+            continue
+        result[parent.id] = Progress(
+            total=int(row["total"] or 0),
+            done=int(row["done"] or 0),
+            succeeded=int(row["succeeded"] or 0),
+            failed=int(row["failed"] or 0),
+            skipped=int(row["skipped"] or 0),
+            estimated=parent.status not in TERMINAL or row["counted"] < row["children"],
+        )
+    return result
+
+
+def waiting_seconds(job: Job, now: datetime) -> float:
+    """``startedAt − createdAt``; grows while the job has not started."""
+    return ((job.started_at or now) - job.created_at).total_seconds()
+
+
+def duration_seconds(job: Job, now: datetime) -> float | None:
+    """``endedAt − startedAt``; grows while the job runs; None before it started."""
+    if job.started_at is None:
+        return None
+    return ((job.ended_at or now) - job.started_at).total_seconds()
+
+
+class WaitingReason(StrEnum):
+    QUEUED = "QUEUED"
+    LOW_PRIORITY = "LOW_PRIORITY"
+    FAIR_SHARE = "FAIR_SHARE"
+    EXTERNAL_STEP = "EXTERNAL_STEP"
+    NO_WORKERS = "NO_WORKERS"
+    STOPPED = "STOPPED"
+
+
+def waiting_reason(job: Job, *, workers_online: int, busy_roots: int) -> WaitingReason | None:
+    """Why a job that is not running now waits; None when it runs or is over.
+
+    ``busy_roots``: how many other root jobs have work in flight right now.
+    """
+    if job.status in (JobStatus.STOPPED, JobStatus.STOPPING):
+        return WaitingReason.STOPPED
+    if job.status is JobStatus.WAITING:
+        return WaitingReason.EXTERNAL_STEP
+    if job.status is not JobStatus.PENDING:
+        return None
+    if workers_online == 0:
+        return WaitingReason.NO_WORKERS
+    if job.low_priority and busy_roots:
+        return WaitingReason.LOW_PRIORITY
+    if busy_roots:
+        return WaitingReason.FAIR_SHARE
+    return WaitingReason.QUEUED

@@ -1,0 +1,60 @@
+"""The per-request GraphQL context: who asks, the loaders, and live facts computed once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from strawberry.types import Info as StrawberryInfo
+
+from domain.access import Actor
+from domain.clock import utcnow
+from domain.errors import Unauthenticated
+from domain.scheduling import in_flight
+from gql.loaders import Loaders
+from workers.dispatcher import live_worker_slots
+
+
+@dataclass
+class Context:
+    redis: Redis
+    request: Any = None
+    response: Any = None
+    # Set from the bearer token (HTTP) or the connection_init payload (WebSocket).
+    actor: Actor | None = None
+    # The connection_init payload of a WebSocket client.
+    connection_params: Any = None
+    _loaders: Loaders | None = None
+    # One "now" per request, so every live figure in an answer agrees.
+    now: datetime = field(default_factory=utcnow)
+    _workers_online: int | None = None
+    _busy_roots: set[int] | None = None
+
+    @property
+    def viewer(self) -> Actor:
+        if self.actor is None:
+            raise Unauthenticated()
+        return self.actor
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.viewer, self.redis)
+        return self._loaders
+
+    async def workers_online(self) -> int:
+        if self._workers_online is None:
+            self._workers_online, _ = await live_worker_slots(self.redis)
+        return self._workers_online
+
+    async def busy_roots(self) -> set[int]:
+        """Root jobs with work in flight right now."""
+        if self._busy_roots is None:
+            busy = await in_flight()
+            self._busy_roots = {root for root, count in busy.by_root.items() if count}
+        return self._busy_roots
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,47 @@
+"""What clients see of errors: domain refusals with their code, nothing of the unexpected.
+
+A resolver that raises a domain error (bad paging input, an id of another
+tenant...) yields a GraphQL error whose ``extensions.code`` is the domain code.
+Anything else is logged with its stack and a request id, and the client gets
+only ``INTERNAL_ERROR`` and that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from domain.errors import JobtowerError
+
+log = logging.getLogger("jobtower.api")
+
+
+class ErrorPolicy(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        result.errors = [self._public(error) for error in result.errors]
+
+    def _public(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if original is None:
+            return error  # a syntax or validation error: safe, and the client's to fix
+        if isinstance(original, JobtowerError):
+            extensions = {"code": original.code}
+            if field := getattr(original, "field", None):
+                extensions["field"] = field
+            return GraphQLError(original.message, nodes=error.nodes, path=error.path, extensions=extensions)
+        request_id = uuid.uuid4().hex[:12]
+        log.error("request %s failed at %s", request_id, error.path, exc_info=original)
+        return GraphQLError(
+            f"internal error (request {request_id})",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_ERROR", "requestId": request_id},
+        )

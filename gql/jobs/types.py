@@ -1,0 +1,467 @@
+"""Jobs and their parts: Job, Chunk, Record, Step, LogEntry, Progress, JobType.
+
+Every relation goes through a loader in the context; live figures use the
+request's single ``now`` and the chunks in flight reported in Redis.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+
+from domain import models
+from domain.journey import decode
+from domain.listing import decode_cursor, encode_cursor, page_size
+from domain.logs import LogLevel
+from domain.progress import (
+    Progress as ProgressFigures,
+    WaitingReason,
+    duration_seconds,
+    job_progress,
+    waiting_reason,
+    waiting_seconds,
+)
+from domain.registry import JobType as DomainJobType
+from domain.statuses import (
+    RECORD_OUTCOMES,
+    ChunkStatus,
+    JobOutcome,
+    JobStatus,
+    RecordStatus,
+    StepStatus,
+)
+from gql.context import Info
+from gql.ids import to_global_id
+from gql.loaders import PageResult, load_page
+from gql.node import Connection, Node
+from gql.scalars import JSON, BigInt
+from gql.tenants.types import PrincipalNode, TenantNode
+
+
+@strawberry.type
+class Progress:
+    total: BigInt | None
+    done: BigInt
+    succeeded: BigInt
+    failed: BigInt
+    skipped: BigInt
+    percent: float | None
+    estimated: bool
+
+    @classmethod
+    def of(cls, figures: ProgressFigures) -> Progress:
+        return cls(
+            total=figures.total,
+            done=figures.done,
+            succeeded=figures.succeeded,
+            failed=figures.failed,
+            skipped=figures.skipped,
+            percent=figures.percent,
+            estimated=figures.estimated,
+        )
+
+
+def _seconds(start: datetime | None, end: datetime | None, now: datetime) -> float | None:
+    return None if start is None else ((end or now) - start).total_seconds()
+
+
+def _position_after(after: str | None) -> int | None:
+    values = decode_cursor(after, 1)
+    return None if values is None else int(values[0])
+
+
+def _connection(result: PageResult, wrap: Any, order_of: Any, count: Any) -> Connection[Any]:
+    rows, more = result
+    return Connection.of(
+        [wrap(row) for row in rows], [encode_cursor(order_of(row)) for row in rows], more, count
+    )
+
+
+@strawberry.type(name="Job")
+class JobNode(Node):
+    model: strawberry.Private[models.Job]
+
+    @classmethod
+    def of(cls, job: models.Job) -> JobNode:
+        return cls(id=to_global_id("Job", job.id), model=job)
+
+    @strawberry.field
+    def type(self) -> str:
+        return self.model.type
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.model.name
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> TenantNode:
+        tenant = await info.context.loaders.tenant.load(self.model.tenant_id)
+        return TenantNode.of(tenant)
+
+    @strawberry.field
+    def status(self) -> JobStatus:
+        return self.model.status
+
+    @strawberry.field
+    def outcome(self) -> JobOutcome | None:
+        return self.model.outcome
+
+    @strawberry.field
+    def error(self) -> str | None:
+        return self.model.error
+
+    @strawberry.field
+    def params(self) -> JSON:
+        return self.model.params
+
+    @strawberry.field
+    def system(self) -> bool:
+        return self.model.system
+
+    @strawberry.field
+    def hidden(self) -> bool:
+        return self.model.hidden
+
+    @strawberry.field
+    def low_priority(self) -> bool:
+        return self.model.low_priority
+
+    @strawberry.field
+    def stoppable(self) -> bool:
+        return self.model.stoppable
+
+    @strawberry.field
+    def restartable(self) -> bool:
+        return self.model.restartable
+
+    @strawberry.field
+    async def run_by(self, info: Info) -> PrincipalNode | None:
+        if self.model.run_by_id is None:
+            return None
+        principal = await info.context.loaders.principal.load(self.model.run_by_id)
+        return PrincipalNode.of(principal) if principal else None
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.model.created_at
+
+    @strawberry.field
+    def started_at(self) -> datetime | None:
+        return self.model.started_at
+
+    @strawberry.field
+    def ended_at(self) -> datetime | None:
+        return self.model.ended_at
+
+    @strawberry.field(description="startedAt − createdAt; grows while the job waits to start.")
+    def waiting_seconds(self, info: Info) -> float:
+        return waiting_seconds(self.model, info.context.now)
+
+    @strawberry.field(description="endedAt − startedAt; grows while the job runs.")
+    def duration_seconds(self, info: Info) -> float | None:
+        return duration_seconds(self.model, info.context.now)
+
+    @strawberry.field(description="Live: the database's counts plus the chunks in flight.")
+    async def progress(self, info: Info) -> Progress:
+        in_flight = await info.context.loaders.in_flight.load(self.model.id)
+        return Progress.of(job_progress(self.model, in_flight))
+
+    @strawberry.field(description="Some record failed or the job logged an error.")
+    async def has_errors(self, info: Info) -> bool:
+        if self.model.failed or self.model.error_logs or self.model.status is JobStatus.FAILED:
+            return True
+        return bool((await info.context.loaders.in_flight.load(self.model.id)).failed)
+
+    @strawberry.field
+    def chunk_size(self) -> int:
+        return self.model.chunk_size
+
+    @strawberry.field
+    def seq(self) -> BigInt:
+        return self.model.seq
+
+    @strawberry.field
+    async def parent(self, info: Info) -> JobNode | None:
+        return await _job(info, self.model.parent_id)
+
+    @strawberry.field
+    async def root(self, info: Info) -> JobNode | None:
+        if self.model.root_id in (None, self.model.id):
+            return self
+        return await _job(info, self.model.root_id)
+
+    @strawberry.field
+    async def restarted_from(self, info: Info) -> JobNode | None:
+        return await _job(info, self.model.restarted_from_id)
+
+    @strawberry.field
+    async def children(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[JobNode]:
+        loaders = info.context.loaders
+        values = decode_cursor(after, 1)
+        result = await load_page(loaders.child_pages, self.model.id, page_size(first), values and int(values[0]))
+        return _connection(result, JobNode.of, lambda job: job.id, lambda: loaders.child_count.load(self.model.id))
+
+    @strawberry.field(description="The children's progress summed.")
+    async def children_progress(self, info: Info) -> Progress:
+        return Progress.of(await info.context.loaders.children_progress.load(self.model))
+
+    @strawberry.field
+    async def chunks(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ChunkNode]:
+        loaders = info.context.loaders
+        result = await load_page(loaders.chunk_pages, self.model.id, page_size(first), _position_after(after))
+        return _connection(
+            result, ChunkNode.of, lambda chunk: chunk.index, lambda: loaders.chunk_count.load(self.model.id)
+        )
+
+    @strawberry.field(description="Records that started, in enumeration order; filter by status.")
+    async def records(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: list[RecordStatus] | None = None,
+    ) -> Connection[RecordNode]:
+        loaders = info.context.loaders
+        pages, count = loaders.job_records(tuple(sorted(status or ())))
+        result = await load_page(pages, self.model.id, page_size(first), _position_after(after))
+        return _connection(result, RecordNode.of, lambda record: record.position, lambda: count.load(self.model.id))
+
+    @strawberry.field(description="The job's log, oldest first; level is the minimum level shown.")
+    async def logs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        level: LogLevel | None = None,
+        search: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Connection[LogEntryNode]:
+        loaders = info.context.loaders
+        pages, count = loaders.job_logs(level, search, since, until)
+        result = await load_page(pages, self.model.id, page_size(first), _position_after(after))
+        return _connection(result, LogEntryNode.of, lambda line: line.id, lambda: count.load(self.model.id))
+
+    @strawberry.field(description="Why a job that is not running now waits; null while it runs.")
+    async def waiting_reason(self, info: Info) -> WaitingReason | None:
+        if self.model.status not in (JobStatus.PENDING, JobStatus.WAITING, JobStatus.STOPPED, JobStatus.STOPPING):
+            return None
+        busy = await info.context.busy_roots()
+        return waiting_reason(
+            self.model,
+            workers_online=await info.context.workers_online(),
+            busy_roots=len(busy - {self.model.root_id}),
+        )
+
+
+async def _job(info: Info, job_id: int | None) -> JobNode | None:
+    if job_id is None:
+        return None
+    job = await info.context.loaders.job.load(job_id)
+    return JobNode.of(job) if job else None
+
+
+@strawberry.type(name="Chunk")
+class ChunkNode(Node):
+    model: strawberry.Private[models.Chunk]
+
+    @classmethod
+    def of(cls, chunk: models.Chunk) -> ChunkNode:
+        return cls(id=to_global_id("Chunk", chunk.id), model=chunk)
+
+    @strawberry.field
+    async def job(self, info: Info) -> JobNode | None:
+        return await _job(info, self.model.job_id)
+
+    @strawberry.field
+    def index(self) -> int:
+        return self.model.index
+
+    @strawberry.field
+    def status(self) -> ChunkStatus:
+        return self.model.status
+
+    @strawberry.field
+    def cursor(self) -> BigInt:
+        return self.model.cursor
+
+    @strawberry.field
+    def progress(self) -> Progress:
+        chunk = self.model
+        return Progress(
+            total=chunk.range_end - chunk.range_start,
+            done=chunk.done,
+            succeeded=chunk.succeeded,
+            failed=chunk.failed,
+            skipped=chunk.skipped,
+            percent=round(100.0 * chunk.done / max(1, chunk.range_end - chunk.range_start), 2),
+            estimated=False,
+        )
+
+    @strawberry.field
+    def attempts(self) -> int:
+        return self.model.attempts
+
+    @strawberry.field
+    def started_at(self) -> datetime | None:
+        return self.model.started_at
+
+    @strawberry.field
+    def ended_at(self) -> datetime | None:
+        return self.model.ended_at
+
+    @strawberry.field
+    def duration_seconds(self, info: Info) -> float | None:
+        return _seconds(self.model.started_at, self.model.ended_at, info.context.now)
+
+    @strawberry.field
+    async def records(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[RecordNode]:
+        loaders = info.context.loaders
+        result = await load_page(loaders.chunk_record_pages, self.model.id, page_size(first), _position_after(after))
+        return _connection(
+            result, RecordNode.of, lambda record: record.position, lambda: loaders.chunk_record_count.load(self.model.id)
+        )
+
+
+@strawberry.type
+class Step:
+    name: str
+    status: StepStatus
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: float | None
+    detail: JSON | None
+    error: str | None
+
+
+@strawberry.type(name="Record")
+class RecordNode(Node):
+    model: strawberry.Private[models.Record]
+
+    @classmethod
+    def of(cls, record: models.Record) -> RecordNode:
+        return cls(id=to_global_id("Record", record.id), model=record)
+
+    @strawberry.field
+    async def job(self, info: Info) -> JobNode | None:
+        return await _job(info, self.model.job_id)
+
+    @strawberry.field
+    async def chunk(self, info: Info) -> ChunkNode | None:
+        chunk = await info.context.loaders.chunk.load(self.model.chunk_id)
+        return ChunkNode.of(chunk) if chunk else None
+
+    @strawberry.field
+    def key(self) -> str:
+        return self.model.key
+
+    @strawberry.field
+    def position(self) -> BigInt:
+        return self.model.position
+
+    @strawberry.field
+    def status(self) -> RecordStatus:
+        return self.model.status
+
+    @strawberry.field(description="How the record ended; null while it is open.")
+    def outcome(self) -> RecordStatus | None:
+        return self.model.status if self.model.status in RECORD_OUTCOMES else None
+
+    @strawberry.field
+    def error(self) -> str | None:
+        return self.model.error
+
+    @strawberry.field
+    def attempts(self) -> int:
+        return self.model.attempts
+
+    @strawberry.field
+    def started_at(self) -> datetime | None:
+        return self.model.started_at
+
+    @strawberry.field
+    def ended_at(self) -> datetime | None:
+        return self.model.ended_at
+
+    @strawberry.field
+    def duration_seconds(self, info: Info) -> float | None:
+        return _seconds(self.model.started_at, self.model.ended_at, info.context.now)
+
+    @strawberry.field(description="The record's steps with their timings.")
+    async def journey(self, info: Info) -> list[Step]:
+        record = self.model
+        if record.started_at is None or not record.journey:
+            return []
+        job = await info.context.loaders.job.load(record.job_id)
+        names = job.step_names if job else []
+        return [
+            Step(
+                name=run.name,
+                status=run.status,
+                started_at=run.started_at,
+                ended_at=run.ended_at,
+                duration_seconds=run.duration_seconds,
+                detail=run.detail,
+                error=run.error,
+            )
+            for run in decode(record.journey, names, record.started_at)
+        ]
+
+
+@strawberry.type(name="LogEntry")
+class LogEntryNode(Node):
+    at: datetime
+    level: LogLevel
+    message: str
+    fields: JSON
+    chunk_index: int | None
+    record_key: str | None
+
+    @classmethod
+    def of(cls, line: models.JobLog) -> LogEntryNode:
+        return cls(
+            id=to_global_id("LogEntry", line.id),
+            at=line.at,
+            level=LogLevel(line.level),
+            message=line.message,
+            fields=line.fields_,
+            chunk_index=line.chunk_index,
+            record_key=line.record_key,
+        )
+
+
+@strawberry.type(name="JobType")
+class JobTypeInfo:
+    name: str
+    description: str
+    stoppable: bool
+    restartable: bool
+    system: bool
+    default_chunk_size: int
+    stall_threshold_seconds: float
+    params_schema: JSON
+    steps: list[str]
+
+    @classmethod
+    def of(cls, job_type: DomainJobType) -> JobTypeInfo:
+        return cls(
+            name=job_type.name,
+            description=job_type.description,
+            stoppable=job_type.stoppable,
+            restartable=job_type.restartable,
+            system=job_type.system,
+            default_chunk_size=job_type.default_chunk_size,
+            stall_threshold_seconds=job_type.stall_threshold.total_seconds(),
+            params_schema=dict(job_type.params_schema),
+            steps=[step.name for step in job_type.steps],
+        )
+
+

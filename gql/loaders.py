@@ -1,0 +1,166 @@
+"""One DataLoader per relation, built per request: the queries a request makes depend on the
+shape of the GraphQL query, never on how many jobs, chunks or records it returns."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from strawberry.dataloader import DataLoader
+from tortoise.models import Model
+
+from domain.access import Actor
+from domain.execution import Counts
+from domain.jobs import can_see
+from domain.errors import InvalidInput
+from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent
+from domain.logs import LogLevel
+from domain.models import Chunk, Job, JobLog, Principal, Record, Tenant
+from domain.progress import Progress, children_progress
+from domain.statuses import RecordStatus
+from workers.progress import in_flight_counts
+
+M = TypeVar("M", bound=Model)
+
+# (parent id, page size, after) -> (rows, more follow)
+PageKey = tuple[int, int, Any]
+PageResult = tuple[list[Any], bool]
+FilteredLoaders = tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]
+LEVELS = list(LogLevel)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _by_id(model: type[M], visible: Callable[[M], bool] = lambda _: True) -> DataLoader[int, M | None]:
+    async def load(ids: Sequence[int]) -> list[M | None]:
+        rows = {row.pk: row for row in await model.filter(id__in=list(ids))}
+        return [row if row is not None and visible(row) else None for row in (rows.get(i) for i in ids)]
+
+    return DataLoader(load_fn=load)
+
+
+def _pages(
+    model: type[Model],
+    parent_column: str,
+    order_column: str,
+    *,
+    descending: bool = False,
+    where: str = "",
+    params: Sequence[Any] = (),
+) -> DataLoader[PageKey, PageResult]:
+    async def load(keys: Sequence[PageKey]) -> list[PageResult]:
+        groups: dict[tuple[int, Any], list[int]] = defaultdict(list)
+        for parent, size, after in keys:
+            groups[(size, after)].append(parent)
+        found: dict[PageKey, PageResult] = {}
+        for (size, after), parents in groups.items():
+            pages = await first_per_parent(
+                model, parent_column, order_column, parents, size, after,
+                descending=descending, where=where, params=params,
+            )
+            for parent, page in pages.items():
+                found[(parent, size, after)] = page
+        return [found[key] for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+def _counts(model: type[Model], parent_column: str, where: str = "", params: Sequence[Any] = ()) -> DataLoader[int, int]:
+    async def load(parents: Sequence[int]) -> list[int]:
+        counts = await count_per_parent(model, parent_column, list(parents), where, params)
+        return [counts[parent] for parent in parents]
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    def __init__(self, actor: Actor, redis: Redis) -> None:
+        hidden_system = "" if actor.sees_system_jobs else "system = ?"
+        hidden_params = () if actor.sees_system_jobs else (False,)
+        self.job: DataLoader[int, Job | None] = _by_id(Job, lambda job: can_see(actor, job))
+        self.tenant: DataLoader[int, Tenant | None] = _by_id(Tenant)
+        self.principal: DataLoader[int, Principal | None] = _by_id(Principal)
+        self.chunk: DataLoader[int, Chunk | None] = _by_id(Chunk)
+        self.chunk_pages = _pages(Chunk, "job_id", "index")
+        self.chunk_count = _counts(Chunk, "job_id")
+        self.chunk_record_pages = _pages(Record, "chunk_id", "position")
+        self.chunk_record_count = _counts(Record, "chunk_id")
+        self.child_pages = _pages(Job, "parent_id", "id", where=hidden_system, params=hidden_params)
+        self.child_count = _counts(Job, "parent_id", hidden_system, hidden_params)
+        self._filtered: dict[Hashable, tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]] = {}
+        self.in_flight: DataLoader[int, Counts] = DataLoader(load_fn=self._in_flight(redis))
+        self.children_progress: DataLoader[Job, Progress] = DataLoader(
+            load_fn=self._children_progress(actor), cache_key_fn=lambda job: job.id
+        )
+
+    def job_records(self, statuses: tuple[RecordStatus, ...]) -> FilteredLoaders:
+        """Pages and counts of a job's records, optionally of some statuses only."""
+        where = f"status IN ({', '.join('?' for _ in statuses)})" if statuses else ""
+        return self._filtered_loaders(("records", statuses), Record, "position", where, [s.value for s in statuses])
+
+    def job_logs(
+        self, level: LogLevel | None, search: str | None, since: datetime | None, until: datetime | None
+    ) -> FilteredLoaders:
+        """Pages and counts of a job's log lines at ``level`` or above, matching text and time."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if level is not None:
+            wanted = LEVELS[LEVELS.index(level):]
+            conditions.append(f"level IN ({', '.join('?' for _ in wanted)})")
+            params.extend(value.value for value in wanted)
+        if search:
+            if len(search) > MAX_SEARCH_LENGTH:
+                raise InvalidInput("search", f"must be at most {MAX_SEARCH_LENGTH} characters")
+            conditions.append("LOWER(message) LIKE ? ESCAPE '\\'")
+            params.append("%" + _escape_like(search.lower()) + "%")
+        if since is not None:
+            conditions.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            conditions.append("at < ?")
+            params.append(until)
+        key = ("logs", level, search, since, until)
+        return self._filtered_loaders(key, JobLog, "id", " AND ".join(conditions), params)
+
+    def _filtered_loaders(
+        self, key: Hashable, model: type[Model], order_column: str, where: str, params: Sequence[Any]
+    ) -> FilteredLoaders:
+        if key not in self._filtered:
+            self._filtered[key] = (
+                _pages(model, "job_id", order_column, where=where, params=params),
+                _counts(model, "job_id", where, params),
+            )
+        return self._filtered[key]
+
+    @staticmethod
+    def _in_flight(redis: Redis) -> Callable[[Sequence[int]], Awaitable[list[Counts]]]:
+        async def load(job_ids: Sequence[int]) -> list[Counts]:
+            counts = await in_flight_counts(redis, list(job_ids))
+            return [counts[job_id] for job_id in job_ids]
+
+        return load
+
+    @staticmethod
+    def _children_progress(actor: Actor) -> Callable[[Sequence[Job]], Awaitable[list[Progress]]]:
+        async def load(parents: Sequence[Job]) -> list[Progress]:
+            progress = await children_progress(parents, actor.sees_system_jobs)
+            return [progress[parent.id] for parent in parents]
+
+        return load
+
+
+async def load_page(loader: DataLoader[PageKey, PageResult], parent: int, size: int, after: Any) -> PageResult:
+    if size == 0:
+        return [], await _has_any(loader, parent, after)
+    return await loader.load((parent, size, after))
+
+
+async def _has_any(loader: DataLoader[PageKey, PageResult], parent: int, after: Any) -> bool:
+    items, more = await loader.load((parent, 1, after))
+    return bool(items) or more
+

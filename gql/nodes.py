@@ -1,0 +1,44 @@
+"""``node(id)``: any object by its global id, as the asker may see it (else null)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gql.context import Info
+from gql.ids import parse_global_id
+from gql.jobs.types import ChunkNode, JobNode, LogEntryNode, RecordNode
+from gql.node import Node
+from gql.tenants.types import TenantNode
+
+
+@strawberry.type
+class NodeQueries:
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        actor = info.context.viewer
+        parsed = parse_global_id(id)
+        if parsed is None:
+            return None
+        kind, pk = parsed
+        loaders = info.context.loaders
+        if kind == "Job":
+            job = await loaders.job.load(pk)
+            return JobNode.of(job) if job else None
+        if kind == "Tenant":
+            tenant = await loaders.tenant.load(pk) if actor.sees_tenant(pk) else None
+            return TenantNode.of(tenant) if tenant else None
+        if kind in ("Chunk", "Record", "LogEntry"):
+            return await _part(info, kind, pk)
+        return None
+
+
+async def _part(info: Info, kind: str, pk: int) -> Node | None:
+    """A chunk, record or log line exists for the asker only if its job does."""
+    from domain.models import Chunk, JobLog, Record
+
+    model = {"Chunk": Chunk, "Record": Record, "LogEntry": JobLog}[kind]
+    row = await model.get_or_none(id=pk)
+    if row is None or await info.context.loaders.job.load(row.job_id) is None:
+        return None
+    wrap = {"Chunk": ChunkNode.of, "Record": RecordNode.of, "LogEntry": LogEntryNode.of}[kind]
+    return wrap(row)

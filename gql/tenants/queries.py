@@ -1,0 +1,22 @@
+"""Who is asking, and what the tenant used of its plan."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.tenants import plan_usage
+from gql.context import Info
+from gql.tenants.types import PlanUsage, TenantNode, Viewer
+
+
+@strawberry.type
+class TenantQueries:
+    @strawberry.field
+    async def viewer(self, info: Info) -> Viewer:
+        actor = info.context.viewer
+        tenant = await info.context.loaders.tenant.load(actor.tenant_id)
+        return Viewer(tenant=TenantNode.of(tenant), role=actor.role, name=actor.name)
+
+    @strawberry.field
+    async def usage(self, info: Info) -> PlanUsage:
+        return PlanUsage.of(await plan_usage(info.context.viewer))
