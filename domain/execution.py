@@ -54,13 +54,15 @@ def should_pause(status: JobStatus, stoppable: bool) -> bool:
 
 
 async def begin_enumeration(job_id: int, ttl: timedelta) -> Job | None:
-    """The job, started, if it still needs its chunks; None if it is gone or moved on."""
+    """The job, if it still needs its chunks; None if it is gone or moved on.
+
+    A PENDING job stays PENDING: it starts when its first chunk does (SPEC §2),
+    so a job whose chunks queue behind other work keeps counting its waiting time.
+    """
     job = await Job.get_or_none(id=job_id)
     if job is None or job.enumerated or not runs_work(job):
         return None
     await Job.filter(id=job_id).update(enumeration_lease_expires_at=utcnow() + ttl)
-    if job.status is JobStatus.PENDING:
-        await mark_running(job_id)
     return await Job.get(id=job_id)
 
 
@@ -97,6 +99,9 @@ async def end_enumeration(job_id: int, total: int) -> None:
     await Job.filter(id=job_id).update(
         enumerated=True, total=total, enumeration_lease_expires_at=None
     )
+    if total == 0:
+        # No chunk will ever start a job without records: it starts here, and finishes.
+        await mark_running(job_id)
     await settle_job(job_id)
 
 

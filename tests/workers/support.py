@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.access import Role
-from domain.jobs import StartJobRequest, start_job
+from tortoise.expressions import F
+
+from domain.access import Actor, Role
+from domain.errors import InvalidTransition
+from domain.jobs import StartJobRequest, cancel_job, force_stop_job, start_job
 from domain.models import Job, Record
-from domain.statuses import JobStatus
+from domain.statuses import TERMINAL, JobStatus
 from tests.cluster import wait_until
 from tests.conftest import TenantFixture
 
 
 async def start(tenant: TenantFixture, type: str, **params: Any) -> Job:
     chunk_size = params.pop("chunk_size", None)
+    low_priority = params.pop("low_priority", False)
     return await start_job(
-        tenant.actor(Role.ADMIN), StartJobRequest(type=type, params=params, chunk_size=chunk_size)
+        tenant.actor(Role.ADMIN),
+        StartJobRequest(type=type, params=params, chunk_size=chunk_size, low_priority=low_priority),
     )
 
 
@@ -37,3 +42,24 @@ async def wait_for_records(job: Job, at_least: int, timeout: float = 60) -> int:
         return count if count >= at_least else 0
 
     return await wait_until(enough, timeout=timeout, what=f"{at_least} records of job {job.id}")
+
+
+async def start_child(tenant: TenantFixture, parent: Job, type: str, **params: Any) -> Job:
+    chunk_size = params.pop("chunk_size", None)
+    return await start_job(
+        tenant.actor(Role.ADMIN),
+        StartJobRequest(type=type, params=params, chunk_size=chunk_size, parent_id=parent.id),
+    )
+
+
+async def discard_open_jobs() -> None:
+    """Cancel whatever a test left open, so the workers of the next test do not inherit it."""
+    platform = Actor(tenant_id=0, role=Role.PLATFORM, name="test cleanup")
+    open_roots = await Job.filter(id=F("root_id")).exclude(status__in=TERMINAL).values_list("id", "status")
+    for job_id, status in open_roots:
+        try:
+            if status is JobStatus.STOPPING:  # a non-stoppable type: only a force stop ends it now
+                await force_stop_job(platform, job_id)
+            await cancel_job(platform, job_id)
+        except InvalidTransition:
+            continue  # it moved on by itself meanwhile
