@@ -1,0 +1,133 @@
+"""The live-ops summary (SPEC §5): what a live-ops screen shows, computed now.
+
+The job figures describe the jobs of the default job list: those ``actor`` sees
+(``visible_jobs``: its tenant, or all for the platform; system jobs for admins
+only), hidden jobs excluded, since hiding is how an operator dismisses a job.
+Queue depth is the work waiting for workers, so it counts every visible job's
+chunks, hidden or not.
+
+The caller counts the live workers (they are known to Redis, which the domain
+does not read) and passes ``workers_online``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.expressions import Q, Subquery
+from tortoise.functions import Count
+from tortoise.queryset import QuerySet
+
+from domain import db
+from domain.access import Actor
+from domain.clock import utcnow
+from domain.health import stalled_condition
+from domain.jobs import visible_jobs
+from domain.models import Chunk, Job
+from domain.report_sql import scoped_jobs, seconds_between
+from domain.statuses import DISPATCHABLE, ChunkStatus, JobStatus
+
+FAILED_WINDOW = timedelta(hours=24)
+WAIT_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: JobStatus
+    count: int
+
+
+@dataclass(frozen=True)
+class LiveOps:
+    counts: tuple[StatusCount, ...]  # every JobStatus, in declaration order, zeros included
+    stalled: int
+    failed_last_24h: int
+    avg_wait_seconds_last_hour: float | None  # None when no job started in the last hour
+    workers_online: int
+    queue_depth: int
+
+
+@dataclass(frozen=True)
+class WaitHistogram:
+    """Waiting times of the jobs started since some moment, Prometheus-style."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]  # jobs that waited at most each bound
+    count: int
+    total_seconds: float
+
+
+async def live_ops_summary(actor: Actor, workers_online: int, now: datetime | None = None) -> LiveOps:
+    now = now or utcnow()
+    listed = visible_jobs(actor).filter(hidden=False)
+    waits = await wait_histogram(actor, since=now - WAIT_WINDOW)
+    return LiveOps(
+        counts=await _counts_by_status(listed),
+        stalled=await _stalled(listed, now, workers_online),
+        failed_last_24h=await listed.filter(
+            status=JobStatus.FAILED, ended_at__gte=now - FAILED_WINDOW
+        ).count(),
+        avg_wait_seconds_last_hour=round(waits.total_seconds / waits.count, 3) if waits.count else None,
+        workers_online=workers_online,
+        queue_depth=await queue_depth(actor),
+    )
+
+
+async def queue_depth(actor: Actor) -> int:
+    """Chunks queued or ready to run: the PENDING chunks of the jobs the dispatcher
+    hands out (``domain.scheduling.ready_chunks``), leased to the broker or not."""
+    runnable = visible_jobs(actor).filter(
+        Q(status__in=DISPATCHABLE) | Q(status=JobStatus.STOPPING, stoppable=False)
+    )
+    return await Chunk.filter(
+        status=ChunkStatus.PENDING, job_id__in=Subquery(runnable.values("id"))
+    ).count()
+
+
+async def wait_histogram(
+    actor: Actor, since: datetime, bounds: Sequence[float] = ()
+) -> WaitHistogram:
+    """``started_at - created_at`` of the listed jobs (see the module doc) started since ``since``."""
+    listed = visible_jobs(actor).filter(hidden=False)
+    wait = seconds_between("j.started_at", "j.created_at")
+    under = "".join(
+        f", SUM(CASE WHEN wait <= {float(bound)!r} THEN 1 ELSE 0 END) AS le_{n}"
+        for n, bound in enumerate(bounds)
+    )
+    rows = await db.fetch(
+        f"SELECT COUNT(*) AS n, SUM(wait) AS total{under}"
+        f" FROM (SELECT {wait} AS wait FROM {scoped_jobs(listed)} WHERE j.started_at >= ?) w",
+        [since],
+    )
+    row = rows[0]
+    return WaitHistogram(
+        bounds=tuple(float(bound) for bound in bounds),
+        cumulative=tuple(int(row[f"le_{n}"] or 0) for n in range(len(bounds))),
+        count=int(row["n"]),
+        total_seconds=float(row["total"] or 0.0),
+    )
+
+
+async def records_processed() -> int:
+    """Records processed by every tenant since the start, as counted against plan limits.
+
+    Plan usage only grows (retention prunes jobs, not usage), so this is a counter.
+    """
+    rows = await db.fetch("SELECT SUM(records_used) AS total FROM plan_usage", [])
+    return int(rows[0]["total"] or 0)
+
+
+async def _counts_by_status(listed: QuerySet[Job]) -> tuple[StatusCount, ...]:
+    rows = await listed.annotate(n=Count("id")).group_by("status").values_list("status", "n")
+    found = {JobStatus(status): int(n) for status, n in rows}
+    return tuple(StatusCount(status, found.get(status, 0)) for status in JobStatus)
+
+
+async def _stalled(listed: QuerySet[Job], now: datetime, workers_online: int) -> int:
+    condition, params = stalled_condition(now, workers_online)
+    rows = await db.fetch(
+        f"SELECT COUNT(*) AS n FROM {scoped_jobs(listed)} WHERE {condition}", params
+    )
+    return int(rows[0]["n"])
