@@ -27,7 +27,8 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sqlite_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="jobtower-sqlite-") as folder:
-        yield f"sqlite://{Path(folder) / 'jobtower.db'}"
+        # A throwaway file: like the test PostgreSQL (fsync=off), it need not survive a power cut.
+        yield f"sqlite://{Path(folder) / 'jobtower.db'}?synchronous=OFF"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
