@@ -24,6 +24,9 @@ PARAMS_SCHEMA = {
         "records": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
         "stepMs": {"type": "number", "minimum": 0, "maximum": 10_000},
         "children": {"type": "integer", "minimum": 0, "maximum": 100},
+        # test.parent: each child's records and their step time.
+        "childRecords": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "childStepMs": {"type": "number", "minimum": 0, "maximum": 10_000},
         "waitSeconds": {"type": "number", "minimum": 0, "maximum": 3600},
     },
     "additionalProperties": False,
@@ -79,8 +82,12 @@ async def approval_with_deadline(context: RecordContext) -> None:
 
 
 async def spawns_children(context: RecordContext) -> None:
+    params = {
+        "records": context.params.get("childRecords", 3),
+        "stepMs": context.params.get("childStepMs", 0),
+    }
     for number in range(context.params.get("children", 1)):
-        await context.spawn_child("test.plain", {"records": 3}, name=f"child {context.key}.{number}")
+        await context.spawn_child("test.plain", params, name=f"child {context.key}.{number}")
 
 
 def _register(name: str, steps: tuple[Step, ...] = (Step("work", passes),), **flags: Any) -> JobType:
