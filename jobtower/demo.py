@@ -1,3 +1,12 @@
 """The job types a fresh Jobtower offers: importing this module registers them."""
 
-from jobtower.job_types import noop  # noqa: F401
+from jobtower.job_types import (  # noqa: F401
+    ai_embedding_batch,
+    bulk_message_send,
+    campaign_run,
+    contact_sync,
+    noop,
+    renewal_reminders,
+    scheduled_report,
+    system_prune,
+)

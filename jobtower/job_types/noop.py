@@ -8,11 +8,11 @@ keys fail on every run).
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from domain.registry import JobType, RecordContext, Step, registry
+from jobtower.job_types.simulated import seeded
 
 MAX_STEPS = 20
 
@@ -22,17 +22,13 @@ async def _numbers(params: Mapping[str, Any]) -> AsyncIterator[str]:
         yield str(number)
 
 
-def _fails(key: str, rate: float) -> bool:
-    return zlib.crc32(key.encode()) % 10_000 < rate * 10_000
-
-
 def _make_step(index: int) -> Step:
     async def run(context: RecordContext) -> None:
         params = context.params
         delay = params.get("stepMs", 0)
         if delay:
             await asyncio.sleep(delay / 1000)
-        if index == params.get("steps", 3) - 1 and _fails(context.key, params.get("failRate", 0)):
+        if index == params.get("steps", 3) - 1 and seeded(context.key, params.get("failRate", 0)):
             raise RuntimeError(f"seeded failure of record {context.key}")
 
     return Step(f"step{index + 1}", run)
