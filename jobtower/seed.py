@@ -1,26 +1,67 @@
-"""First start of the embedded default: the ``demo`` tenant and an admin token for it."""
+"""First start of the embedded default: the ``demo`` tenant, its schedules and an admin token.
+
+Every start runs it; what exists already is left as it is, so a second start
+creates nothing new.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from domain.access import PrincipalKind, Role
-from domain.models import Tenant
+from domain.access import Actor, PrincipalKind, Role
+from domain.models import Schedule, Tenant
+from domain.registry import registry
+from domain.schedules import create_schedule
 from domain.tenants import create_tenant, create_token
+from jobtower.settings import settings
 
 DEMO_SLUG = "demo"
 TOKEN_FILE = "admin-token"
 
 
-async def seed_demo(data_dir: Path) -> str:
-    """The demo admin token; created with the tenant on first start, read back after."""
+@dataclass(frozen=True)
+class DemoSchedule:
+    name: str
+    type: str
+    cron: str
+    params: dict[str, Any]
+
+
+def demo_schedules(retention_days: int) -> tuple[DemoSchedule, ...]:
+    return (
+        DemoSchedule("Daily KPI report", "scheduled_report", "0 7 * * *", {"report": "daily-kpis"}),
+        DemoSchedule("Nightly pruning", "system.prune", "30 3 * * *", {"olderThanDays": retention_days}),
+    )
+
+
+async def seed_demo(data_dir: Path, *, retention_days: int | None = None) -> str:
+    """The demo admin token; created with the tenant on first start, read back after.
+
+    ``retention_days`` (default: ``settings.retention_days``) is what the nightly
+    pruning schedule keeps.
+    """
+    tenant = await Tenant.get_or_none(slug=DEMO_SLUG)
+    # A token file beside a database without the tenant belongs to another database.
+    fresh = tenant is None
+    if tenant is None:
+        tenant = await create_tenant(DEMO_SLUG, "Demo")
+    await _seed_schedules(tenant, settings.retention_days if retention_days is None else retention_days)
     token_file = data_dir / TOKEN_FILE
-    if await Tenant.exists(slug=DEMO_SLUG) and token_file.exists():
+    if token_file.exists() and not fresh:
         return token_file.read_text().strip()
-    if not await Tenant.exists(slug=DEMO_SLUG):
-        await create_tenant(DEMO_SLUG, "Demo")
     issued = await create_token(DEMO_SLUG, Role.ADMIN, "demo admin", kind=PrincipalKind.USER)
     data_dir.mkdir(parents=True, exist_ok=True)
     token_file.write_text(issued.token + "\n")
     token_file.chmod(0o600)
     return issued.token
+
+
+async def _seed_schedules(tenant: Tenant, retention_days: int) -> None:
+    actor = Actor.system(tenant.id)
+    for schedule in demo_schedules(retention_days):
+        # A deployment may load other job types than the demo catalogue.
+        if schedule.type not in registry or await Schedule.exists(tenant_id=tenant.id, name=schedule.name):
+            continue
+        await create_schedule(actor, schedule.name, schedule.type, schedule.cron, schedule.params)
