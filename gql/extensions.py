@@ -30,8 +30,10 @@ class ErrorPolicy(SchemaExtension):
 
     def _public(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if original is None:
-            return error  # a syntax or validation error: safe, and the client's to fix
+        if original is None or error.path is None:
+            # A syntax, validation or variable error (a bad DateTime wraps the parser's
+            # exception): raised before any resolver ran, safe, and the client's to fix.
+            return error
         if isinstance(original, JobtowerError):
             extensions = {"code": original.code}
             if field := getattr(original, "field", None):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
+from gql.complexity import ListSizeLimiter
 from gql.extensions import ErrorPolicy
 from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
@@ -14,6 +17,8 @@ from gql.tenants.queries import TenantQueries
 MAX_DEPTH = 12
 MAX_TOKENS = 5_000
 MAX_ALIASES = 30
+# Items one query may ask for across nested pages (see gql.complexity).
+MAX_LIST_ITEMS = 50_000
 
 
 @strawberry.type
@@ -29,10 +34,12 @@ class Mutation(JobMutations):
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    # Factories, not instances: each request gets its own extension objects.
     extensions=[
         ErrorPolicy,
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(ListSizeLimiter, max_items=MAX_LIST_ITEMS),
     ],
 )

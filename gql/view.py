@@ -1,20 +1,44 @@
-"""GraphQL over HTTP and WebSocket at ``/graphql``: bearer tokens, GraphiQL for browsers."""
+"""GraphQL over HTTP and WebSocket at ``/graphql``: bearer tokens, GraphiQL for browsers.
+
+Beyond Strawberry's view: refusals are GraphQL responses with a code (a
+missing token is a JSON 401, not plain text), a mutation sent with GET is a
+405, and clients that accept ``application/graphql-response+json`` get it,
+with 400 and no ``data`` when the document does not parse or validate.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from redis.asyncio import Redis
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 
 from domain.errors import Unauthenticated
 from domain.tenants import authenticate
 from gql.context import Context
+from gql.http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, STATUS_CODES, error_body, response_media_type
 from gql.schema import schema
+
+
+class HTTPRefusal(HTTPException):
+    """A request refused before execution, answered as a GraphQL error with ``code``."""
+
+    def __init__(
+        self, status_code: int, message: str, code: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, message)
+        self.code = code or STATUS_CODES.get(status_code, "BAD_REQUEST")
+        self.headers = dict(headers or {})
 
 
 def bearer_token(value: Any) -> str | None:
@@ -29,6 +53,17 @@ class GraphQLView(GraphQL[Context, None]):
         super().__init__(schema, graphql_ide="graphiql", allowed_origins=allowed_origins)
         self.redis = redis
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as error:
+            response = _refusal_response(request, error)
+        await response(scope, receive, send)
+
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         context = Context(redis=self.redis, request=request, response=response)
         if isinstance(request, WebSocket) or _wants_graphiql(request):
@@ -36,8 +71,59 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             context.actor = await authenticate(bearer_token(request.headers.get("authorization")))
         except Unauthenticated as error:
-            raise HTTPException(401, error.message) from None
+            raise HTTPRefusal(
+                401, error.message, error.code, headers={"WWW-Authenticate": 'Bearer realm="jobtower"'}
+            ) from None
         return context
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        request.state.graphql_sub_response = sub_response
+        return sub_response
+
+    async def execute_single(  # noqa: PLR0917 - Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as error:
+            if request_adapter.method == "GET" and isinstance(error.__cause__, InvalidOperationTypeError):
+                raise HTTPRefusal(
+                    405, "GET only runs queries: send mutations with POST", headers={"Allow": "POST"}
+                ) from None
+            raise
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if _is_request_error(result):
+            # The request never executed: GraphQL says such a result has no data entry.
+            response.pop("data", None)
+            sub_response: Response = request.state.graphql_sub_response
+            if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+                sub_response.status_code = 400
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=sub_response.media_type or APPLICATION_JSON,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        return response
 
     async def on_ws_connect(self, context: Context) -> None:
         payload = context.connection_params
@@ -49,6 +135,22 @@ class GraphQLView(GraphQL[Context, None]):
             context.actor = await authenticate(token if isinstance(token, str) else None)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """The document did not parse or validate, or its variables did not fit: no field ran."""
+    return result.data is None and bool(result.errors) and all(error.path is None for error in result.errors)
+
+
+def _refusal_response(request: Request, error: HTTPException) -> Response:
+    refusal = error if isinstance(error, HTTPRefusal) else HTTPRefusal(error.status_code, error.reason)
+    media_type = response_media_type(request.headers.get("accept"))
+    return Response(
+        error_body(refusal.reason, refusal.code),
+        status_code=refusal.status_code,
+        media_type=media_type,
+        headers=refusal.headers,
+    )
 
 
 def _wants_graphiql(request: Request) -> bool:

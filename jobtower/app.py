@@ -15,12 +15,13 @@ from domain import db
 from domain.models import Tenant
 from domain.registry import registry
 from gql.view import GraphQLView
+from jobtower.limits import BodySizeLimit
 from jobtower.settings import Settings
 
 
 def create_app(settings: Settings, redis_url: str) -> Starlette:
     redis = Redis.from_url(redis_url)
-    graphql = GraphQLView(redis)
+    graphql = GraphQLView(redis, allowed_origins=tuple(settings.allowed_origins))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,7 +53,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", BodySizeLimit(graphql, settings.max_request_bytes), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     serve_workers: int = Field(default=2, ge=0, le=64)
     # Finished jobs, their records and logs are pruned after this many days.
     retention_days: int = Field(default=30, ge=1)
+
+    # API: pages on these origins may open the GraphQL WebSocket (e.g.
+    # ["https://console.example.com"]); empty means same-origin pages only.
+    allowed_origins: list[str] = []
+    # Largest GraphQL request body (and GET URL) the API reads.
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        from strawberry.http.websocket_origin import normalize_allowed_origins
+
+        return sorted(normalize_allowed_origins(origins))
 
     @property
     def lease(self) -> timedelta:

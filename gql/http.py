@@ -1,0 +1,61 @@
+"""GraphQL over HTTP: which media type a client gets, and the shape of errors refused before execution.
+
+A client that accepts ``application/graphql-response+json`` gets that media type
+and HTTP status codes that mean something (400 for a document that does not
+parse or validate); ``application/json`` keeps the legacy "200 for every
+well-formed request" rule. Either way, a refusal is a GraphQL response body
+(``{"errors": [{"message", "extensions": {"code"}}]}``), never plain text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+APPLICATION_JSON = "application/json"
+
+# The code a refusal carries when the status alone says what went wrong.
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "REQUEST_TOO_LARGE",
+    414: "REQUEST_TOO_LARGE",
+}
+
+
+def response_media_type(accept: str | None) -> str:
+    """The media type to answer with: graphql-response+json when the client prefers it (ties
+    go to it, as GraphQL over HTTP advises), application/json otherwise and by default."""
+    if not accept:
+        return APPLICATION_JSON
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *parameters = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        weights[media] = max(weights.get(media, 0.0), quality)
+    graphql = weights.get(GRAPHQL_RESPONSE_JSON, 0.0)
+    plain = weights.get(APPLICATION_JSON, 0.0)
+    return GRAPHQL_RESPONSE_JSON if graphql > 0 and graphql >= plain else APPLICATION_JSON
+
+
+def error_body(message: str, code: str, **extensions: Any) -> bytes:
+    return json.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]},
+        separators=(",", ":"),
+    ).encode()
+
+
+def error_headers(media_type: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {"content-type": media_type, **(extra or {})}

@@ -1,0 +1,124 @@
+"""The API served for real: the Starlette app of ``jobtower.app`` on the test databases and a
+real Redis, reached over HTTP with API tokens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from jobtower.app import create_app
+from jobtower.settings import Settings
+from tests.cli import clean_environment
+from tests.cluster import REPO
+from tests.conftest import MakeTenant
+from tests.gql.support import TenantApi
+from tests.services import free_port, wait_for_port
+from workers.redis_server import EmbeddedRedis
+
+BASE_URL = "http://jobtower.test"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("JOBTOWER_TEST_REDIS_URL"):
+        yield url
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("gql-redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def app(redis_url: str) -> Starlette:
+    # The test session owns the database connection (the `database` fixture), so the
+    # app's lifespan, which would open its own, is not run in-process.
+    return create_app(Settings(redis_url=redis_url), redis_url)
+
+
+@pytest.fixture(scope="session")
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+        yield client
+
+
+@pytest.fixture
+def tenant_api(make_tenant: MakeTenant, http: httpx.AsyncClient):
+    """Makes a fresh tenant with a client per role: ``await tenant_api(**limits)``."""
+
+    async def make(**limits: int | None) -> TenantApi:
+        return TenantApi(http, (await make_tenant(**limits)).tenant)
+
+    return make
+
+
+@pytest.fixture
+async def acme_api(tenant_api) -> TenantApi:
+    return await tenant_api()
+
+
+# ---------------------------------------------------------------- a real server
+
+
+@dataclass(frozen=True)
+class ServedApi:
+    """``jobtower api`` in its own process, on a free port; ``log`` is what it wrote."""
+
+    url: str
+    port: int
+    log: Path
+    allowed_origin: str
+
+    def server_log(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+ALLOWED_ORIGIN = "https://console.example.com"
+
+
+@pytest.fixture(scope="module")
+def served_api(
+    database: str, request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedApi]:
+    database_url = request.getfixturevalue(f"{database}_url")
+    port = free_port()
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    env = clean_environment() | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JOBTOWER_JOB_TYPES": json.dumps(["tests.job_types"]),
+        "JOBTOWER_ALLOWED_ORIGINS": json.dumps([ALLOWED_ORIGIN]),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, timeout=60)
+        yield ServedApi(url=f"http://127.0.0.1:{port}", port=port, log=log, allowed_origin=ALLOWED_ORIGIN)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+async def served_http(served_api: ServedApi) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=served_api.url, timeout=30) as client:
+        yield client

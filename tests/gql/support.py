@@ -1,0 +1,102 @@
+"""Talking to the API the way clients do: GraphQL over HTTP with a bearer token."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from domain.access import PrincipalKind, Role
+from domain.models import Principal, Tenant
+from domain.tenants import create_token
+from gql.http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON
+from gql.ids import to_global_id
+
+__all__ = ["APPLICATION_JSON", "GRAPHQL_RESPONSE_JSON", "Api", "TenantApi", "gid", "substitute"]
+
+
+def gid(kind: str, pk: int) -> str:
+    return str(to_global_id(kind, pk))
+
+
+@dataclass
+class Api:
+    """One principal's view of the API."""
+
+    http: httpx.AsyncClient
+    token: str | None
+    principal: Principal | None = None
+
+    def headers(self, accept: str = GRAPHQL_RESPONSE_JSON) -> dict[str, str]:
+        headers = {"accept": accept}
+        if self.token is not None:
+            headers["authorization"] = f"Bearer {self.token}"
+        return headers
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
+        accept = kwargs.pop("accept", GRAPHQL_RESPONSE_JSON)
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=self.headers(accept), **kwargs
+        )
+
+    async def get(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
+        import json
+
+        params = {"query": query}
+        if variables:
+            params["variables"] = json.dumps(variables)
+        accept = kwargs.pop("accept", GRAPHQL_RESPONSE_JSON)
+        return await self.http.get("/graphql", params=params, headers=self.headers(accept), **kwargs)
+
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The whole GraphQL response of a request that executed (HTTP 200)."""
+        response = await self.post(query, variables)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE_JSON)
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The data of a request that must succeed without any error."""
+        body = await self.execute(query, variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    async def error_codes(self, query: str, variables: dict[str, Any] | None = None) -> list[str]:
+        body = await self.execute(query, variables)
+        return [error.get("extensions", {}).get("code") for error in body.get("errors", [])]
+
+
+@dataclass
+class TenantApi:
+    """A tenant and an API client per role, each with a token of its own."""
+
+    http: httpx.AsyncClient
+    tenant: Tenant
+    _clients: dict[Role, Api] = field(default_factory=dict)
+
+    async def as_(self, role: Role) -> Api:
+        if role not in self._clients:
+            issued = await create_token(
+                self.tenant.slug, role, name=f"{role.value.lower()} of {self.tenant.slug}", kind=PrincipalKind.USER
+            )
+            self._clients[role] = Api(self.http, issued.token, issued.principal)
+        return self._clients[role]
+
+    @property
+    def id(self) -> str:
+        return gid("Tenant", self.tenant.id)
+
+
+def substitute(value: Any, replacements: dict[str, str]) -> Any:
+    """``value`` (a response) with ids replaced by placeholders; whole tokens only."""
+    if isinstance(value, dict):
+        return {key: substitute(item, replacements) for key, item in value.items()}
+    if isinstance(value, list):
+        return [substitute(item, replacements) for item in value]
+    if isinstance(value, str):
+        for old, new in replacements.items():
+            value = re.sub(rf"(?<![\w=+/-]){re.escape(old)}(?![\w=+/-])", new, value)
+        return value
+    return value
