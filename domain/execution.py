@@ -27,6 +27,7 @@ from domain.models import Chunk, Job, PlanUsage, Record
 from domain.statuses import (
     DISPATCHABLE,
     IN_FLIGHT,
+    RECORD_RETRYABLE,
     TERMINAL,
     ChunkStatus,
     JobStatus,
@@ -112,9 +113,9 @@ async def enumeration_failed(job_id: int, error: str) -> None:
 
 async def failed_record_keys(job_id: int) -> list[str]:
     """The records a retry job runs again: those that failed or were interrupted."""
-    return await Record.filter(
-        job_id=job_id, status__in=(RecordStatus.FAILED, RecordStatus.INTERRUPTED)
-    ).order_by("position").values_list("key", flat=True)
+    return await Record.filter(job_id=job_id, status__in=RECORD_RETRYABLE).order_by(
+        "position"
+    ).values_list("key", flat=True)
 
 
 # ---------------------------------------------------------------- leases

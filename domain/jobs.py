@@ -33,10 +33,12 @@ from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Chunk, Job, JobEvent, PlanUsage, Record, Tenant
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
 from domain.statuses import (
+    CHUNK_OPEN,
     CHUNK_TERMINAL,
     IN_FLIGHT,
     JOB_TRANSITIONS,
     RECORD_OPEN,
+    RECORD_RETRYABLE,
     TERMINAL,
     ChunkStatus,
     EventKind,
@@ -118,16 +120,43 @@ async def start_job(actor: Actor, request: StartJobRequest) -> Job:
     if request.idempotency_key is not None:
         existing = await Job.get_or_none(tenant_id=tenant_id, idempotency_key=request.idempotency_key)
         if existing is not None:
-            return existing
+            return _same_request(actor, existing, request)
     job = _new_job(actor, job_type, request, tenant_id, parent)
     try:
-        return await _admit(actor, job, job_type.records_requested(job.params))
+        job = await _admit(actor, job, job_type.records_requested(job.params))
     except IntegrityError:
         # A concurrent request with the same idempotency key won the insert.
         existing = await Job.get_or_none(tenant_id=tenant_id, idempotency_key=request.idempotency_key)
         if request.idempotency_key is None or existing is None:
             raise
-        return existing
+        return _same_request(actor, existing, request)
+    return await _follow_parent(actor, job) if parent is not None else job
+
+
+def _same_request(actor: Actor, existing: Job, request: StartJobRequest) -> Job:
+    """The job an idempotency key already started, if it answers the same request."""
+    if not can_see(actor, existing) or existing.type != request.type:
+        raise InvalidInput("idempotencyKey", "is already used for another job")
+    return existing
+
+
+async def _follow_parent(actor: Actor, child: Job) -> Job:
+    """A child started while its parent stops or cancels (a step in flight spawned it) follows at once.
+
+    The parent is read after the child exists: either the parent's cascade saw
+    the child, or this read sees the parent's new status.
+    """
+    parent = await Job.get(id=child.parent_id)
+    if parent.status in (JobStatus.STOPPING, JobStatus.STOPPED):
+        follow = stop_job
+    elif parent.status in (JobStatus.CANCELING, JobStatus.CANCELED):
+        follow = cancel_job
+    else:
+        return child
+    try:
+        return await follow(actor, child.id)
+    except (InvalidTransition, JobNotStoppable):
+        return child
 
 
 def _new_job(
@@ -224,6 +253,20 @@ async def resume_job(actor: Actor, job_id: int) -> Job:
     actor.require(Role.OPERATOR, "resumeJob")
     job = await _transition(job, Operation.RESUME, actor, effect=_reopen_stopped_chunks)
     await _cascade(job, actor, resume_job, Operation.RESUME)
+    return await _start_if_no_chunk_will(job)
+
+
+async def _start_if_no_chunk_will(job: Job) -> Job:
+    """A resumed job with none of its own chunks left to run (only children, or nothing) moves on now.
+
+    Its first chunk would start it; there is none, so it starts here, and
+    finishes unless children are still to run (their end settles it then).
+    """
+    if not job.enumerated or await Chunk.filter(job_id=job.id, status__in=CHUNK_OPEN).exists():
+        return job
+    job = await mark_running(job.id) or job
+    if not await Job.filter(parent_id=job.id).exclude(status__in=TERMINAL).exists():
+        job = await finish_job(job.id) or job
     return job
 
 
@@ -248,11 +291,13 @@ async def restart_job(actor: Actor, job_id: int) -> Job:
 
 
 async def retry_failed_records(actor: Actor, job_id: int) -> Job:
-    """A new job that runs only the records that failed in ``job_id``."""
+    """A new job that runs again the records of ``job_id`` that failed or were interrupted."""
     old = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, "retryFailedRecords")
+    if not old.restartable:
+        raise JobNotRestartable(old.type)
     check_transition(old.status, Operation.RETRY_FAILED)
-    if not await Record.exists(job_id=old.id, status=RecordStatus.FAILED):
+    if not await Record.exists(job_id=old.id, status__in=RECORD_RETRYABLE):
         raise InvalidTransition(old.status.value, Operation.RETRY_FAILED.value, "the job has no failed records")
     return await _start_again(actor, old, retry_failed=True)
 
@@ -275,7 +320,7 @@ async def _start_again(actor: Actor, old: Job, *, retry_failed: bool) -> Job:
         step_names=old.step_names,
     )
     requested = (
-        await Record.filter(job_id=old.id, status=RecordStatus.FAILED).count()
+        await Record.filter(job_id=old.id, status__in=RECORD_RETRYABLE).count()
         if retry_failed
         else job_type.records_requested(old.params)
     )

@@ -108,6 +108,8 @@ RECORD_OUTCOMES = frozenset(
     }
 )
 RECORD_OPEN = frozenset({RecordStatus.PENDING, RecordStatus.RUNNING, RecordStatus.WAITING})
+# Records ``retryFailedRecords`` runs again: they never completed their steps.
+RECORD_RETRYABLE = frozenset({RecordStatus.FAILED, RecordStatus.INTERRUPTED})
 
 # (operation, from) -> to. The single source of truth for job transitions.
 # STOPPING -> FINISHED/FAILED is the path of a non-stoppable type that was asked

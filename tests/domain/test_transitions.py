@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain import jobs
+from domain import execution, jobs
 from domain.access import Role
 from domain.clock import utcnow
 from domain.errors import (
@@ -527,7 +527,7 @@ async def test_restart_starts_a_new_pending_job_and_keeps_the_old_history(acme):
 async def test_retry_failed_records_refuses_a_job_without_failed_records(acme):
     operator = acme.actor()
     job = await put_in(await start(operator), S.FINISHED)
-    await add_chunk(job, 0, C.COMPLETED, [R.SUCCEEDED, R.SKIPPED, R.INTERRUPTED])
+    await add_chunk(job, 0, C.COMPLETED, [R.SUCCEEDED, R.SKIPPED])
     before = await snapshot(job.id)
 
     with pytest.raises(InvalidTransition) as refused:
@@ -541,11 +541,12 @@ async def test_retry_failed_records_refuses_a_job_without_failed_records(acme):
 async def test_retry_failed_records_starts_a_job_over_the_failed_records(acme):
     operator = acme.actor()
     job = await put_in(await start(operator), S.FINISHED)
-    await add_chunk(job, 0, C.COMPLETED, [R.SUCCEEDED, R.FAILED, R.FAILED])
+    await add_chunk(job, 0, C.COMPLETED, [R.SUCCEEDED, R.FAILED, R.INTERRUPTED])
 
     retry = await jobs.retry_failed_records(operator, job.id)
 
     assert (retry.status, retry.restarted_from_id, retry.retry_failed) == (S.PENDING, job.id, True)
+    assert await execution.failed_record_keys(job.id) == ["r1", "r2"]
 
 
 async def test_restart_is_refused_by_the_plan_limit_like_any_start(make_tenant):
