@@ -59,14 +59,29 @@ async def create_schedule(
 
 
 def visible_schedules(actor: Actor):  # noqa: ANN201 - a QuerySet[Schedule]
+    """The actor's tenant's schedules (all for platform); schedules of system job types only
+    for admins, who alone see the jobs they start."""
     schedules = Schedule.all()
-    return schedules if actor.is_platform else schedules.filter(tenant_id=actor.tenant_id)
+    if not actor.is_platform:
+        schedules = schedules.filter(tenant_id=actor.tenant_id)
+    if not actor.sees_system_jobs:
+        schedules = schedules.exclude(type__in=[t.name for t in registry.all() if t.system])
+    return schedules
 
 
-async def run_schedule_now(actor: Actor, schedule_id: int) -> Job:
+async def list_schedules(actor: Actor) -> list[Schedule]:
+    return await visible_schedules(actor).order_by("name", "id")
+
+
+async def get_schedule(actor: Actor, schedule_id: int) -> Schedule:
     schedule = await visible_schedules(actor).get_or_none(id=schedule_id)
     if schedule is None:
         raise NotFound("schedule", schedule_id)
+    return schedule
+
+
+async def run_schedule_now(actor: Actor, schedule_id: int) -> Job:
+    schedule = await get_schedule(actor, schedule_id)
     actor.require(Role.ADMIN, "runScheduleNow")
     job = await _start(schedule, actor)
     await Schedule.filter(id=schedule.id).update(last_run_at=utcnow())

@@ -92,6 +92,8 @@ class Loaders:
         self.chunk_record_count = _counts(Record, "chunk_id")
         self.child_pages = _pages(Job, "parent_id", "id", where=hidden_system, params=hidden_params)
         self.child_count = _counts(Job, "parent_id", hidden_system, hidden_params)
+        # A schedule's runs, newest first.
+        self.schedule_runs = _pages(Job, "schedule_id", "id", descending=True, where=hidden_system, params=hidden_params)
         self._filtered: dict[Hashable, tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]] = {}
         self.in_flight: DataLoader[int, Counts] = DataLoader(load_fn=self._in_flight(redis))
         self.children_progress: DataLoader[Job, Progress] = DataLoader(

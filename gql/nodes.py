@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
+from domain.schedules import visible_schedules
 from gql.context import Info
 from gql.ids import parse_global_id
 from gql.jobs.types import ChunkNode, JobNode, LogEntryNode, RecordNode
 from gql.node import Node
-from gql.tenants.types import TenantNode
+from gql.schedules.types import ScheduleNode
+from gql.tenants.types import PrincipalNode, TenantNode
 
 
 @strawberry.type
@@ -27,6 +29,12 @@ class NodeQueries:
         if kind == "Tenant":
             tenant = await loaders.tenant.load(pk) if actor.sees_tenant(pk) else None
             return TenantNode.of(tenant) if tenant else None
+        if kind == "Principal":
+            principal = await loaders.principal.load(pk)
+            return PrincipalNode.of(principal) if principal and actor.sees_tenant(principal.tenant_id) else None
+        if kind == "Schedule":
+            schedule = await visible_schedules(actor).get_or_none(id=pk)
+            return ScheduleNode.of(schedule) if schedule else None
         if kind in ("Chunk", "Record", "LogEntry"):
             return await _part(info, kind, pk)
         return None

@@ -12,6 +12,8 @@ from gql.extensions import ErrorPolicy
 from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
 from gql.nodes import NodeQueries
+from gql.schedules.mutations import ScheduleMutations
+from gql.schedules.queries import ScheduleQueries
 from gql.tenants.queries import TenantQueries
 
 MAX_DEPTH = 12
@@ -22,12 +24,12 @@ MAX_LIST_ITEMS = 50_000
 
 
 @strawberry.type
-class Query(NodeQueries, JobQueries, TenantQueries):
+class Query(NodeQueries, JobQueries, ScheduleQueries, TenantQueries):
     pass
 
 
 @strawberry.type
-class Mutation(JobMutations):
+class Mutation(JobMutations, ScheduleMutations):
     pass
 
 

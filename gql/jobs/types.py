@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import strawberry
 
 from domain import models
+from domain.health import is_stalled
 from domain.journey import decode
 from domain.listing import decode_cursor, encode_cursor, page_size
 from domain.logs import LogLevel
@@ -247,6 +248,14 @@ class JobNode(Node):
         pages, count = loaders.job_logs(level, search, since, until)
         result = await load_page(pages, self.model.id, page_size(first), _position_after(after))
         return _connection(result, LogEntryNode.of, lambda line: line.id, lambda: count.load(self.model.id))
+
+    @strawberry.field(
+        description="RUNNING with no progress past its type's stall threshold, or no live worker to run it."
+    )
+    async def stalled(self, info: Info) -> bool:
+        if self.model.status is not JobStatus.RUNNING:
+            return False
+        return is_stalled(self.model, info.context.now, await info.context.workers_online())
 
     @strawberry.field(description="Why a job that is not running now waits; null while it runs.")
     async def waiting_reason(self, info: Info) -> WaitingReason | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from jobtower.app import create_app
@@ -122,3 +123,11 @@ def served_api(
 async def served_http(served_api: ServedApi) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=served_api.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the API's Redis, for what workers would have put there."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from domain.access import PrincipalKind, Role
+from domain.access import Actor, PrincipalKind, Role
 from domain.models import Principal, Tenant
 from domain.tenants import create_token
 from gql.http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON
@@ -28,6 +28,13 @@ class Api:
     http: httpx.AsyncClient
     token: str | None
     principal: Principal | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """The same principal, for setting up data through the domain verbs."""
+        assert self.principal is not None
+        principal = self.principal
+        return Actor(tenant_id=principal.tenant_id, role=principal.role, name=principal.name, principal_id=principal.id)
 
     def headers(self, accept: str = GRAPHQL_RESPONSE_JSON) -> dict[str, str]:
         headers = {"accept": accept}

@@ -68,7 +68,7 @@ async def test_a_query_over_get_answers_in_the_media_type_the_client_accepts(ten
 
 async def test_a_get_query_takes_its_variables_from_the_url(tenant: TenantApi):
     operator = await tenant.as_(Role.OPERATOR)
-    job = await start(tenant_actor(tenant, operator), name="from the url")
+    job = await start(operator.actor, name="from the url")
 
     response = await operator.get(
         "query One($id: ID!) { job(id: $id) { name } }", {"id": gid("Job", job.id)}
@@ -80,7 +80,7 @@ async def test_a_get_query_takes_its_variables_from_the_url(tenant: TenantApi):
 
 async def test_a_mutation_over_get_is_refused_with_405_and_changes_nothing(tenant: TenantApi):
     operator = await tenant.as_(Role.OPERATOR)
-    job = await start(tenant_actor(tenant, operator))
+    job = await start(operator.actor)
 
     response = await operator.get(
         "mutation Hide($id: ID!) { hideJob(id: $id) { __typename } }", {"id": gid("Job", job.id)}
@@ -298,7 +298,7 @@ async def test_an_unexpected_error_is_masked_for_the_client_and_logged_with_its_
     tenant: TenantApi, served_api: ServedApi
 ):
     viewer = await tenant.as_(Role.VIEWER)
-    job = await start(tenant_actor(tenant, await tenant.as_(Role.OPERATOR)))
+    job = await start((await tenant.as_(Role.OPERATOR)).actor)
     await Job.filter(id=job.id).update(status=JobStatus.RUNNING, started_at=utcnow())
     chunk = await Chunk.create(job_id=job.id, index=0, status=ChunkStatus.RUNNING, range_start=0, range_end=1, cursor=1)
     # A journey no release of Jobtower writes: reading it fails in a way no check anticipates.
@@ -368,9 +368,3 @@ async def test_websockets_from_other_origins_are_refused_unless_allowed(
     assert await handshake("https://evil.example") == "403"
     assert await handshake(f"http://127.0.0.1:{served_api.port + 1}") == "403"
 
-
-def tenant_actor(tenant: TenantApi, api: Api):
-    from domain.access import Actor
-
-    principal = api.principal
-    return Actor(tenant_id=tenant.tenant.id, role=principal.role, name=principal.name, principal_id=principal.id)
