@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -16,12 +17,14 @@ from domain.models import Tenant
 from domain.registry import registry
 from gql.view import GraphQLView
 from jobtower.limits import BodySizeLimit
+from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.settings import Settings
 
 
 def create_app(settings: Settings, redis_url: str) -> Starlette:
     redis = Redis.from_url(redis_url)
     graphql = GraphQLView(redis, allowed_origins=tuple(settings.allowed_origins))
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -55,6 +58,8 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
             Route("/readyz", readyz),
             Route("/graphql", BodySizeLimit(graphql, settings.max_request_bytes), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/metrics", metrics.endpoint),
         ],
+        middleware=[Middleware(RequestMetricsMiddleware, metrics=metrics)],
         lifespan=lifespan,
     )

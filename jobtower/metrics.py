@@ -1,0 +1,197 @@
+"""``/metrics`` in the Prometheus text format, and the request-latency middleware.
+
+Each app has its own registry. The job figures are the live-ops summary as the
+platform sees it (every tenant; hidden jobs left out as in the job list), queried
+once per scrape, plus the waiting times of the jobs started in the last hour and
+the records processed (plan usage, which only grows). No metric has a tenant
+label: that would grow with the customers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.access import Actor, Role
+from domain.clock import utcnow
+from domain.liveops import (
+    WAIT_WINDOW,
+    LiveOps,
+    WaitHistogram,
+    live_ops_summary,
+    records_processed,
+    wait_histogram,
+)
+from workers.dispatcher import live_worker_slots
+
+log = logging.getLogger(__name__)
+
+WAIT_BUCKETS = (1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+# Any other method a client invents is one label value, not one each.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED_ROUTE = "unmatched"
+
+# Metrics see every tenant; the tenant id is not used by a platform actor.
+PLATFORM = Actor(tenant_id=0, role=Role.PLATFORM, name="metrics")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    live_ops: LiveOps
+    waits: WaitHistogram
+    records_processed: int
+
+
+class JobtowerCollector(Collector):
+    """Reports the snapshot that ``refresh`` took at the start of the scrape."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+
+    async def refresh(self, redis: Redis) -> None:
+        now = utcnow()
+        self._snapshot = Snapshot(
+            live_ops=await live_ops_summary(PLATFORM, await _workers_online(redis), now=now),
+            waits=await wait_histogram(PLATFORM, since=now - WAIT_WINDOW, bounds=WAIT_BUCKETS),
+            records_processed=await records_processed(),
+        )
+
+    def collect(self) -> Iterable[Metric]:
+        if self._snapshot is None:
+            return
+        ops, waits = self._snapshot.live_ops, self._snapshot.waits
+        jobs = GaugeMetricFamily(
+            "jobtower_jobs", "Jobs by status (every tenant; hidden jobs left out).", labels=["status"]
+        )
+        for entry in ops.counts:
+            jobs.add_metric([entry.status.value], entry.count)
+        yield jobs
+        yield GaugeMetricFamily(
+            "jobtower_jobs_stalled",
+            "RUNNING jobs without progress past their type's threshold, or with no worker online.",
+            value=ops.stalled,
+        )
+        yield GaugeMetricFamily(
+            "jobtower_jobs_failed_last_24h", "Jobs that failed in the last 24 hours.", value=ops.failed_last_24h
+        )
+        yield GaugeMetricFamily(
+            "jobtower_queue_depth",
+            "Chunks queued or ready to run: PENDING chunks of jobs that may run.",
+            value=ops.queue_depth,
+        )
+        yield GaugeMetricFamily(
+            "jobtower_workers_online", "Worker processes with a live heartbeat.", value=ops.workers_online
+        )
+        yield CounterMetricFamily(
+            "jobtower_records_processed",
+            "Records processed by every tenant, as counted against the plan limits.",
+            value=self._snapshot.records_processed,
+        )
+        yield HistogramMetricFamily(
+            "jobtower_jobs_started_last_hour_wait_seconds",
+            "Waiting time (startedAt - createdAt) of the jobs started in the last hour. "
+            "A sliding window, not a running total: read it without rate().",
+            buckets=[
+                *((floatToGoString(bound), count) for bound, count in zip(waits.bounds, waits.cumulative)),
+                ("+Inf", waits.count),
+            ],
+            sum_value=waits.total_seconds,
+        )
+
+
+async def _workers_online(redis: Redis) -> int:
+    try:
+        workers, _ = await live_worker_slots(redis)
+    except RedisError:
+        # Without Redis no worker can be reached either.
+        log.warning("Redis unreachable: reporting no worker online")
+        return 0
+    return workers
+
+
+class Metrics:
+    """The registry of one app: request latencies, and job figures computed per scrape."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_duration = Histogram(
+            "jobtower_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.jobs = JobtowerCollector()
+        self.registry.register(self.jobs)
+        # One scrape at a time: a snapshot is exported by the scrape that took it.
+        self._scraping = asyncio.Lock()
+
+    async def endpoint(self, request: Request) -> Response:
+        async with self._scraping:
+            await self.jobs.refresh(request.app.state.redis)
+            body = generate_latest(self.registry)
+        # generate_latest writes legacy names, the 0.0.4 format every Prometheus reads.
+        return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+class RequestMetricsMiddleware:
+    """Observes each HTTP request's duration under its route template (``/jobs/{id}``,
+    never the raw URL), so the label values stay as few as the routes."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = _route_template(scope)
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+        status = 500  # what the client gets if the app raises before answering
+        started = time.perf_counter()
+
+        async def observe_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe_status)
+        finally:
+            self.metrics.request_duration.labels(method, route, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+
+def _route_template(scope: Scope) -> str:
+    """The route the router will pick: the first full match, else the first partial one
+    (a known path with another method)."""
+    partial = None
+    for route in scope["app"].routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return getattr(route, "path", UNMATCHED_ROUTE)
+        if match is Match.PARTIAL and partial is None:
+            partial = getattr(route, "path", UNMATCHED_ROUTE)
+    return partial or UNMATCHED_ROUTE
