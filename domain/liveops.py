@@ -60,8 +60,9 @@ class WaitHistogram:
 
 
 async def live_ops_summary(actor: Actor, workers_online: int, now: datetime | None = None) -> LiveOps:
+    """The summary as of ``now``; ``stalled`` counts the jobs ``domain.health.is_stalled`` flags."""
     now = now or utcnow()
-    listed = visible_jobs(actor).filter(hidden=False)
+    listed = _listed(actor)
     waits = await wait_histogram(actor, since=now - WAIT_WINDOW)
     return LiveOps(
         counts=await _counts_by_status(listed),
@@ -90,7 +91,7 @@ async def wait_histogram(
     actor: Actor, since: datetime, bounds: Sequence[float] = ()
 ) -> WaitHistogram:
     """``started_at - created_at`` of the listed jobs (see the module doc) started since ``since``."""
-    listed = visible_jobs(actor).filter(hidden=False)
+    listed = _listed(actor)
     wait = seconds_between("j.started_at", "j.created_at")
     under = "".join(
         f", SUM(CASE WHEN wait <= {float(bound)!r} THEN 1 ELSE 0 END) AS le_{n}"
@@ -117,6 +118,11 @@ async def records_processed() -> int:
     """
     rows = await db.fetch("SELECT SUM(records_used) AS total FROM plan_usage", [])
     return int(rows[0]["total"] or 0)
+
+
+def _listed(actor: Actor) -> QuerySet[Job]:
+    """The jobs of the default job list."""
+    return visible_jobs(actor).filter(hidden=False)
 
 
 async def _counts_by_status(listed: QuerySet[Job]) -> tuple[StatusCount, ...]:

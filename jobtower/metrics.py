@@ -92,7 +92,9 @@ class JobtowerCollector(Collector):
             value=ops.stalled,
         )
         yield GaugeMetricFamily(
-            "jobtower_jobs_failed_last_24h", "Jobs that failed in the last 24 hours.", value=ops.failed_last_24h
+            "jobtower_jobs_failed_last_24h",
+            "Jobs that failed in the last 24 hours.",
+            value=ops.failed_last_24h,
         )
         yield GaugeMetricFamily(
             "jobtower_queue_depth",
@@ -100,7 +102,9 @@ class JobtowerCollector(Collector):
             value=ops.queue_depth,
         )
         yield GaugeMetricFamily(
-            "jobtower_workers_online", "Worker processes with a live heartbeat.", value=ops.workers_online
+            "jobtower_workers_online",
+            "Worker processes with a live heartbeat.",
+            value=ops.workers_online,
         )
         yield CounterMetricFamily(
             "jobtower_records_processed",
@@ -112,7 +116,10 @@ class JobtowerCollector(Collector):
             "Waiting time (startedAt - createdAt) of the jobs started in the last hour. "
             "A sliding window, not a running total: read it without rate().",
             buckets=[
-                *((floatToGoString(bound), count) for bound, count in zip(waits.bounds, waits.cumulative)),
+                *(
+                    (floatToGoString(bound), count)
+                    for bound, count in zip(waits.bounds, waits.cumulative, strict=True)
+                ),
                 ("+Inf", waits.count),
             ],
             sum_value=waits.total_seconds,
