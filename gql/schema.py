@@ -12,6 +12,7 @@ from gql.extensions import ErrorPolicy
 from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
 from gql.nodes import NodeQueries
+from gql.ops.queries import OpsQueries
 from gql.schedules.mutations import ScheduleMutations
 from gql.schedules.queries import ScheduleQueries
 from gql.tenants.queries import TenantQueries
@@ -24,7 +25,7 @@ MAX_LIST_ITEMS = 50_000
 
 
 @strawberry.type
-class Query(NodeQueries, JobQueries, ScheduleQueries, TenantQueries):
+class Query(NodeQueries, JobQueries, OpsQueries, ScheduleQueries, TenantQueries):
     pass
 
 
