@@ -386,6 +386,21 @@ async def settle_job(job_id: int) -> None:
         await settle_job(job.parent_id)
 
 
+async def settle_idle_wind_downs() -> None:
+    """Settle jobs asked to stop or cancel that hold no chunk: no worker's release will.
+
+    A job whose records all wait for answers, or one between two chunks, has
+    nothing in flight when the request comes; it drains on the next round.
+    """
+    rows = await db.fetch(
+        "SELECT j.id FROM job j WHERE j.status IN (?, ?) AND NOT EXISTS ("
+        " SELECT 1 FROM chunk c WHERE c.job_id = j.id AND c.status = ? AND c.lease_owner IS NOT NULL)",
+        [JobStatus.STOPPING.value, JobStatus.CANCELING.value, ChunkStatus.RUNNING.value],
+    )
+    for row in rows:
+        await settle_job(row["id"])
+
+
 async def reap_expired_leases() -> list[int]:
     """Re-queue chunks whose worker stopped heart-beating; the ids of the jobs touched."""
     now = utcnow()

@@ -1,7 +1,7 @@
 """The dispatcher: one leader at a time turns ready work into broker messages.
 
-Each round the leader re-queues chunks whose worker died, hands out
-enumerations, fills the free worker slots with chunks in the fair order of
+Each round the leader re-queues chunks whose worker died, settles stop and
+cancel requests that found nothing in flight, hands out enumerations, fills the free worker slots with chunks in the fair order of
 ``domain.scheduling``, starts due schedules and relays job events. The broker
 only ever holds about one chunk per slot beyond those running, so the order
 is decided here and not by the queue. Several dispatcher processes may run:
@@ -26,6 +26,7 @@ from domain.execution import (
     hold_enumeration,
     reap_expired_leases,
     release_enumerations,
+    settle_idle_wind_downs,
     stale_enumerations,
 )
 from domain.jobs import expire_waits
@@ -85,6 +86,7 @@ class Dispatcher:
     async def tick(self) -> None:
         await self._recover_lost_queue()
         await reap_expired_leases()
+        await settle_idle_wind_downs()
         await expire_waits()
         await self._hand_out_enumerations()
         await self._hand_out_chunks()
