@@ -1,8 +1,9 @@
 """The dispatcher: one leader at a time turns ready work into broker messages.
 
 Each round the leader re-queues chunks whose worker died, settles stop and
-cancel requests that found nothing in flight, hands out enumerations, fills the free worker slots with chunks in the fair order of
-``domain.scheduling``, starts due schedules and relays job events. The broker
+cancel requests that found nothing in flight, hands out enumerations, fills
+the free worker slots with chunks in the fair order of ``domain.scheduling``,
+starts due schedules and relays job events. The broker
 only ever holds about one chunk per slot beyond those running, so the order
 is decided here and not by the queue. Several dispatcher processes may run:
 the others stand by, and every hand-out is an atomic claim anyway.
