@@ -307,6 +307,9 @@ async def release_chunk(chunk_id: int, owner: str, status: ChunkStatus, *, parke
         if chunk is None:
             return False
         counts = await count_records(chunk_id)
+        if parked and counts.pending:
+            # An answer came in after the runner counted: run the chunk again rather than park it.
+            parked, status = False, ChunkStatus.PENDING
         changes: dict[str, Any] = {
             "status": ChunkStatus.RUNNING if parked else status,
             "lease_owner": None,

@@ -341,8 +341,10 @@ class ChunkRunner:
         finished = counts.done + counts.waiting >= self.chunk.range_end - self.chunk.range_start
         if finished and not counts.pending:
             return ChunkStatus.COMPLETED, counts.waiting > 0
-        if self.draining.is_set() and not should_pause(self.job_status, self.job.stoppable):
-            return ChunkStatus.PENDING, False  # this worker shuts down; another one continues
+        if not should_pause(self.job_status, self.job.stoppable):
+            # This worker shuts down, or records were answered while the chunk ran
+            # (they were not in this run's list): another run continues.
+            return ChunkStatus.PENDING, False
         if self.job_status is JobStatus.FAILED:
             return ChunkStatus.FAILED, False
         return ChunkStatus.STOPPED, False

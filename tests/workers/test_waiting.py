@@ -10,7 +10,7 @@ from domain.errors import InvalidTransition
 from domain.jobs import complete_wait
 from domain.journey import StepRun, decode
 from domain.models import Chunk, Job, JobEvent, Record
-from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus, StepStatus
+from domain.statuses import TERMINAL, ChunkStatus, JobOutcome, JobStatus, RecordStatus, StepStatus
 from tests.cluster import Cluster, wait_until
 from tests.conftest import TenantFixture
 from tests.workers.support import discard_open_jobs, reload, start, wait_for_status
@@ -111,3 +111,29 @@ async def test_approved_records_continue_and_the_job_finishes(cluster: Cluster, 
     statuses = await Chunk.filter(job_id=job.id).values_list("status", flat=True)
     assert set(statuses) == {ChunkStatus.COMPLETED}
 
+
+
+async def test_answers_that_arrive_while_their_chunk_runs_are_not_lost(cluster: Cluster, acme: TenantFixture):
+    # One chunk; the first answer sends it back to a worker, the others arrive while it runs.
+    cluster.start_worker()
+    cluster.start_dispatcher()
+    job = await start(acme, "test.approval", records=4, stepMs=1000, chunk_size=4)
+    job = await wait_for_status(job, JobStatus.WAITING, timeout=30)
+    first, *others = await records_of(job)
+
+    await complete_wait(acme.actor(), first.id, {"by": "ann"})
+
+    async def chunk_taken() -> bool:
+        return await Chunk.filter(job_id=job.id, status=ChunkStatus.RUNNING).exclude(lease_owner=None).exists()
+
+    await wait_until(chunk_taken, timeout=30, what="a worker to take the chunk again")
+    for record in others:
+        await complete_wait(acme.actor(), record.id, {"by": "bob"})
+
+    job = await wait_for_status(job, *TERMINAL, timeout=30)
+    assert job.status is JobStatus.FINISHED and job.outcome is JobOutcome.SUCCEEDED
+    records = await records_of(job)
+    assert [record.status for record in records] == [RecordStatus.SUCCEEDED] * 4
+    assert [journey_of(job, record)[1].detail for record in records] == [{"approvedBy": "ann"}] + [
+        {"approvedBy": "bob"}
+    ] * 3
