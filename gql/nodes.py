@@ -46,7 +46,9 @@ async def _part(info: Info, kind: str, pk: int) -> Node | None:
 
     model = {"Chunk": Chunk, "Record": Record, "LogEntry": JobLog}[kind]
     row = await model.get_or_none(id=pk)
-    if row is None or await info.context.loaders.job.load(row.job_id) is None:
+    job = await info.context.loaders.job.load(row.job_id) if row is not None else None
+    if job is None:
         return None
-    wrap = {"Chunk": ChunkNode.of, "Record": RecordNode.of, "LogEntry": LogEntryNode.of}[kind]
-    return wrap(row)
+    if kind == "Record":
+        return RecordNode.of(row, info.context.now, job.step_names)
+    return ChunkNode.of(row) if kind == "Chunk" else LogEntryNode.of(row)

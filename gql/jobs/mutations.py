@@ -164,6 +164,6 @@ class JobMutations:
             record: Record = await jobs.complete_wait(
                 info.context.viewer, from_global_id(record_id, "Record"), payload
             )
-            return RecordOperationSuccess(record=RecordNode.of(record))
+            return RecordOperationSuccess(record=RecordNode.of(record, info.context.now))
         except JobtowerError as error:
             return to_error(error)

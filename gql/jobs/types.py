@@ -231,7 +231,13 @@ class JobNode(Node):
         loaders = info.context.loaders
         pages, count = loaders.job_records(tuple(sorted(status or ())))
         result = await load_page(pages, self.model.id, page_size(first), _position_after(after))
-        return _connection(result, RecordNode.of, lambda record: record.position, lambda: count.load(self.model.id))
+        names = self.model.step_names
+        return _connection(
+            result,
+            lambda record: RecordNode.of(record, info.context.now, names),
+            lambda record: record.position,
+            lambda: count.load(self.model.id),
+        )
 
     @strawberry.field(description="The job's log, oldest first; level is the minimum level shown.")
     async def logs(
@@ -335,8 +341,13 @@ class ChunkNode(Node):
     ) -> Connection[RecordNode]:
         loaders = info.context.loaders
         result = await load_page(loaders.chunk_record_pages, self.model.id, page_size(first), _position_after(after))
+        job = await loaders.job.load(self.model.job_id)
+        names = job.step_names if job else []
         return _connection(
-            result, RecordNode.of, lambda record: record.position, lambda: loaders.chunk_record_count.load(self.model.id)
+            result,
+            lambda record: RecordNode.of(record, info.context.now, names),
+            lambda record: record.position,
+            lambda: loaders.chunk_record_count.load(self.model.id),
         )
 
 
@@ -353,11 +364,38 @@ class Step:
 
 @strawberry.type(name="Record")
 class RecordNode(Node):
+    # Plain fields, not resolvers: a page of the console holds thousands of records, and
+    # a resolver per scalar costs more than the rest of the request.
     model: strawberry.Private[models.Record]
+    # The job's step names when the caller had the job at hand; read from it otherwise.
+    step_names: strawberry.Private[list[str] | None]
+    key: str
+    position: BigInt
+    status: RecordStatus
+    outcome: RecordStatus | None = strawberry.field(description="How the record ended; null while it is open.")
+    error: str | None
+    attempts: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float | None
 
     @classmethod
-    def of(cls, record: models.Record) -> RecordNode:
-        return cls(id=to_global_id("Record", record.id), model=record)
+    def of(cls, record: models.Record, now: datetime, step_names: list[str] | None = None) -> RecordNode:
+        """``now`` is the request's: an open record's duration grows with it."""
+        return cls(
+            id=to_global_id("Record", record.id),
+            model=record,
+            step_names=step_names,
+            key=record.key,
+            position=record.position,
+            status=record.status,
+            outcome=record.status if record.status in RECORD_OUTCOMES else None,
+            error=record.error,
+            attempts=record.attempts,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            duration_seconds=_seconds(record.started_at, record.ended_at, now),
+        )
 
     @strawberry.field
     async def job(self, info: Info) -> JobNode | None:
@@ -368,61 +406,34 @@ class RecordNode(Node):
         chunk = await info.context.loaders.chunk.load(self.model.chunk_id)
         return ChunkNode.of(chunk) if chunk else None
 
-    @strawberry.field
-    def key(self) -> str:
-        return self.model.key
-
-    @strawberry.field
-    def position(self) -> BigInt:
-        return self.model.position
-
-    @strawberry.field
-    def status(self) -> RecordStatus:
-        return self.model.status
-
-    @strawberry.field(description="How the record ended; null while it is open.")
-    def outcome(self) -> RecordStatus | None:
-        return self.model.status if self.model.status in RECORD_OUTCOMES else None
-
-    @strawberry.field
-    def error(self) -> str | None:
-        return self.model.error
-
-    @strawberry.field
-    def attempts(self) -> int:
-        return self.model.attempts
-
-    @strawberry.field
-    def started_at(self) -> datetime | None:
-        return self.model.started_at
-
-    @strawberry.field
-    def ended_at(self) -> datetime | None:
-        return self.model.ended_at
-
-    @strawberry.field
-    def duration_seconds(self, info: Info) -> float | None:
-        return _seconds(self.model.started_at, self.model.ended_at, info.context.now)
-
     @strawberry.field(description="The record's steps with their timings.")
-    async def journey(self, info: Info) -> list[Step]:
-        record = self.model
-        if record.started_at is None or not record.journey:
+    def journey(self, info: Info) -> list[Step]:
+        # Synchronous when the step names came with the record: thousands of awaits
+        # per page would cost more than decoding the journeys.
+        if self.model.started_at is None or not self.model.journey:
             return []
-        job = await info.context.loaders.job.load(record.job_id)
-        names = job.step_names if job else []
-        return [
-            Step(
-                name=run.name,
-                status=run.status,
-                started_at=run.started_at,
-                ended_at=run.ended_at,
-                duration_seconds=run.duration_seconds,
-                detail=run.detail,
-                error=run.error,
-            )
-            for run in decode(record.journey, names, record.started_at)
-        ]
+        if self.step_names is not None:
+            return _steps(self.model, self.step_names)
+        return self._journey_of_loaded_job(info)  # type: ignore[return-value] - awaited by the executor
+
+    async def _journey_of_loaded_job(self, info: Info) -> list[Step]:
+        job = await info.context.loaders.job.load(self.model.job_id)
+        return _steps(self.model, job.step_names if job else [])
+
+
+def _steps(record: models.Record, names: list[str]) -> list[Step]:
+    return [
+        Step(
+            name=run.name,
+            status=run.status,
+            started_at=run.started_at,
+            ended_at=run.ended_at,
+            duration_seconds=run.duration_seconds,
+            detail=run.detail,
+            error=run.error,
+        )
+        for run in decode(record.journey, names, record.started_at)
+    ]
 
 
 @strawberry.type(name="LogEntry")

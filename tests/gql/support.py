@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +17,9 @@ from domain.tenants import create_token
 from gql.http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON
 from gql.ids import to_global_id
 
-__all__ = ["APPLICATION_JSON", "GRAPHQL_RESPONSE_JSON", "Api", "TenantApi", "gid", "substitute"]
+__all__ = [
+    "APPLICATION_JSON", "GRAPHQL_RESPONSE_JSON", "Api", "TenantApi", "counting_statements", "gid", "substitute"
+]
 
 
 def gid(kind: str, pk: int) -> str:
@@ -107,3 +112,29 @@ def substitute(value: Any, replacements: dict[str, str]) -> Any:
             value = re.sub(rf"(?<![\w=+/-]){re.escape(old)}(?![\w=+/-])", new, value)
         return value
     return value
+
+
+class StatementCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.lstrip().split(" ", 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
+            self.statements.append(message)
+
+
+@contextmanager
+def counting_statements() -> Iterator[StatementCounter]:
+    """Every SQL statement Tortoise sends, on either backend (its client logs each one)."""
+    logger = logging.getLogger("tortoise.db_client")
+    counter = StatementCounter()
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(previous)

@@ -11,7 +11,8 @@ from domain.access import Role
 from domain.clock import utcnow
 from domain.models import Job, JobLog, Record, Schedule
 from domain.schedules import create_schedule
-from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
+from domain.journey import entry
+from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus, StepStatus
 from domain.tenants import plan_usage
 from gql.ids import parse_global_id
 from tests.domain.scenarios import MISSING_ID, add_chunk, put_in, snapshot, start
@@ -41,7 +42,7 @@ OPERATION_RESULT = f"""
 """
 RECORD_RESULT = f"""
   __typename
-  ... on RecordOperationSuccess {{ record {{ id key status }} }}
+  ... on RecordOperationSuccess {{ record {{ id key status journey {{ name status }} }} }}
   {ERRORS}
 """
 
@@ -472,12 +473,23 @@ async def test_complete_wait_continues_a_waiting_record_with_the_answer(acme_api
     await put_in(job, JobStatus.WAITING)
     await add_chunk(job, 0, ChunkStatus.RUNNING, [RecordStatus.WAITING, RecordStatus.SUCCEEDED])
     waiting, done = await Record.filter(job_id=job.id).order_by("position")
+    await Record.filter(id=waiting.id).update(
+        started_at=utcnow(), journey=[entry(0, StepStatus.SUCCEEDED, 0, 1_000), entry(1, StepStatus.WAITING, 2_000)]
+    )
 
     answered = await complete_wait(operator, waiting.id, {"by": "ana"})
     again = await complete_wait(operator, waiting.id, {"by": "bob"})
     not_waiting = await complete_wait(operator, done.id)
 
-    assert answered == {"__typename": "RecordOperationSuccess", "record": {"id": gid("Record", waiting.id), "key": "r0", "status": "PENDING"}}
+    assert answered == {
+        "__typename": "RecordOperationSuccess",
+        "record": {
+            "id": gid("Record", waiting.id),
+            "key": "r0",
+            "status": "PENDING",
+            "journey": [{"name": "prepare", "status": "SUCCEEDED"}, {"name": "approve", "status": "WAITING"}],
+        },
+    }
     await waiting.refresh_from_db()
     assert waiting.wait_payload == {"by": "ana"}
     assert (await Job.get(id=job.id)).status is JobStatus.RUNNING

@@ -346,11 +346,23 @@ async def test_a_job_tree_reads_from_children_down_to_each_records_journey(acme_
     assert [(s["name"], s["status"], s["error"]) for s in bad["journey"]] == [("prepare", "FAILED", "mailbox full")]
     [waiting] = (edge["node"] for edge in chunks[1]["records"]["edges"])
     assert (waiting["status"], waiting["outcome"], waiting["endedAt"]) == ("WAITING", None, None)
+    assert waiting["durationSeconds"] >= 60  # still open: it grows
     assert [(s["name"], s["status"], s["endedAt"], s["durationSeconds"]) for s in waiting["journey"]] == [
         ("prepare", "SUCCEEDED", waiting["journey"][0]["endedAt"], 0.001),
         ("approve", "WAITING", None, None),
     ]
     assert job["failed"] == {"totalCount": 1, "edges": [{"node": {"key": "r1"}}]}
+    by_id = await operator.data(
+        "query R($id: ID!) { node(id: $id) { ... on Record { key durationSeconds journey { name detail } } } }",
+        {"id": good["id"]},
+    )
+    assert by_id["node"] == {
+        "key": "r0",
+        "durationSeconds": 3.0,
+        "journey": [
+            {"name": "prepare", "detail": None}, {"name": "approve", "detail": {"approvedBy": "ana"}}, {"name": "send", "detail": None}
+        ],
+    }
 
 
 async def test_children_page_on_with_their_cursor(acme_api: TenantApi):

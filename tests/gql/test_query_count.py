@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from domain.access import Role
-from tests.gql.support import TenantApi
+from tests.gql.support import TenantApi, counting_statements
 from tests.gql.trees import build_tree
 
 CONSOLE_QUERY = """
@@ -40,32 +36,6 @@ query Console {
 # principals, parents, children's progress, chunk pages and counts, record pages,
 # and the rows behind the pages: a constant, whatever the tree's size.
 MAX_STATEMENTS = 16
-
-
-class StatementCounter(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.lstrip().split(" ", 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
-            self.statements.append(message)
-
-
-@contextmanager
-def counting_statements() -> Iterator[StatementCounter]:
-    """Every SQL statement Tortoise sends, on either backend (its client logs each one)."""
-    logger = logging.getLogger("tortoise.db_client")
-    counter = StatementCounter()
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(counter)
-    try:
-        yield counter
-    finally:
-        logger.removeHandler(counter)
-        logger.setLevel(previous)
 
 
 async def console_statements(tenant: TenantApi, jobs: int, chunks: int, records: int) -> list[str]:
