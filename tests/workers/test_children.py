@@ -92,7 +92,7 @@ async def test_stopping_the_parent_stops_its_children_and_resuming_continues_the
 ):
     start_workers(cluster)
     operator = acme.actor(Role.OPERATOR)
-    parent = await start(acme, "test.parent", records=2, children=3, childRecords=10, childStepMs=200)
+    parent = await start(acme, "test.parent", records=2, children=3, childRecords=8, childStepMs=150)
     children = await children_running(parent, expected=6)
 
     stopping = await stop_job(operator, parent.id)
@@ -103,7 +103,7 @@ async def test_stopping_the_parent_stops_its_children_and_resuming_continues_the
     parent = await wait_for_status(parent, JobStatus.STOPPED, timeout=30)
     children = await children_of(parent)
     assert {child.status for child in children} == {JobStatus.STOPPED}
-    assert all(child.done < 10 for child in children)
+    assert all(child.done < 8 for child in children)
     assert parent.ended_at >= max(child.ended_at for child in children)
     frozen = await record_counts(children)
     assert sum(frozen.values()) > 0
@@ -116,7 +116,7 @@ async def test_stopping_the_parent_stops_its_children_and_resuming_continues_the
     parent = await wait_for_status(parent, *TERMINAL, timeout=60)
     assert parent.status is JobStatus.FINISHED and parent.outcome is JobOutcome.SUCCEEDED
     for child in await children_of(parent):
-        assert (child.status, child.outcome, child.done) == (JobStatus.FINISHED, JobOutcome.SUCCEEDED, 10)
+        assert (child.status, child.outcome, child.done) == (JobStatus.FINISHED, JobOutcome.SUCCEEDED, 8)
 
 
 async def test_canceling_the_parent_cancels_its_children(cluster: Cluster, acme: TenantFixture):
