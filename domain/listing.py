@@ -3,7 +3,7 @@
 Every page is keyset-paginated (no OFFSET), so the last page of a million
 records costs what the first does, and every size is bounded by ``MAX_PAGE``.
 Pages of many parents at once (the first chunks of each of 50 jobs) come from
-one query with ``ROW_NUMBER() OVER (PARTITION BY parent)``.
+one query that scans each parent's index range only as far as its page.
 """
 
 from __future__ import annotations
@@ -203,38 +203,53 @@ async def first_per_parent(
     params: Sequence[Any] = (),
 ) -> dict[int, tuple[list[Any], bool]]:
     """For each parent: up to ``size`` rows ordered by ``order_column`` (past ``after``), and
-    whether more follow. One query for all parents; ``where`` adds SQL with ``?`` params."""
+    whether more follow. One query for all parents; ``where`` adds SQL with ``?`` params.
+
+    Each parent's page is its own index range scan that stops after ``size + 1`` rows
+    (a LATERAL subquery on PostgreSQL, a correlated ``IN (… LIMIT)`` on SQLite), so a page
+    costs the same at the start, the middle or the end of a million rows. A window
+    function over the parents would read every row of each parent before the cursor.
+    """
     if not parent_ids:
         return {}
     table = model._meta.db_table
     comparison = "<" if descending else ">"
     direction = "DESC" if descending else "ASC"
-    marks = ", ".join("?" for _ in parent_ids)
-    conditions = [f"{parent_column} IN ({marks})"]
-    arguments: list[Any] = list(parent_ids)
+    conditions = [f"{parent_column} = p.parent"]
+    arguments: list[Any] = []
     if after is not None:
         conditions.append(f'"{order_column}" {comparison} ?')
         arguments.append(after)
     if where:
-        conditions.append(where)
+        conditions.append(f"({where})")
         arguments.extend(params)
-    rows = await db.fetch(
-        f"SELECT id, parent FROM (SELECT id, {parent_column} AS parent, ROW_NUMBER() OVER"
-        f' (PARTITION BY {parent_column} ORDER BY "{order_column}" {direction}) AS rank'
-        f" FROM {table} WHERE {' AND '.join(conditions)}) ranked WHERE rank <= ?",
-        [*arguments, size + 1],
-    )
-    ids_by_parent: dict[int, list[int]] = {parent: [] for parent in parent_ids}
+    order = f'"{order_column}"'
+    filters = f"FROM {table} WHERE {' AND '.join(conditions)} ORDER BY {order} {direction} LIMIT ?"
+    if db.dialect() == "postgres":
+        sql = (
+            "SELECT r.id, r.ord, p.parent FROM unnest(CAST(? AS BIGINT[])) AS p(parent)"
+            f" CROSS JOIN LATERAL (SELECT id, {order} AS ord {filters}) r"
+        )
+        values = [list(parent_ids), *arguments, size + 1]
+    else:
+        marks = ", ".join("(?)" for _ in parent_ids)
+        page = f"SELECT id {filters}"
+        sql = (
+            f"WITH p(parent) AS (VALUES {marks}) SELECT r.id, r.{order} AS ord, p.parent"
+            f" FROM p JOIN {table} r ON r.id IN ({page})"
+        )
+        values = [*parent_ids, *arguments, size + 1]
+    rows = await db.fetch(sql, values)
+    found: dict[int, list[tuple[Any, int]]] = {parent: [] for parent in parent_ids}
     for row in rows:
-        ids_by_parent[row["parent"]].append(row["id"])
-    wanted = [row_id for ids in ids_by_parent.values() for row_id in ids[:size]]
+        found[row["parent"]].append((row["ord"], row["id"]))
+    pages: dict[int, list[int]] = {}
+    for parent, entries in found.items():
+        entries.sort(reverse=descending)
+        pages[parent] = [row_id for _, row_id in entries[:size]]
+    wanted = [row_id for ids in pages.values() for row_id in ids]
     objects = {obj.pk: obj for obj in await model.filter(id__in=wanted)} if wanted else {}
-    key = order_column
-    result = {}
-    for parent, ids in ids_by_parent.items():
-        items = sorted((objects[row_id] for row_id in ids[:size]), key=lambda obj: getattr(obj, key), reverse=descending)
-        result[parent] = (items, len(ids) > size)
-    return result
+    return {parent: ([objects[row_id] for row_id in ids], len(found[parent]) > size) for parent, ids in pages.items()}
 
 
 async def count_per_parent(
