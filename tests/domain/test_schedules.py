@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,14 @@ from domain.schedules import create_schedule, last_runs, run_schedule_now, start
 from domain.statuses import JobStatus
 
 EVERY_FIVE_MINUTES = "*/5 * * * *"
+
+
+@pytest.fixture(autouse=True)
+async def no_schedule_outlives_its_test(database: str) -> AsyncIterator[None]:
+    began = utcnow()
+    yield
+    # Left enabled, they would come due and be started by the dispatchers of later tests.
+    await Schedule.filter(created_at__gte=began).update(enabled=False, next_run_at=None)
 
 
 async def schedules_of(tenant) -> list[str]:
