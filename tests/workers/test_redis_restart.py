@@ -40,7 +40,7 @@ async def test_job_survives_a_redis_restart_and_live_progress_returns(
             return partials[job.id].done > 0 or (await Record.filter(job_id=job.id).count()) == RECORDS
 
         await wait_until(live_progress_is_back, timeout=30, what="chunk progress republished to Redis")
-        assert await redis.exists(keys.EPOCH), "the dispatcher noticed the empty Redis"
+        await wait_until(lambda: redis.exists(keys.EPOCH), timeout=30, what="the dispatcher to notice the empty Redis")
 
         job = await wait_for_status(job, JobStatus.FINISHED, JobStatus.FAILED, timeout=120)
         assert job.status is JobStatus.FINISHED and job.outcome is JobOutcome.SUCCEEDED
