@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.cluster import Cluster
+from tests.workers.support import discard_open_jobs
 from workers.redis_server import EmbeddedRedis
 
 # Short leases so recovery shows within seconds; the same code paths as production.
@@ -40,10 +41,15 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def cluster(
+async def cluster(
     database: str, request: pytest.FixtureRequest, redis: Redis, redis_url: str, tmp_path: Path
-) -> Iterator[Cluster]:
-    """Real worker and dispatcher processes on the test database and Redis; stopped afterwards."""
+) -> AsyncIterator[Cluster]:
+    """Real worker and dispatcher processes on the test database and Redis; stopped afterwards.
+
+    They serve only this test's jobs: what earlier tests (the domain tests too) left open
+    in the shared database is discarded first.
+    """
+    await discard_open_jobs()
     running = Cluster(
         database_url=request.getfixturevalue(f"{database}_url"),
         redis_url=redis_url,

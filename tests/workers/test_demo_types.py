@@ -8,7 +8,7 @@ in advance and checks it, record by record, after a real run.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from jobtower.job_types import (
 )
 from jobtower.job_types.simulated import seeded
 from tests.cluster import Cluster, wait_until
-from tests.workers.support import discard_open_jobs, start, wait_for_status
+from tests.workers.support import start, wait_for_status
 
 pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 
@@ -128,13 +128,10 @@ async def record_outcomes(job: Job) -> dict[str, Record]:
 
 
 @pytest.fixture
-async def running(cluster: Cluster) -> AsyncIterator[Cluster]:
-    """A worker and a dispatcher, serving only this test's jobs."""
-    await discard_open_jobs()  # jobs other tests left open would compete for the worker
+def running(cluster: Cluster) -> Cluster:
     cluster.start_worker()
     cluster.start_dispatcher()
-    yield cluster
-    await discard_open_jobs()
+    return cluster
 
 
 async def test_each_demo_type_ends_as_its_seeded_data_says(running: Cluster, acme, subtests):
