@@ -6,8 +6,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.workers.support import discard_open_jobs
-
 from domain import jobs as verbs
 from domain.access import Role
 from domain.clock import utcnow
@@ -18,6 +16,7 @@ from domain.schedules import create_schedule, run_schedule_now
 from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus, StepStatus
 from tests.domain.scenarios import add_chunk, put_in, start
 from tests.gql.support import TenantApi, gid
+from tests.workers.support import discard_open_jobs
 from workers import keys
 
 JOB = """
