@@ -36,3 +36,8 @@ def chunk_progress(job_id: int) -> str:
 
 def job_logs(job_id: int) -> str:
     return f"{PREFIX}:job:{job_id}:logs"
+
+
+def api_wake(process_id: str) -> str:
+    """Written to wake an API process's stream reader when its set of streams changes."""
+    return f"{PREFIX}:api:{process_id}:wake"

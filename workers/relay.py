@@ -30,7 +30,7 @@ async def relay_events(redis: Redis) -> int:
         await JobEvent.filter(id__gt=int(raw))
         .order_by("id")
         .limit(BATCH)
-        .values("id", "job_id", "seq", "kind", "to_status", "at", "job__tenant_id")
+        .values("id", "job_id", "seq", "kind", "from_status", "to_status", "at", "job__tenant_id")
     )
     if not events:
         return 0
@@ -43,6 +43,7 @@ async def relay_events(redis: Redis) -> int:
             kind=EventKind(event["kind"]),
             status=str(event["to_status"]),
             at=event["at"].isoformat(),
+            from_status=None if event["from_status"] is None else str(event["from_status"]),
         )
         pipe.xadd(
             keys.tenant_events(message.tenant_id), message.encode(), maxlen=STREAM_MAXLEN, approximate=True

@@ -1,0 +1,53 @@
+"""A job's event history read back: what a subscriber missed, in ``seq`` order.
+
+Every event a verb records is in ``job_event`` with the job's next ``seq``,
+committed with the change itself, so the table is the gap-free truth the live
+streams are copied from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Subquery
+
+from domain.models import JobEvent
+from domain.statuses import EventKind
+
+PAGE = 1000
+
+
+async def events_after(job_id: int, after_seq: int, through_seq: int | None = None) -> list[JobEvent]:
+    """The job's events with ``after_seq < seq <= through_seq`` (all newer ones without a bound)."""
+    events: list[JobEvent] = []
+    while True:
+        query = JobEvent.filter(job_id=job_id, seq__gt=after_seq)
+        if through_seq is not None:
+            query = query.filter(seq__lte=through_seq)
+        page = await query.order_by("seq").limit(PAGE)
+        events.extend(page)
+        if len(page) < PAGE:
+            return events
+        after_seq = page[-1].seq
+
+
+async def events_since(jobs: Any, since: datetime, limit: int) -> list[JobEvent]:
+    """Events of the jobs of the ``jobs`` queryset recorded at or after ``since``, oldest first."""
+    return (
+        await JobEvent.filter(job_id__in=Subquery(jobs.values("id")), at__gte=since)
+        .order_by("id")
+        .limit(limit)
+    )
+
+
+
+async def hidden_at(job_ids: list[int]) -> dict[int, int]:
+    """The ``seq`` of the event that hid each of these jobs (hiding is for good); unhidden jobs are missing."""
+    if not job_ids:
+        return {}
+    rows = await JobEvent.filter(job_id__in=job_ids, kind=EventKind.HIDDEN.value).values_list("job_id", "seq")
+    found: dict[int, int] = {}
+    for job_id, seq in rows:
+        found[job_id] = min(seq, found.get(job_id, seq))
+    return found
