@@ -14,6 +14,7 @@ from domain.clock import utcnow
 from domain.errors import Unauthenticated
 from domain.scheduling import in_flight
 from gql.loaders import Loaders
+from gql.streams import StreamHub, hub_for
 from workers.dispatcher import live_worker_slots
 
 
@@ -43,6 +44,22 @@ class Context:
         if self._loaders is None:
             self._loaders = Loaders(self.viewer, self.redis)
         return self._loaders
+
+    @property
+    def streams(self) -> StreamHub:
+        """This process's reader of the Redis event streams, shared by every subscription."""
+        return hub_for(self.redis)
+
+    def refresh(self) -> None:
+        """Answer the next subscription event like a new request: fresh loaders, a new "now".
+
+        A WebSocket connection keeps one context for all its subscriptions, and
+        loaders cache what they read.
+        """
+        self._loaders = None
+        self.now = utcnow()
+        self._workers_online = None
+        self._busy_roots = None
 
     async def workers_online(self) -> int:
         if self._workers_online is None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from domain.errors import JobtowerError
 
@@ -28,9 +30,16 @@ class ErrorPolicy(SchemaExtension):
             return
         result.errors = [self._public(error) for error in result.errors]
 
-    def _public(self, error: GraphQLError) -> GraphQLError:
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result of a subscription is made public before it is sent. An error its event
+        stream raised has no path, yet a resolver ran: it is a refusal or masked like any other."""
+        if isinstance(result, ExecutionResult) and not isinstance(result, PreExecutionError) and result.errors:
+            result.errors = [self._public(error, resolved=True) for error in result.errors]
+        yield
+
+    def _public(self, error: GraphQLError, resolved: bool = False) -> GraphQLError:
         original = error.original_error
-        if original is None or error.path is None:
+        if original is None or (error.path is None and not resolved):
             # A syntax, validation or variable error (a bad DateTime wraps the parser's
             # exception): raised before any resolver ran, safe, and the client's to fix.
             return error

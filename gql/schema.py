@@ -11,6 +11,8 @@ from gql.complexity import ListSizeLimiter
 from gql.extensions import ErrorPolicy
 from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
+from gql.jobs.subscriptions import JobSubscriptions
+from gql.logs.subscriptions import LogSubscriptions
 from gql.nodes import NodeQueries
 from gql.ops.queries import OpsQueries
 from gql.schedules.mutations import ScheduleMutations
@@ -34,9 +36,15 @@ class Mutation(JobMutations, ScheduleMutations):
     pass
 
 
+@strawberry.type
+class Subscription(JobSubscriptions, LogSubscriptions):
+    pass
+
+
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     # Factories, not instances: each request gets its own extension objects.
     extensions=[
         ErrorPolicy,

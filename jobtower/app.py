@@ -15,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from domain import db
 from domain.models import Tenant
 from domain.registry import registry
+from gql.streams import close_hub
 from gql.view import GraphQLView
 from jobtower.limits import BodySizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
@@ -32,6 +33,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         app.state.redis = redis
         async with db.database(settings.resolved_database_url):
             yield
+            await close_hub(redis)
         await redis.aclose()
 
     async def healthz(request: Request) -> JSONResponse:

@@ -1,0 +1,81 @@
+"""Subscriptions to jobs: one job's events (``jobUpdated``) and a filtered list's (``jobsChanged``).
+
+The events come gap-free from ``gql.jobs.feeds``; each carries the job as of
+its delivery, read the way a pull refresh reads it (the row and the chunks in
+flight), so a live screen and a refresh show the same truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+
+from domain.errors import InvalidInput
+from domain.statuses import EventKind
+from gql.context import Info
+from gql.jobs.feeds import JobEventItem, JobsFilter, job_states, job_updates, jobs_changed, subscribed_job
+from gql.jobs.queries import JobFilter
+from gql.jobs.types import JobNode
+from gql.scalars import BigInt
+
+
+@strawberry.type(name="JobEvent")
+class JobEventNode:
+    seq: BigInt = strawberry.field(
+        description="The job's event number: gap-free per job; PROGRESS repeats the latest one."
+    )
+    kind: EventKind
+    at: datetime
+    job: JobNode = strawberry.field(description="The job as of this delivery, as a refresh would show it.")
+
+
+@strawberry.type
+class JobSubscriptions:
+    @strawberry.subscription(
+        description="The job's events in seq order, none missed and none twice. With afterSeq, "
+        "the events after it are replayed first: resubscribe with the last seq seen to resume."
+    )
+    async def job_updated(
+        self, info: Info, id: strawberry.ID, after_seq: int | None = None
+    ) -> AsyncGenerator[JobEventNode, None]:
+        job = await subscribed_job(info.context.viewer, id)
+        if after_seq is not None and not 0 <= after_seq <= job.seq:
+            raise InvalidInput("afterSeq", f"must be between 0 and the job's last seq ({job.seq})")
+        async for items in job_updates(info.context.streams, job, after_seq):
+            nodes = await _delivered(info, items)
+            for node in nodes:
+                yield node
+            if len(nodes) < len(items):
+                return  # the job was pruned: nothing more will happen to it
+
+    @strawberry.subscription(
+        description="Events of the jobs the filter shows, as they happen. A job entering or "
+        "leaving filter.status is delivered both times, and so is the event that hides a job."
+    )
+    async def jobs_changed(
+        self, info: Info, filter: JobFilter | None = None
+    ) -> AsyncGenerator[JobEventNode, None]:
+        where = JobsFilter(info.context.viewer, (filter or JobFilter()).to_domain())
+        where.check()
+        async for items in jobs_changed(info.context.streams, where):
+            for node in await _delivered(info, items):
+                yield node
+
+
+async def _delivered(info: Info, items: list[JobEventItem]) -> list[JobEventNode]:
+    """The events of ``items`` whose job still exists, each with the job as of now."""
+    context = info.context
+    states = await job_states(context.streams, context.redis, items)
+    context.refresh()
+    loaders = context.loaders
+    nodes = []
+    for item in items:
+        state = states.get(item.job_id)
+        if state is None or state.job is None:
+            continue  # pruned meanwhile: nothing left to show
+        loaders.job.prime(item.job_id, state.job)
+        loaders.in_flight.prime(item.job_id, state.in_flight)
+        nodes.append(JobEventNode(seq=item.seq, kind=item.kind, at=item.at, job=JobNode.of(state.job)))
+    return nodes

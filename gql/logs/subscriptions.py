@@ -1,0 +1,92 @@
+"""``jobLogs``: a job's new log lines as they are written, from a minimum level up.
+
+The lines are read from the database, the same rows the ``logs`` connection
+pages through. Redis only says when to look: a worker adds to the job's log
+stream after each batch of lines it writes, and the verbs that log without a
+worker (a lost chunk, a force stop, a failed enumeration) also record a job
+event, so the tenant's event stream wakes the subscriber for this job too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+
+import strawberry
+
+from domain.logs import LogLevel, at_least, last_line_id, lines_after
+from domain.models import Job, JobLog
+from gql.context import Info
+from gql.jobs.feeds import subscribed_job
+from gql.jobs.types import LogEntryNode
+from gql.streams import StreamHub
+from workers import keys
+from workers.events import JobEventMessage
+
+PAGE = 500
+# Concurrent writers may commit log ids out of order (PostgreSQL sequences): a
+# line delivered less than this long ago is not yet past the checkpoint, so a
+# smaller id committed a little later is still found.
+SETTLE_SECONDS = 2.0
+
+
+class LogTail:
+    """The lines of one job above a checkpoint, each delivered once."""
+
+    def __init__(self, job_id: int, levels: Sequence[LogLevel], after_id: int) -> None:
+        self.job_id = job_id
+        self.levels = levels
+        self.checkpoint = after_id
+        self._recent: dict[int, float] = {}  # id -> when delivered, for ids above the checkpoint
+
+    async def new_lines(self) -> list[JobLog]:
+        now = time.monotonic()
+        fresh: list[JobLog] = []
+        after = self.checkpoint
+        while True:
+            page = await lines_after(self.job_id, after, self.levels, PAGE)
+            fresh.extend(line for line in page if line.id not in self._recent)
+            if len(page) < PAGE:
+                break
+            after = page[-1].id
+        for line in fresh:
+            self._recent[line.id] = now
+        settled = [line_id for line_id, at in self._recent.items() if now - at >= SETTLE_SECONDS]
+        if settled:
+            self.checkpoint = max(self.checkpoint, *settled)
+            self._recent = {line_id: at for line_id, at in self._recent.items() if line_id > self.checkpoint}
+        return fresh
+
+
+def _log_written(fields: dict) -> None:
+    return None  # the entry only says "look"; the line is read from the database
+
+
+async def log_lines(hub: StreamHub, job: Job, levels: Sequence[LogLevel]) -> AsyncIterator[list[JobLog]]:
+    mailbox = await hub.subscribe(
+        {keys.job_logs(job.id): _log_written, keys.tenant_events(job.tenant_id): JobEventMessage.decode},
+        accept=lambda message: message is None or message.job_id == job.id,
+    )
+    try:
+        # Only what is written from now on: the mailbox exists, so nothing after this is missed.
+        tail = LogTail(job.id, levels, await last_line_id(job.id))
+        while True:
+            await mailbox.take()
+            if lines := await tail.new_lines():
+                yield lines
+    finally:
+        mailbox.close()
+
+
+@strawberry.type
+class LogSubscriptions:
+    @strawberry.subscription(
+        description="The job's log lines written from now on, oldest first; level is the minimum level shown."
+    )
+    async def job_logs(
+        self, info: Info, job_id: strawberry.ID, level: LogLevel | None = None
+    ) -> AsyncGenerator[LogEntryNode, None]:
+        job = await subscribed_job(info.context.viewer, job_id)
+        async for lines in log_lines(info.context.streams, job, at_least(level)):
+            for line in lines:
+                yield LogEntryNode.of(line)

@@ -1,0 +1,309 @@
+"""Redis streams for subscribers: one reader per API process, fanned out to local mailboxes.
+
+Every subscription of this process registers a ``Mailbox`` for the streams it
+follows (a tenant's job events, a job's log lines). One task reads all of them
+with a single blocking XREAD on one connection, decodes each entry once and
+hands it to every mailbox of its stream: 500 subscribers cost one read, not 500
+polling connections. When the set of streams changes, a write to the process's
+own wake stream ends the blocking read early.
+
+A new stream is read from where it ended when the first mailbox asked for it,
+and a mailbox is registered before its subscriber reads the database, so
+nothing published after that read can fall between the two.
+
+Mailboxes are bounded. One that overflows drops what it holds and is marked
+``lost``, so a slow subscriber never holds up the others; it catches up from
+the database, which keeps every job event and log line. A Redis outage is
+reported to every mailbox the same way. What a subscriber makes of the entries
+is ``gql.jobs.feeds``'s business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from domain.clock import utcnow
+from workers import keys
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Decoder = Callable[[dict[Any, Any]], Any]
+# Which decoded entries a mailbox keeps (a jobUpdated subscriber: its job's only).
+Accept = Callable[[Any], bool]
+
+MAILBOX_CAPACITY = 1000
+# How long one XREAD waits for entries; well under the client's socket timeout
+# (redis-py's default is 5 s), which would otherwise cut a quiet read short.
+BLOCK_MS = 2000
+READ_BATCH = 1000
+SHARED_LOADS = 4096
+
+
+@dataclass(frozen=True)
+class Entry:
+    stream: str
+    id: str
+    message: Any
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a mailbox received since it was last read, in stream order.
+
+    ``lost_since`` is set when entries were dropped after that moment (the
+    mailbox overflowed or Redis was unreachable): the database has them.
+    """
+
+    entries: list[Entry]
+    lost_since: datetime | None = None
+
+
+class Mailbox:
+    def __init__(
+        self, hub: StreamHub, streams: tuple[str, ...], capacity: int, accept: Accept | None = None
+    ) -> None:
+        self.hub = hub
+        self.streams = streams
+        self.capacity = capacity
+        self.accept = accept
+        self._entries: deque[Entry] = deque()
+        self._arrived = asyncio.Event()
+        self._last_read_at = utcnow()
+        self._lost_since: datetime | None = None
+
+    def put(self, entries: list[Entry]) -> None:
+        if self._lost_since is not None:
+            return  # the subscriber reads the database before anything newer
+        if self.accept is not None:
+            entries = [entry for entry in entries if self.accept(entry.message)]
+            if not entries:
+                return
+        if len(self._entries) + len(entries) > self.capacity:
+            self.lose()
+            return
+        self._entries.extend(entries)
+        self._arrived.set()
+
+    def lose(self) -> None:
+        self._entries.clear()
+        if self._lost_since is None:
+            self._lost_since = self._last_read_at
+        self._arrived.set()
+
+    async def take(self) -> Delivery:
+        """Wait until something arrived, then take all of it."""
+        while not self._entries and self._lost_since is None:
+            self._arrived.clear()
+            await self._arrived.wait()
+        delivery = Delivery(list(self._entries), self._lost_since)
+        self._entries.clear()
+        self._lost_since = None
+        self._last_read_at = utcnow()
+        return delivery
+
+    def close(self) -> None:
+        self.hub.leave(self)
+
+
+class SharedLoads:
+    """One load per key for every subscriber that asks: the job behind a stream entry is
+    read once per process, however many subscribers deliver that entry."""
+
+    def __init__(self, size: int = SHARED_LOADS) -> None:
+        self.size = size
+        self._tasks: OrderedDict[Hashable, asyncio.Task[Any]] = OrderedDict()
+
+    def get(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        task = self._tasks.get(key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = asyncio.ensure_future(load())
+            self._tasks[key] = task
+            while len(self._tasks) > self.size:
+                self._tasks.popitem(last=False)
+        return asyncio.shield(task)
+
+
+class StreamHub:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        capacity: int = MAILBOX_CAPACITY,
+        block_ms: int = BLOCK_MS,
+    ) -> None:
+        self.redis = redis
+        self.capacity = capacity
+        socket_timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+        self.block_ms = min(block_ms, int(socket_timeout * 500)) if socket_timeout else block_ms
+        self.shared = SharedLoads()
+        self._wake_stream = keys.api_wake(uuid.uuid4().hex)
+        self._wake_position = "0-0"
+        self._positions: dict[str, str] = {}
+        self._decoders: dict[str, Decoder] = {}
+        self._mailboxes: dict[str, set[Mailbox]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def subscribe(self, streams: Mapping[str, Decoder], accept: Accept | None = None) -> Mailbox:
+        """A mailbox for every entry added to ``streams`` from now on (that ``accept`` keeps)."""
+        mailbox = Mailbox(self, tuple(streams), self.capacity, accept)
+        new = [stream for stream in streams if stream not in self._positions]
+        ends: dict[str, str] = {}
+        if new:
+            pipe = self.redis.pipeline(transaction=False)
+            for stream in new:
+                pipe.xrevrange(stream, count=1)
+            try:
+                for stream, last in zip(new, await pipe.execute(), strict=True):
+                    ends[stream] = _text(last[0][0]) if last else "0-0"
+            except RedisError:
+                # Stream ids are milliseconds: this one is "from now on". The subscriber
+                # catches up from the database, as after any outage.
+                now = f"{int(time.time() * 1000)}-0"
+                ends = dict.fromkeys(new, now)
+                mailbox.lose()
+        for stream, decode in streams.items():
+            if stream not in self._positions:
+                self._positions[stream] = ends.get(stream, "0-0")
+                self._decoders[stream] = decode
+            self._mailboxes.setdefault(stream, set()).add(mailbox)
+        self._start_reader()
+        if new:
+            await self._wake()
+        return mailbox
+
+    def leave(self, mailbox: Mailbox) -> None:
+        for stream in mailbox.streams:
+            boxes = self._mailboxes.get(stream)
+            if boxes is None:
+                continue
+            boxes.discard(mailbox)
+            if not boxes:
+                del self._mailboxes[stream]
+                self._positions.pop(stream, None)
+                self._decoders.pop(stream, None)
+
+    @property
+    def streams_read(self) -> int:
+        return len(self._positions)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reader is not None:
+            # redis-py may turn the cancellation of a blocking read into a connection
+            # error; the flag ends the loop either way.
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            self._reader = None
+        try:
+            await self.redis.delete(self._wake_stream)
+        except RedisError:
+            pass
+
+    def _start_reader(self) -> None:
+        if self._closed:
+            raise RuntimeError("the stream hub is closed")
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_forever(), name="stream-hub-reader")
+
+    async def _wake(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self._wake_stream, {"w": "1"}, maxlen=16, approximate=False)
+        pipe.expire(self._wake_stream, 24 * 3600)
+        try:
+            await pipe.execute()
+        except RedisError:
+            pass  # the reader is failing too, and re-reads the streams when Redis is back
+
+    async def _read_forever(self) -> None:
+        failures = 0
+        while not self._closed:
+            streams = {**self._positions, self._wake_stream: self._wake_position}
+            try:
+                replies = await self.redis.xread(streams, count=READ_BATCH, block=self.block_ms)
+            except (RedisError, OSError) as error:
+                if self._closed:
+                    return
+                failures += 1
+                if failures == 1:
+                    log.warning("reading the event streams failed: %s; subscribers catch up from the database", error)
+                self._lose_all()
+                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+                continue
+            if failures:
+                log.info("reading the event streams again after %s failures", failures)
+                failures = 0
+                self._lose_all()  # what was published while Redis was away is in the database
+            for raw_stream, raw_entries in replies or ():
+                self._dispatch(_text(raw_stream), raw_entries)
+
+    def _dispatch(self, stream: str, raw_entries: list[Any]) -> None:
+        last = _text(raw_entries[-1][0])
+        if stream == self._wake_stream:
+            self._wake_position = last
+            return
+        if stream not in self._positions:
+            return  # nobody follows it any more
+        self._positions[stream] = _later(self._positions[stream], last)
+        boxes = self._mailboxes.get(stream)
+        if not boxes:
+            return
+        decode = self._decoders[stream]
+        entries = []
+        for raw_id, fields in raw_entries:
+            try:
+                entries.append(Entry(stream, _text(raw_id), decode(fields)))
+            except Exception:  # one bad entry must not stop every subscriber
+                log.exception("skipping an undecodable entry %s of %s", raw_id, stream)
+        for box in list(boxes):
+            box.put(entries)
+
+    def _lose_all(self) -> None:
+        for boxes in self._mailboxes.values():
+            for box in boxes:
+                box.lose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _later(a: str, b: str) -> str:
+    def parts(stream_id: str) -> tuple[int, int]:
+        ms, _, seq = stream_id.partition("-")
+        return int(ms), int(seq or 0)
+
+    return a if parts(a) >= parts(b) else b
+
+
+_hubs: dict[int, tuple[Redis, StreamHub]] = {}
+
+
+def hub_for(redis: Redis) -> StreamHub:
+    """The process's one hub for the Redis client ``redis``."""
+    found = _hubs.get(id(redis))
+    if found is None or found[0] is not redis:
+        found = _hubs[id(redis)] = (redis, StreamHub(redis))
+    return found[1]
+
+
+async def close_hub(redis: Redis) -> None:
+    """Stop reading for ``redis``'s subscribers (before the client closes)."""
+    found = _hubs.pop(id(redis), None)
+    if found is not None:
+        await found[1].close()
