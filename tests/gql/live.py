@@ -1,0 +1,133 @@
+"""The services subscription tests run against, for real: ``jobtower api`` served by uvicorn in its
+own process, a real Redis, worker and dispatcher processes, and the relay run in-process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from domain.access import Role
+from domain.models import JobEvent
+from domain.tenants import create_token
+from tests.cluster import REPO, Cluster
+from tests.conftest import TenantFixture
+from tests.gql import live_job_types  # noqa: F401  (registers test.chatty in the test process too)
+from tests.gql.ws import ws_url
+from tests.services import free_port, wait_for_port
+from tests.workers.support import discard_open_jobs
+from workers import keys
+from workers.redis_server import EmbeddedRedis
+from workers.relay import relay_events
+
+JOB_TYPE_MODULES = ("jobtower.demo", "tests.job_types", "tests.gql.live_job_types")
+FAST = {
+    "lease_seconds": 3,
+    "heartbeat_seconds": 0.3,
+    "queue_lease_seconds": 5,
+    "dispatch_interval_seconds": 0.05,
+    "flush_seconds": 0.2,
+    "flush_records": 100,
+}
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with EmbeddedRedis(tmp_path_factory.mktemp("subscriptions-redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+def service_env(database_url: str, redis_url: str, **settings: object) -> dict[str, str]:
+    return Cluster(
+        database_url=database_url,
+        redis_url=redis_url,
+        log_dir=Path("."),
+        settings=settings,
+        job_type_modules=JOB_TYPE_MODULES,
+    ).env()
+
+
+@dataclass(frozen=True)
+class Api:
+    http_url: str
+    log: Path
+
+    @property
+    def ws(self) -> str:
+        return ws_url(self.http_url)
+
+
+@pytest.fixture(scope="module")
+def api(
+    database: str, request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """``jobtower api`` served by uvicorn on a free port, on the test database and Redis."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    env = service_env(request.getfixturevalue(f"{database}_url"), redis_url)
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, timeout=60)
+        yield Api(f"http://127.0.0.1:{port}", log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+async def cluster(
+    database: str, request: pytest.FixtureRequest, redis: Redis, redis_url: str, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    """Real worker and dispatcher processes, started by the test that needs them."""
+    await discard_open_jobs()  # jobs other tests left open would compete for the workers
+    running = Cluster(
+        database_url=request.getfixturevalue(f"{database}_url"),
+        redis_url=redis_url,
+        log_dir=tmp_path / "logs",
+        settings=dict(FAST),
+        job_type_modules=JOB_TYPE_MODULES,
+    )
+    yield running
+    running.stop_all()
+    await discard_open_jobs()
+
+
+async def token(tenant: TenantFixture, role: Role) -> str:
+    return (await create_token(tenant.tenant.slug, role)).token
+
+
+async def relay_all(redis: Redis) -> None:
+    """What the leading dispatcher does: copy every recorded event to the tenant streams."""
+    while await relay_events(redis):
+        pass
+
+
+async def relay_nothing_so_far(redis: Redis) -> None:
+    """The relay starts at the newest event; mark everything recorded so far as relayed."""
+    newest = await JobEvent.all().order_by("-id").first().values_list("id", flat=True)
+    await redis.set(keys.RELAY_CURSOR, newest or 0)

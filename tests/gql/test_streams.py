@@ -1,0 +1,114 @@
+"""The stream hub on a real Redis, in-process: one reader for every subscriber of a process, and
+a slow subscriber that loses entries instead of holding the others up, then catches up gap-free."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from domain.access import Role
+from domain.jobs import mark_running, set_job_low_priority
+from domain.models import Job, JobEvent
+from domain.statuses import EventKind
+from gql.jobs.feeds import job_updates
+from gql.streams import StreamHub
+from tests.cluster import wait_until
+from tests.conftest import TenantFixture
+from tests.gql.live import redis, redis_url, relay_all, relay_nothing_so_far  # noqa: F401  (fixtures)
+from tests.workers.support import start
+from workers.events import JobEventMessage
+
+
+def stream(n: int) -> str:
+    return f"tests:hub:{n}"
+
+
+async def xread_connections(redis: Redis) -> int:
+    clients = await redis.client_list()
+    return sum(1 for client in clients if client.get("cmd") in ("xread", "XREAD"))
+
+
+async def test_one_blocking_read_serves_every_subscriber_of_the_process(redis: Redis):
+    hub = StreamHub(redis)
+    try:
+        mailboxes = [await hub.subscribe({stream(n % 50): dict}) for n in range(500)]
+        await redis.xadd(stream(7), {"n": "1"})
+        received = await asyncio.wait_for(
+            asyncio.gather(*(box.take() for box in mailboxes[7::50])), timeout=30
+        )
+        assert [[entry.message for entry in delivery.entries] for delivery in received] == [
+            [{b"n": b"1"}]
+        ] * 10
+        assert await xread_connections(redis) == 1
+        for box in mailboxes:
+            box.close()
+        assert hub.streams_read == 0
+    finally:
+        await hub.close()
+
+
+async def test_a_subscriber_that_does_not_read_loses_its_entries_and_nobody_waits_for_it(redis: Redis):
+    hub = StreamHub(redis, capacity=5)
+    try:
+        slow = await hub.subscribe({stream(1): dict})
+        fast = await hub.subscribe({stream(1): dict})
+        seen: list[bytes] = []
+        for n in range(20):
+            await redis.xadd(stream(1), {"n": str(n)})
+            delivery = await asyncio.wait_for(fast.take(), timeout=30)
+            seen.extend(entry.message[b"n"] for entry in delivery.entries)
+        assert seen == [str(n).encode() for n in range(20)]
+
+        missed = await slow.take()
+        assert missed.entries == [] and missed.lost_since is not None
+        # Read again, it gets what comes next.
+        await redis.xadd(stream(1), {"n": "20"})
+        after = await asyncio.wait_for(slow.take(), timeout=30)
+        assert [entry.message for entry in after.entries] == [{b"n": b"20"}] and after.lost_since is None
+    finally:
+        await hub.close()
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_job_subscriber_that_overflowed_catches_up_from_the_database_gap_free(
+    redis: Redis, acme: TenantFixture
+):
+    admin = acme.actor(Role.ADMIN)
+    job = await start(acme, "test.plain", records=3)
+    await mark_running(job.id)
+    await relay_nothing_so_far(redis)
+    hub = StreamHub(redis, capacity=3)
+    updates = job_updates(hub, job, after_seq=2)
+    try:
+        first = asyncio.ensure_future(updates.__anext__())
+        # Until the subscriber reads again, whatever does not fit in its mailbox is dropped.
+        await wait_until(lambda: _registered(hub), timeout=30, what="the subscription")
+        for n in range(12):
+            await set_job_low_priority(admin, job.id, n % 2 == 0)
+        await relay_all(redis)
+        delivered = list(await asyncio.wait_for(first, timeout=30))
+        while delivered[-1].seq < 14:
+            delivered.extend(await asyncio.wait_for(updates.__anext__(), timeout=30))
+    finally:
+        await updates.aclose()
+        await hub.close()
+
+    recorded = await JobEvent.filter(job_id=job.id, seq__gt=2).order_by("seq").values_list("seq", "kind")
+    assert [(item.seq, item.kind.value) for item in delivered] == [(seq, kind) for seq, kind in recorded]
+    assert [item.seq for item in delivered] == list(range(3, 15))
+    assert (await Job.get(id=job.id)).seq == 14
+
+
+async def _registered(hub: StreamHub) -> bool:
+    return hub.streams_read > 0
+
+
+def test_event_messages_from_a_newer_writer_still_decode():
+    message = JobEventMessage(
+        job_id=1, tenant_id=2, seq=3, kind=EventKind.PROGRESS, status="RUNNING", at="2026-01-01T00:00:00"
+    )
+    fields = message.encode()
+    fields["event"] = fields["event"][:-1] + ',"publishedBy":"a later version"}'
+    assert JobEventMessage.decode(fields) == message

@@ -1,0 +1,467 @@
+"""Subscriptions over a real WebSocket: ``jobtower api`` in its own process, a real Redis,
+the real database, and either real workers or the domain verbs and the relay run here.
+
+A client speaks graphql-transport-ws by hand (``tests.gql.ws``). What is checked
+is what a live screen notices: every status event once, in seq order, after a
+reconnect too; progress while a job runs; log lines at the level asked for;
+only the jobs a filter and the subscriber's role let through; and nothing at
+all about another tenant's jobs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from domain.access import Role
+from domain.execution import Counts
+from domain.jobs import (
+    finish_job,
+    hide_job,
+    mark_drained,
+    mark_running,
+    resume_job,
+    set_job_low_priority,
+    stop_job,
+)
+from domain.logs import LogLevel, LogLine, write_logs
+from domain.models import Job, JobEvent, JobLog
+from domain.statuses import TERMINAL, JobOutcome, JobStatus
+from gql.ids import to_global_id
+from tests.cluster import Cluster
+from tests.conftest import MakeTenant, TenantFixture
+from tests.gql.live import (  # noqa: F401  (fixtures)
+    Api,
+    api,
+    cluster,
+    redis,
+    redis_url,
+    relay_all,
+    relay_nothing_so_far,
+    token,
+)
+from tests.gql.ws import GraphQLWebSocket, Operation, Rejected, graphql_ws
+from tests.workers.support import start, wait_for_status
+from workers import keys
+from workers.progress import ProgressPublisher
+
+JOB_UPDATED = """
+subscription($id: ID!, $afterSeq: Int) {
+  jobUpdated(id: $id, afterSeq: $afterSeq) {
+    seq kind at
+    job { id status seq progress { done total } }
+  }
+}"""
+JOBS_CHANGED = """
+subscription($filter: JobFilter) {
+  jobsChanged(filter: $filter) { seq kind job { id status hidden } }
+}"""
+JOB_LOGS = """
+subscription($jobId: ID!, $level: LogLevel) {
+  jobLogs(jobId: $jobId, level: $level) { id level message recordKey }
+}"""
+JOB_QUERY = "query($id: ID!) { job(id: $id) { status seq progress { done total } } }"
+
+
+def gid(job: Job) -> str:
+    return str(to_global_id("Job", job.id))
+
+
+async def recorded(job: Job) -> list[tuple[int, str, str]]:
+    rows = await JobEvent.filter(job_id=job.id).order_by("seq").values_list("seq", "kind", "to_status")
+    return [(seq, kind, str(status)) for seq, kind, status in rows]
+
+
+def summary(events: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+    return [(e["jobUpdated"]["seq"], e["jobUpdated"]["kind"], e["jobUpdated"]["job"]["status"]) for e in events]
+
+
+def last_seq_is(seq: int):
+    return lambda received: bool(received) and received[-1]["jobUpdated"]["seq"] >= seq
+
+
+async def query(ws: GraphQLWebSocket, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """A query over the same WebSocket: what a pull refresh shows."""
+    operation = await ws.subscribe(document, variables)
+    data = await operation.data()
+    assert (await operation.message())["type"] == "complete"
+    return data
+
+
+# ---------------------------------------------------------------- authentication and access
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_connection_without_a_valid_token_is_rejected_at_connection_init(api: Api, acme: TenantFixture):
+    for bad in ({"authorization": "Bearer jt_not-a-token"}, {"authorization": "jt_no-scheme"}, {}):
+        with pytest.raises(Rejected) as rejected:
+            async with graphql_ws(api.ws, None, payload=bad):
+                pass
+        assert rejected.value.code == 4403, bad
+
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        viewer = await query(ws, "{ viewer { role } }", {})
+    assert viewer == {"viewer": {"role": "VIEWER"}}
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_another_tenants_job_answers_exactly_like_a_missing_one(
+    api: Api, make_tenant: MakeTenant, redis: Redis
+):
+    acme, globex = await make_tenant(), await make_tenant()
+    await relay_nothing_so_far(redis)
+    theirs = await start(globex, "test.plain", records=5)
+    system = await start(acme, "test.system", records=5)  # admins only
+    ours = await start(acme, "test.plain", records=5)
+    missing = str(to_global_id("Job", 2**62))
+    # The id as the client sent it, in the message, is all a refusal says.
+    cases = {gid(theirs): "theirs", gid(system): "system", missing: "missing", "not-an-id": "malformed"}
+
+    async with graphql_ws(api.ws, await token(acme, Role.OPERATOR)) as ws:
+        answers = {}
+        for job_id, case in cases.items():
+            for document, variables in (
+                (JOB_UPDATED, {"id": job_id, "afterSeq": 0}),
+                (JOB_LOGS, {"jobId": job_id}),
+            ):
+                operation = await ws.subscribe(document, variables)
+                first, second = await operation.message(), await operation.message()
+                text = json.dumps([first, second]).replace(job_id, "<ID>")
+                answers.setdefault(document, {})[case] = json.loads(text.replace(f'"id": "{operation.id}"', '"id": "<OP>"'))
+        for document, by_case in answers.items():
+            assert by_case["theirs"] == by_case["missing"] == by_case["system"] == by_case["malformed"], by_case
+            refusal, done = by_case["theirs"]
+            assert refusal["type"] == "next" and refusal["payload"]["data"] is None
+            [error] = refusal["payload"]["errors"]
+            assert error["message"] == "job <ID> not found" and error["extensions"] == {"code": "NOT_FOUND"}
+            assert done["type"] == "complete"
+
+        # Their job moves on; none of it reaches this connection, while our own job's events do.
+        await mark_running(theirs.id)
+        await finish_job(theirs.id)
+        await mark_running(ours.id)
+        await relay_all(redis)
+        mine = await ws.subscribe(JOB_UPDATED, {"id": gid(ours), "afterSeq": 1})
+        [update] = await mine.collect(lambda received: len(received) >= 1)
+        assert (update["jobUpdated"]["seq"], update["jobUpdated"]["job"]["status"]) == (2, "RUNNING")
+        everything = [message for op in ws.operations.values() for message in op.pending()]
+        assert everything == [], everything
+
+    # The system job is there for an admin of the tenant: the viewer was refused, not the id.
+    async with graphql_ws(api.ws, await token(acme, Role.ADMIN)) as ws:
+        admin = await ws.subscribe(JOB_UPDATED, {"id": gid(system), "afterSeq": 0})
+        [created] = await admin.collect(lambda received: len(received) >= 1)
+        assert created["jobUpdated"]["kind"] == "CREATED"
+
+    # A filter naming another tenant is refused the way the job list refuses it.
+    async with graphql_ws(api.ws, await token(acme, Role.OPERATOR)) as ws:
+        other = str(to_global_id("Tenant", globex.tenant.id))
+        operation = await ws.subscribe(JOBS_CHANGED, {"filter": {"tenantId": other}})
+        refusal = await operation.message()
+        assert refusal["payload"]["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
+
+
+# ---------------------------------------------------------------- gap-free
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_subscriber_that_drops_and_resumes_with_after_seq_gets_exactly_what_it_missed(
+    api: Api, acme: TenantFixture, redis: Redis
+):
+    admin = acme.actor(Role.ADMIN)
+    await relay_nothing_so_far(redis)
+    job = await start(acme, "test.plain", records=5)
+    await relay_all(redis)
+    viewer = await token(acme, Role.VIEWER)
+
+    async with graphql_ws(api.ws, viewer) as ws:
+        first = await ws.subscribe(JOB_UPDATED, {"id": gid(job), "afterSeq": 0})
+        seen = await first.collect(last_seq_is(1), what="the replayed CREATED")
+        await set_job_low_priority(admin, job.id, True)
+        await mark_running(job.id)
+        await relay_all(redis)
+        seen += await first.collect(last_seq_is(3), what="the live events 2 and 3")
+    # The connection dropped without a word; the job moved on meanwhile.
+    await stop_job(admin, job.id)
+    await mark_drained(job.id)
+    await resume_job(admin, job.id)
+    await relay_all(redis)
+    missed_from = seen[-1]["jobUpdated"]["seq"]
+
+    async with graphql_ws(api.ws, viewer) as ws:
+        again = await ws.subscribe(JOB_UPDATED, {"id": gid(job), "afterSeq": missed_from})
+        missed = await again.collect(last_seq_is(6), what="the events missed while away")
+        await mark_running(job.id)
+        await finish_job(job.id)
+        await relay_all(redis)
+        live = await again.collect(last_seq_is(8), what="the live events after the replay")
+        refreshed = await query(ws, JOB_QUERY, {"id": gid(job)})
+
+    history = await recorded(job)
+    assert [seq for seq, _, _ in history] == list(range(1, 9))
+    assert [(s, k) for s, k, _ in summary(seen)] == [(s, k) for s, k, _ in history[:3]]
+    assert [(s, k) for s, k, _ in summary(missed)] == [(s, k) for s, k, _ in history[3:6]]
+    assert [(s, k) for s, k, _ in summary(live)] == [(s, k) for s, k, _ in history[6:]]
+    # Each event carries the job as of its delivery: the last one is what a refresh shows.
+    final = live[-1]["jobUpdated"]["job"]
+    assert final["status"] == "FINISHED" == refreshed["job"]["status"]
+    assert final["seq"] == refreshed["job"]["seq"] == 8
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_live_events_keep_seq_order_when_the_relay_skips_or_repeats_them(
+    api: Api, acme: TenantFixture, redis: Redis
+):
+    admin = acme.actor(Role.ADMIN)
+    job = await start(acme, "test.plain", records=5)
+    await relay_nothing_so_far(redis)
+    progress = ProgressPublisher(redis, min_interval=0)
+
+    async def progress_report(seq: int, done: int) -> None:
+        """What a worker publishes after a flush: its chunk's counts and the seq it knows."""
+        current = await Job.get(id=job.id)
+        await progress.chunk_counts(
+            job_id=job.id, tenant_id=job.tenant_id, seq=seq, status=current.status.value,
+            chunk_id=1, counts=Counts(done=done, succeeded=done),
+        )
+
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        live = await ws.subscribe(JOB_UPDATED, {"id": gid(job), "afterSeq": 1})
+
+        # Event 2 is never relayed (Redis lost it); event 3 is. 2 comes first, from the database.
+        await mark_running(job.id)
+        await relay_nothing_so_far(redis)
+        await set_job_low_priority(admin, job.id, True)
+        await relay_all(redis)
+        received = await live.collect(last_seq_is(3), what="events 2 and 3")
+
+        # Progress that knows of event 4 before the relay published it: 4 comes first.
+        await stop_job(admin, job.id)
+        await relay_nothing_so_far(redis)
+        await progress_report(seq=4, done=2)
+        received += await live.collect(
+            lambda got: bool(got) and got[-1]["jobUpdated"]["kind"] == "PROGRESS", what="progress after event 4"
+        )
+
+        # The relay publishes 2, 3 and 4 again (it restarted from an older cursor), then 5;
+        # a worker that still knows seq 3 reports progress: it never takes seq back.
+        await redis.set(keys.RELAY_CURSOR, 0)
+        await set_job_low_priority(admin, job.id, False)
+        await relay_all(redis)
+        received += await live.collect(last_seq_is(5), what="event 5")
+        await progress_report(seq=3, done=3)
+        received += await live.collect(
+            lambda got: bool(got) and got[-1]["jobUpdated"]["kind"] == "PROGRESS", what="stale progress"
+        )
+        refreshed = await query(ws, JOB_QUERY, {"id": gid(job)})
+
+    assert [(seq, kind) for seq, kind, _ in summary(received)] == [
+        (2, "STATUS_CHANGED"),
+        (3, "PRIORITY_CHANGED"),
+        (4, "STATUS_CHANGED"),
+        (4, "PROGRESS"),
+        (5, "PRIORITY_CHANGED"),
+        (5, "PROGRESS"),
+    ]
+    statuses = [(s, k) for s, k, _ in summary(received) if k != "PROGRESS"]
+    assert statuses == [(s, k) for s, k, _ in (await recorded(job))[1:]]
+    # Live progress is the pull refresh's: the database's counters plus the chunk in flight.
+    last = received[-1]["jobUpdated"]["job"]
+    assert last["progress"] == refreshed["job"]["progress"] and last["progress"]["done"] == 3
+    assert last["status"] == refreshed["job"]["status"] == "STOPPING"
+
+
+# ---------------------------------------------------------------- real workers
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_running_job_streams_progress_and_a_dropped_subscriber_resumes_gap_free(
+    api: Api, cluster: Cluster, acme: TenantFixture
+):
+    records = 1200
+    cluster.start_worker(worker_concurrency=2)
+    cluster.start_dispatcher()
+    job = await start(acme, "test.plain", records=records, stepMs=15, chunk_size=30)
+    operator = acme.actor(Role.OPERATOR)
+    viewer = await token(acme, Role.VIEWER)
+
+    def moving(received: list[dict[str, Any]]) -> bool:
+        done = [e["jobUpdated"]["job"]["progress"]["done"] for e in received if e["jobUpdated"]["kind"] == "PROGRESS"]
+        return len(set(done)) >= 3
+
+    async with graphql_ws(api.ws, viewer) as ws:
+        before = await (await ws.subscribe(JOB_UPDATED, {"id": gid(job), "afterSeq": 0})).collect(
+            moving, timeout=90, what="progress events while the job runs"
+        )
+    # Dropped mid-job. Someone stops the job meanwhile; the workers drain it.
+    await stop_job(operator, job.id)
+    stopped = await wait_for_status(job, JobStatus.STOPPED, timeout=60)
+    resume_from = max(e["jobUpdated"]["seq"] for e in before)
+
+    async with graphql_ws(api.ws, viewer) as ws:
+        after = await ws.subscribe(JOB_UPDATED, {"id": gid(job), "afterSeq": resume_from})
+        missed = await after.collect(last_seq_is(stopped.seq), what="the stop it missed")
+        await resume_job(operator, job.id)
+        finished = await wait_for_status(job, *TERMINAL, timeout=120)
+        rest = await after.collect(last_seq_is(finished.seq), timeout=60, what="the rest of the run")
+
+    history = await recorded(job)
+    delivered = before + missed + rest
+    status_events = [(s, k) for s, k, _ in summary(delivered) if k != "PROGRESS"]
+    # Every recorded event exactly once, in order, across the reconnect.
+    assert status_events == [(s, k) for s, k, _ in history]
+    assert [s for s, _ in status_events] == list(range(1, len(history) + 1))
+    assert [status for _, _, status in history[-3:]] == ["PENDING", "RUNNING", "FINISHED"]
+    assert [(k, s) for _, k, s in summary(missed)] == [("STATUS_CHANGED", "STOPPED")] * 2
+    # Progress never runs ahead of a status event, nor takes seq backwards.
+    seqs = [e["jobUpdated"]["seq"] for e in delivered]
+    assert seqs == sorted(seqs)
+    # The job moved while it was watched: progress part-way, as a refresh would have shown it.
+    done = [e["jobUpdated"]["job"]["progress"]["done"] for e in before if e["jobUpdated"]["kind"] == "PROGRESS"]
+    assert any(0 < value < records for value in done), done
+    final = rest[-1]["jobUpdated"]
+    assert (final["kind"], final["job"]["status"]) == ("STATUS_CHANGED", "FINISHED")
+    assert final["job"]["progress"] == {"done": records, "total": records}
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_job_logs_streams_the_lines_a_worker_writes_at_or_above_the_level(
+    api: Api, cluster: Cluster, acme: TenantFixture, redis: Redis
+):
+    records = 40
+    job = await start(acme, "test.chatty", records=records, stepMs=5, chunk_size=10)
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        warnings = await ws.subscribe(JOB_LOGS, {"jobId": gid(job), "level": "WARNING"})
+        everything = await ws.subscribe(JOB_LOGS, {"jobId": gid(job)})
+        # Lines count from the moment the server holds the subscription: probe until it does.
+        await until_both_receive(redis, job, (warnings, everything))
+
+        cluster.start_worker(worker_concurrency=2)
+        cluster.start_dispatcher()
+        finished = await wait_for_status(job, *TERMINAL, timeout=90)
+        assert finished.outcome is JobOutcome.SUCCEEDED, finished.error
+        expected_warnings = records * 2  # WARNING and ERROR per record
+        got_warnings = await warnings.collect(
+            lambda got: len(written(got)) >= expected_warnings, what="the WARNING and ERROR lines"
+        )
+        got_everything = await everything.collect(
+            lambda got: len(written(got)) >= records * 4, what="every line"
+        )
+        # One last line, the way a worker writes it: nothing else may arrive before it.
+        await write_and_publish(redis, job, "the end")
+        extra = [
+            [entry for entry in await operation.collect(lambda got: ended(got), what="the last line") if not ended([entry])]
+            for operation in (warnings, everything)
+        ]
+
+    assert extra == [[], []]
+    lines = await JobLog.filter(job_id=job.id, message__contains=" says ").values_list("id", "level")
+    by_level = {level: {to_global_id("LogEntry", line_id) for line_id, lvl in lines if lvl == level} for level in LogLevel}
+    delivered_warnings = [entry["jobLogs"] for entry in written(got_warnings)]
+    assert {entry["level"] for entry in delivered_warnings} == {"WARNING", "ERROR"}
+    assert len({entry["id"] for entry in delivered_warnings}) == len(delivered_warnings) == expected_warnings
+    assert {entry["id"] for entry in delivered_warnings} == by_level[LogLevel.WARNING] | by_level[LogLevel.ERROR]
+    delivered_all = [entry["jobLogs"] for entry in written(got_everything)]
+    assert len({entry["id"] for entry in delivered_all}) == len(delivered_all) == records * 4
+    assert {entry["recordKey"] for entry in delivered_all} == {str(n) for n in range(records)}
+
+
+def written(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [entry for entry in received if " says " in entry["jobLogs"]["message"]]
+
+
+def ended(received: list[dict[str, Any]]) -> bool:
+    return bool(received) and received[-1]["jobLogs"]["message"] == "the end"
+
+
+async def write_and_publish(redis: Redis, job: Job, message: str) -> None:
+    """A WARNING line written and announced as a worker's flush does."""
+    line = LogLine(job.id, LogLevel.WARNING, message)
+    await write_logs([line])
+    await ProgressPublisher(redis).logs([line])
+
+
+async def until_both_receive(redis: Redis, job: Job, operations: tuple[Operation, ...]) -> None:
+    """Write probe lines the way a worker does until every subscription has received one."""
+    waiting = list(operations)
+    for attempt in range(100):
+        await write_and_publish(redis, job, f"probe {attempt}")
+        for operation in list(waiting):
+            try:
+                await operation.data(timeout=0.5)
+                waiting.remove(operation)
+            except AssertionError:
+                continue
+        if not waiting:
+            for operation in operations:
+                operation.pending()  # later probes, if any
+            return
+    raise AssertionError("the log subscriptions never received a probe line")
+
+
+# ---------------------------------------------------------------- jobsChanged
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_jobs_changed_delivers_the_jobs_the_filter_and_the_role_let_through(
+    api: Api, make_tenant: MakeTenant, redis: Redis
+):
+    acme, globex = await make_tenant(), await make_tenant()
+    admin = acme.actor(Role.ADMIN)
+    await relay_nothing_so_far(redis)
+    probe = await start(acme, "test.plain", records=1)
+    await mark_running(probe.id)
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        changes = await ws.subscribe(
+            JOBS_CHANGED, {"filter": {"type": ["test.plain"], "status": ["RUNNING"]}}
+        )
+        # Toggle the running probe's priority until the server's subscription sees it.
+        for attempt in range(100):
+            await set_job_low_priority(admin, probe.id, attempt % 2 == 0)
+            await relay_all(redis)
+            try:
+                await changes.data(timeout=0.5)
+                break
+            except AssertionError:
+                continue
+
+        entering = await start(acme, "test.plain", records=1)  # CREATED while PENDING: not shown
+        await mark_running(entering.id)  # enters the filter
+        await finish_job(entering.id)  # leaves it: shown, so a live list drops it
+        other_type = await start(acme, "test.counted", records=1)
+        await mark_running(other_type.id)
+        other_tenant = await start(globex, "test.plain", records=1)
+        await mark_running(other_tenant.id)
+        system = await start(acme, "test.system", records=1)  # a viewer never sees system jobs
+        await mark_running(system.id)
+        hidden = await start(acme, "test.plain", records=1)
+        await mark_running(hidden.id)
+        await hide_job(admin, hidden.id)  # shown: the list drops it
+        await finish_job(hidden.id)  # hidden now: not shown
+        last = await start(acme, "test.plain", records=1)
+        await mark_running(last.id)
+        await relay_all(redis)
+
+        received = await changes.collect(
+            lambda got: any(e["jobsChanged"]["job"]["id"] == gid(last) for e in got), what="the last job"
+        )
+
+    delivered = [
+        (e["jobsChanged"]["job"]["id"], e["jobsChanged"]["kind"], e["jobsChanged"]["seq"])
+        for e in received
+        if e["jobsChanged"]["job"]["id"] != gid(probe)
+    ]
+    assert delivered == [
+        (gid(entering), "STATUS_CHANGED", 2),
+        (gid(entering), "STATUS_CHANGED", 3),
+        (gid(hidden), "STATUS_CHANGED", 2),
+        (gid(hidden), "HIDDEN", 3),
+        (gid(last), "STATUS_CHANGED", 2),
+    ]
+    # Each carries the job as of delivery: the one that left the filter shows where it went.
+    shown = {e["jobsChanged"]["job"]["id"]: e["jobsChanged"]["job"] for e in received}
+    assert shown[gid(entering)]["status"] == "FINISHED"
+    assert shown[gid(hidden)]["hidden"] is True
