@@ -18,8 +18,10 @@ from domain.registry import registry
 from domain.statuses import IN_FLIGHT, JobStatus
 
 MAX_KEY_LENGTH = 255
-# Chunk rows written per round trip while enumerating.
+# Chunk rows written per round trip while enumerating, and at most this many keys
+# held at once, so big chunks do not make the buffer big.
 CHUNKS_PER_ROUND = 100
+KEYS_PER_ROUND = 100_000
 
 
 class EnumerationError(Exception):
@@ -41,7 +43,7 @@ async def enumerate_job(job_id: int, lease: timedelta) -> None:
 
 async def _create_chunks(job: Job, lease: timedelta) -> int | None:
     """The number of records, or None when the job stopped being runnable meanwhile."""
-    round_size = job.chunk_size * CHUNKS_PER_ROUND
+    round_size = job.chunk_size * max(1, min(CHUNKS_PER_ROUND, KEYS_PER_ROUND // job.chunk_size))
     buffer: list[str] = []
     position = index = 0
     async for key in _keys(job):
