@@ -218,8 +218,11 @@ class ChunkRunner:
         first_step = 0
         if journey and journey[-1][1] == StepStatus.WAITING.value:
             first_step = journey.pop()[0]
-        # Journey offsets count from the record's first start, also across a wait.
-        origin = time.perf_counter_ns() - (utcnow() - started_at) // timedelta(microseconds=1) * 1000
+        if continuing is None:
+            origin = time.perf_counter_ns()  # a fresh record starts now
+        else:
+            # Journey offsets count from the record's first start, also across a wait.
+            origin = time.perf_counter_ns() - (utcnow() - started_at) // timedelta(microseconds=1) * 1000
         context = StepContext(
             runner=self,
             job_id=self.job.id,
