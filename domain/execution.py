@@ -216,6 +216,10 @@ async def save_results(
     return True
 
 
+# One encoder for every journey: ``json.dumps`` with separators builds a new one per call,
+# which cost more than the encoding itself.
+_encode_journey = json.JSONEncoder(separators=(",", ":")).encode
+
 _RECORD_COLUMNS = (
     "job_id, chunk_id, position, key, status, error, attempts, started_at, ended_at, journey,"
     " wait_deadline"
@@ -240,7 +244,7 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
                 [r.attempts for r in results],
                 [r.started_at for r in results],
                 [r.ended_at for r in results],
-                [json.dumps(r.journey, separators=(",", ":")) for r in results],
+                [_encode_journey(r.journey) for r in results],
                 [r.wait_deadline for r in results],
             ],
         )
@@ -259,7 +263,7 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
                 r.attempts,
                 r.started_at,
                 r.ended_at,
-                json.dumps(r.journey, separators=(",", ":")),
+                _encode_journey(r.journey),
                 r.wait_deadline,
             ]
             for r in results
