@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,8 @@ class Context:
     now: datetime = field(default_factory=utcnow)
     _workers_online: int | None = None
     _busy_roots: set[int] | None = None
+    # What a subscription event already read, for the loaders when a resolver first needs them.
+    _primes: tuple[Callable[[Loaders], None], ...] = ()
 
     @property
     def viewer(self) -> Actor:
@@ -43,6 +46,8 @@ class Context:
     def loaders(self) -> Loaders:
         if self._loaders is None:
             self._loaders = Loaders(self.viewer, self.redis)
+            for prime in self._primes:
+                prime(self._loaders)
         return self._loaders
 
     @property
@@ -50,13 +55,15 @@ class Context:
         """This process's reader of the Redis event streams, shared by every subscription."""
         return hub_for(self.redis)
 
-    def refresh(self) -> None:
+    def refresh(self, *primes: Callable[[Loaders], None]) -> None:
         """Answer the next subscription event like a new request: fresh loaders, a new "now".
 
         A WebSocket connection keeps one context for all its subscriptions, and
-        loaders cache what they read.
+        loaders cache what they read. ``primes`` hand the new loaders what the
+        event already read; they are built only if a resolver needs them.
         """
         self._loaders = None
+        self._primes = primes
         self.now = utcnow()
         self._workers_online = None
         self._busy_roots = None

@@ -9,6 +9,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 
 from gql.complexity import ListSizeLimiter
 from gql.extensions import ErrorPolicy
+from gql.fanout import SharedEventExecution
 from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
 from gql.jobs.subscriptions import JobSubscriptions
@@ -45,6 +46,7 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
+    execution_context_class=SharedEventExecution,
     # Factories, not instances: each request gets its own extension objects.
     extensions=[
         ErrorPolicy,

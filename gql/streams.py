@@ -25,8 +25,8 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -38,7 +38,8 @@ from workers import keys
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 Decoder = Callable[[dict[Any, Any]], Any]
 # Which decoded entries a mailbox keeps (a jobUpdated subscriber: its job's only).
 Accept = Callable[[Any], bool]
@@ -56,6 +57,8 @@ class Entry:
     stream: str
     id: str
     message: Any
+    # What subscribers derive from the entry, computed by the first one that needs it.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -118,21 +121,35 @@ class Mailbox:
 
 
 class SharedLoads:
-    """One load per key for every subscriber that asks: the job behind a stream entry is
-    read once per process, however many subscribers deliver that entry."""
+    """Loads shared by every subscriber of the process: the job behind a stream entry is read
+    once, however many subscribers deliver the entry, and keys missing together load together."""
 
     def __init__(self, size: int = SHARED_LOADS) -> None:
         self.size = size
-        self._tasks: OrderedDict[Hashable, asyncio.Task[Any]] = OrderedDict()
+        self._batches: OrderedDict[Hashable, asyncio.Future[Mapping[Any, Any]]] = OrderedDict()
 
-    def get(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> Awaitable[T]:
-        task = self._tasks.get(key)
-        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            task = asyncio.ensure_future(load())
-            self._tasks[key] = task
-            while len(self._tasks) > self.size:
-                self._tasks.popitem(last=False)
-        return asyncio.shield(task)
+    async def get_many(
+        self, keys: Sequence[K], load: Callable[[list[K]], Awaitable[Mapping[K, V]]]
+    ) -> dict[K, V]:
+        missing = [key for key in keys if not self._usable(key)]
+        if missing:
+            batch = asyncio.ensure_future(load(missing))
+            for key in missing:
+                self._batches[key] = batch
+        batches = {key: self._batches[key] for key in keys}
+        for key in keys:
+            self._batches.move_to_end(key)
+        while len(self._batches) > self.size:
+            self._batches.popitem(last=False)
+        found: dict[K, V] = {}
+        for key, batch in batches.items():
+            # Shielded: a subscriber that goes away does not cancel the others' load.
+            found[key] = (batch.result() if batch.done() else await asyncio.shield(batch))[key]
+        return found
+
+    def _usable(self, key: Hashable) -> bool:
+        batch = self._batches.get(key)
+        return batch is not None and not (batch.done() and (batch.cancelled() or batch.exception() is not None))
 
 
 class StreamHub:

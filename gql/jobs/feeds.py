@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
@@ -36,7 +37,7 @@ from domain.listing import JobListFilter, filtered_jobs
 from domain.models import Job, JobEvent
 from domain.statuses import EventKind, JobStatus
 from gql.ids import from_global_id
-from gql.streams import StreamHub
+from gql.streams import Entry, StreamHub
 from workers import keys
 from workers.events import JobEventMessage
 from workers.progress import in_flight_counts
@@ -62,10 +63,10 @@ class JobEventItem:
     entry_id: str | None = None
 
     @classmethod
-    def of_message(cls, message: JobEventMessage, entry_id: str, seq: int | None = None) -> JobEventItem:
+    def of_message(cls, message: JobEventMessage, entry_id: str) -> JobEventItem:
         return cls(
             job_id=message.job_id,
-            seq=message.seq if seq is None else seq,
+            seq=message.seq,
             kind=message.kind,
             at=datetime.fromisoformat(message.at),
             status=JobStatus(message.status),
@@ -85,6 +86,14 @@ class JobEventItem:
         )
 
 
+def _item_of(entry: Entry) -> JobEventItem:
+    """Decoded once per stream entry, for every subscriber."""
+    item = entry.memo.get("item")
+    if item is None:
+        item = entry.memo["item"] = JobEventItem.of_message(entry.message, entry.id)
+    return item
+
+
 class JobSequence:
     """One job's events for one subscriber, gap-free and never twice (see the module doc)."""
 
@@ -96,16 +105,18 @@ class JobSequence:
         """Every recorded event after the last delivered one."""
         return self._take(await events_after(self.job_id, self.delivered))
 
-    async def accept(self, message: JobEventMessage, entry_id: str) -> list[JobEventItem]:
+    async def accept(self, entry: Entry) -> list[JobEventItem]:
+        message: JobEventMessage = entry.message
         if message.kind is EventKind.PROGRESS:
             missing = await self._fill(message.seq) if message.seq > self.delivered else []
+            item = _item_of(entry)
             # A worker may report progress with the seq it started with: never let seq go back.
-            return [*missing, JobEventItem.of_message(message, entry_id, seq=max(message.seq, self.delivered))]
+            return [*missing, item if item.seq >= self.delivered else replace(item, seq=self.delivered)]
         if message.seq <= self.delivered:
             return []
         if message.seq == self.delivered + 1:
             self.delivered = message.seq
-            return [JobEventItem.of_message(message, entry_id)]
+            return [_item_of(entry)]
         return await self._fill(message.seq)
 
     async def _fill(self, through_seq: int) -> list[JobEventItem]:
@@ -138,9 +149,9 @@ async def job_updates(hub: StreamHub, job: Job, after_seq: int | None) -> AsyncI
             delivery = await mailbox.take()
             items = await sequence.catch_up() if delivery.lost_since else []
             for entry in delivery.entries:
-                items.extend(await sequence.accept(entry.message, entry.id))
+                items.extend(await sequence.accept(entry))
             if items:
-                yield items
+                yield latest_progress(items)
     finally:
         mailbox.close()
 
@@ -234,11 +245,22 @@ async def jobs_changed(hub: StreamHub, where: JobsFilter) -> AsyncIterator[list[
                 hidden_from, created_at = known[message.job_id]
                 first_seq = message.seq + 1 if message.kind is EventKind.PROGRESS else message.seq
                 sequence = sequence_of(message.job_id, created_at, first_seq)
-                items.extend(_passing(where, await sequence.accept(message, entry.id), hidden_from))
+                items.extend(_passing(where, await sequence.accept(entry), hidden_from))
             if items:
-                yield items
+                yield latest_progress(items)
     finally:
         mailbox.close()
+
+
+def latest_progress(items: list[JobEventItem]) -> list[JobEventItem]:
+    """A subscriber that fell behind gets a job's newest progress only: older figures are stale."""
+    if sum(1 for item in items if item.kind is EventKind.PROGRESS) < 2:
+        return items
+    newest = {item.job_id: index for index, item in enumerate(items) if item.kind is EventKind.PROGRESS}
+    return [
+        item for index, item in enumerate(items)
+        if item.kind is not EventKind.PROGRESS or newest[item.job_id] == index
+    ]
 
 
 def _passing(where: JobsFilter, items: Iterable[JobEventItem], hidden_at: int | None) -> list[JobEventItem]:
@@ -252,21 +274,40 @@ def _passing(where: JobsFilter, items: Iterable[JobEventItem], hidden_at: int | 
 class JobState:
     job: Job | None
     in_flight: Counts
+    # The stream entry it was read for, when it is shared by every subscriber delivering that entry.
+    as_of: str | None = None
 
 
 async def job_states(hub: StreamHub, redis: Redis, items: Sequence[JobEventItem]) -> dict[int, JobState]:
     """The jobs of ``items`` as of now: the row and the chunks in flight, as a pull refresh reads them.
 
-    A single live event (the usual delivery) is read once per process, however
-    many subscribers deliver it.
+    A job whose newest item came live is read once per process for that stream
+    entry, however many subscribers deliver it; the others (replays) are read here.
     """
-    if len(items) == 1 and items[0].entry_id is not None:
-        item = items[0]
-        return await hub.shared.get((item.job_id, item.entry_id), lambda: _read_states(redis, [item.job_id]))
-    return await _read_states(redis, sorted({item.job_id for item in items}))
+    if len(items) == 1 and items[0].entry_id is not None:  # the usual live event
+        key = (items[0].job_id, items[0].entry_id)
+        return {key[0]: (await hub.shared.get_many([key], partial(_read_shared, redis)))[key]}
+    newest: dict[int, str | None] = {}
+    for item in items:
+        if item.entry_id is not None or item.job_id not in newest:
+            newest[item.job_id] = item.entry_id
+    replayed = sorted(job_id for job_id, entry in newest.items() if entry is None)
+    states = await _read_states(redis, replayed) if replayed else {}
+    live = [(job_id, entry) for job_id, entry in newest.items() if entry is not None]
+    if live:
+        shared = await hub.shared.get_many(live, partial(_read_shared, redis))
+        states.update({job_id: state for (job_id, _), state in shared.items()})
+    return states
+
+
+async def _read_shared(redis: Redis, keys: list[tuple[int, str]]) -> dict[tuple[int, str], JobState]:
+    found = await _read_states(redis, sorted({job_id for job_id, _ in keys}))
+    return {(job_id, entry): replace(found[job_id], as_of=entry) for job_id, entry in keys}
 
 
 async def _read_states(redis: Redis, job_ids: list[int]) -> dict[int, JobState]:
+    if not job_ids:
+        return {}
     jobs = {job.id: job for job in await Job.filter(id__in=job_ids)}
     counts = await in_flight_counts(redis, job_ids)
     return {job_id: JobState(jobs.get(job_id), counts[job_id]) for job_id in job_ids}

@@ -7,7 +7,7 @@ flight), so a live screen and a refresh show the same truth.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Hashable
 from datetime import datetime
 
 import strawberry
@@ -18,11 +18,15 @@ from gql.context import Info
 from gql.jobs.feeds import JobEventItem, JobsFilter, job_states, job_updates, jobs_changed, subscribed_job
 from gql.jobs.queries import JobFilter
 from gql.jobs.types import JobNode
+from gql.loaders import Loaders
 from gql.scalars import BigInt
 
 
 @strawberry.type(name="JobEvent")
 class JobEventNode:
+    # Subscribers delivering the same live event with the same job state share one
+    # execution of the same document (gql.fanout).
+    share_key: strawberry.Private[Hashable | None]
     seq: BigInt = strawberry.field(
         description="The job's event number: gap-free per job; PROGRESS repeats the latest one."
     )
@@ -68,14 +72,23 @@ async def _delivered(info: Info, items: list[JobEventItem]) -> list[JobEventNode
     """The events of ``items`` whose job still exists, each with the job as of now."""
     context = info.context
     states = await job_states(context.streams, context.redis, items)
-    context.refresh()
-    loaders = context.loaders
+    found = {job_id: state for job_id, state in states.items() if state.job is not None}
+
+    def prime(loaders: Loaders) -> None:
+        for job_id, state in found.items():
+            loaders.job.prime(job_id, state.job)
+            loaders.in_flight.prime(job_id, state.in_flight)
+
+    context.refresh(prime)
     nodes = []
     for item in items:
-        state = states.get(item.job_id)
-        if state is None or state.job is None:
+        state = found.get(item.job_id)
+        if state is None:
             continue  # pruned meanwhile: nothing left to show
-        loaders.job.prime(item.job_id, state.job)
-        loaders.in_flight.prime(item.job_id, state.in_flight)
-        nodes.append(JobEventNode(seq=item.seq, kind=item.kind, at=item.at, job=JobNode.of(state.job)))
+        share_key = None
+        if item.entry_id is not None and state.as_of is not None:
+            share_key = (item.job_id, item.seq, item.kind, item.entry_id, state.as_of)
+        nodes.append(
+            JobEventNode(share_key=share_key, seq=item.seq, kind=item.kind, at=item.at, job=JobNode.of(state.job))
+        )
     return nodes
