@@ -38,14 +38,15 @@ FAST = {
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of the subscription tests' own: they flush it, and count its readers."""
     with EmbeddedRedis(tmp_path_factory.mktemp("subscriptions-redis")) as server:
         yield server.url
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
+async def redis(live_redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(live_redis_url)
     await client.flushall()
     yield client
     await client.aclose()
@@ -73,12 +74,12 @@ class Api:
 
 @pytest.fixture(scope="module")
 def api(
-    database: str, request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database: str, request: pytest.FixtureRequest, live_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:
     """``jobtower api`` served by uvicorn on a free port, on the test database and Redis."""
     port = free_port()
     log = tmp_path_factory.mktemp("api") / "api.log"
-    env = service_env(request.getfixturevalue(f"{database}_url"), redis_url)
+    env = service_env(request.getfixturevalue(f"{database}_url"), live_redis_url)
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
@@ -101,13 +102,13 @@ def api(
 
 @pytest.fixture
 async def cluster(
-    database: str, request: pytest.FixtureRequest, redis: Redis, redis_url: str, tmp_path: Path
+    database: str, request: pytest.FixtureRequest, redis: Redis, live_redis_url: str, tmp_path: Path
 ) -> AsyncIterator[Cluster]:
     """Real worker and dispatcher processes, started by the test that needs them."""
     await discard_open_jobs()  # jobs other tests left open would compete for the workers
     running = Cluster(
         database_url=request.getfixturevalue(f"{database}_url"),
-        redis_url=redis_url,
+        redis_url=live_redis_url,
         log_dir=tmp_path / "logs",
         settings=dict(FAST),
         job_type_modules=JOB_TYPE_MODULES,

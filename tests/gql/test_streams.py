@@ -1,5 +1,6 @@
-"""The stream hub on a real Redis, in-process: one reader for every subscriber of a process, and
-a slow subscriber that loses entries instead of holding the others up, then catches up gap-free."""
+"""Fan-out inside one API process, on a real Redis: one reader for every subscriber, a slow
+subscriber that loses entries instead of holding the others up and then catches up gap-free,
+and one execution shared only by subscribers whose answers cannot differ."""
 
 from __future__ import annotations
 
@@ -9,16 +10,25 @@ import pytest
 from redis.asyncio import Redis
 
 from domain.access import Role
-from domain.jobs import mark_running, set_job_low_priority
+from domain.execution import Counts
+from domain.jobs import StartJobRequest, mark_running, set_job_low_priority, start_job
 from domain.models import Job, JobEvent
 from domain.statuses import EventKind
+from gql.context import Context
+from gql.ids import to_global_id
 from gql.jobs.feeds import job_updates
-from gql.streams import StreamHub
+from gql.schema import schema
+from gql.streams import StreamHub, close_hub
 from tests.cluster import wait_until
 from tests.conftest import TenantFixture
-from tests.gql.live import redis, redis_url, relay_all, relay_nothing_so_far  # noqa: F401  (fixtures)
+from tests.gql.live import live_redis_url, redis, relay_all, relay_nothing_so_far  # noqa: F401  (fixtures)
 from tests.workers.support import start
 from workers.events import JobEventMessage
+from workers.progress import ProgressPublisher
+
+
+def gid(job: Job) -> str:
+    return str(to_global_id("Job", job.id))
 
 
 def stream(n: int) -> str:
@@ -31,6 +41,7 @@ async def xread_connections(redis: Redis) -> int:
 
 
 async def test_one_blocking_read_serves_every_subscriber_of_the_process(redis: Redis):
+    readers_before = await xread_connections(redis)
     hub = StreamHub(redis)
     try:
         mailboxes = [await hub.subscribe({stream(n % 50): dict}) for n in range(500)]
@@ -41,7 +52,7 @@ async def test_one_blocking_read_serves_every_subscriber_of_the_process(redis: R
         assert [[entry.message for entry in delivery.entries] for delivery in received] == [
             [{b"n": b"1"}]
         ] * 10
-        assert await xread_connections(redis) == 1
+        assert await xread_connections(redis) == readers_before + 1
         for box in mailboxes:
             box.close()
         assert hub.streams_read == 0
@@ -112,3 +123,47 @@ def test_event_messages_from_a_newer_writer_still_decode():
     fields = message.encode()
     fields["event"] = fields["event"][:-1] + ',"publishedBy":"a later version"}'
     assert JobEventMessage.decode(fields) == message
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_subscribers_share_an_execution_only_when_their_answers_cannot_differ(
+    redis: Redis, acme: TenantFixture
+):
+    parent = await start(acme, "test.plain", records=3)
+    await start_job(acme.actor(Role.ADMIN), StartJobRequest(type="test.system", parent_id=parent.id))
+    await mark_running(parent.id)
+    children = "subscription($id: ID!) { jobUpdated(id: $id) { kind job { children { totalCount } } } }"
+    name = "subscription($id: ID!) { jobUpdated(id: $id) { kind job { name } } }"
+    watchers = {
+        "admin": (Role.ADMIN, children),
+        "viewer": (Role.VIEWER, children),
+        "another viewer": (Role.VIEWER, children),
+        "viewer asking for the name": (Role.VIEWER, name),
+    }
+    streams = {}
+    for who, (role, document) in watchers.items():
+        context = Context(redis=redis, actor=acme.actor(role))
+        streams[who] = await schema.subscribe(document, variable_values={"id": gid(parent)}, context_value=context)
+    first = {who: asyncio.ensure_future(stream.__anext__()) for who, stream in streams.items()}
+    try:
+        # Progress until every subscription is listening and got the same live event.
+        publisher = ProgressPublisher(redis, min_interval=0)
+        for attempt in range(200):
+            await publisher.chunk_counts(
+                job_id=parent.id, tenant_id=parent.tenant_id, seq=2, status="RUNNING",
+                chunk_id=1, counts=Counts(done=attempt, succeeded=attempt),
+            )
+            await asyncio.wait(first.values(), timeout=0.2)
+            if all(task.done() for task in first.values()):
+                break
+        answers = {who: task.result() for who, task in first.items()}
+    finally:
+        for stream in streams.values():
+            await stream.aclose()
+        await close_hub(redis)
+
+    assert all(not answer.errors for answer in answers.values()), answers
+    data = {who: answer.data["jobUpdated"] for who, answer in answers.items()}
+    assert data["admin"] == {"kind": "PROGRESS", "job": {"children": {"totalCount": 1}}}
+    assert data["viewer"] == data["another viewer"] == {"kind": "PROGRESS", "job": {"children": {"totalCount": 0}}}
+    assert data["viewer asking for the name"] == {"kind": "PROGRESS", "job": {"name": parent.name}}
