@@ -13,11 +13,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.services import free_port, wait_for_port
+
 REPO = Path(__file__).resolve().parent.parent
+
+# Short leases so recovery shows within seconds; the same code paths as production.
+FAST_SETTINGS = {
+    "lease_seconds": 3,
+    "heartbeat_seconds": 0.3,
+    "queue_lease_seconds": 5,
+    "dispatch_interval_seconds": 0.05,
+    "flush_seconds": 0.2,
+    "flush_records": 100,
+}
 
 
 @dataclass
@@ -86,6 +99,30 @@ class Cluster:
     def logs(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+@contextmanager
+def api_process(env: dict[str, str], log: Path) -> Iterator[int]:
+    """``jobtower api`` served by uvicorn in its own process on a free port; yields the port."""
+    port = free_port()
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, timeout=60)
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 async def wait_until(

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +17,9 @@ from starlette.applications import Starlette
 from jobtower.app import create_app
 from jobtower.settings import Settings
 from tests.cli import clean_environment
-from tests.cluster import REPO
+from tests.cluster import api_process
 from tests.conftest import MakeTenant
 from tests.gql.support import TenantApi
-from tests.services import free_port, wait_for_port
 from workers.redis_server import EmbeddedRedis
 
 BASE_URL = "http://jobtower.test"
@@ -90,7 +86,6 @@ def served_api(
     database: str, request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedApi]:
     database_url = request.getfixturevalue(f"{database}_url")
-    port = free_port()
     log = tmp_path_factory.mktemp("api") / "api.log"
     env = clean_environment() | {
         "DATABASE_URL": database_url,
@@ -99,24 +94,8 @@ def served_api(
         "JOBTOWER_ALLOWED_ORIGINS": json.dumps([ALLOWED_ORIGIN]),
         "PYTHONUNBUFFERED": "1",
     }
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, timeout=60)
+    with api_process(env, log) as port:
         yield ServedApi(url=f"http://127.0.0.1:{port}", port=port, log=log, allowed_origin=ALLOWED_ORIGIN)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@ own process, a real Redis, worker and dispatcher processes, and the relay run in
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,25 +13,16 @@ from redis.asyncio import Redis
 from domain.access import Role
 from domain.models import JobEvent
 from domain.tenants import create_token
-from tests.cluster import REPO, Cluster
+from tests.cluster import FAST_SETTINGS, Cluster, api_process
 from tests.conftest import TenantFixture
 from tests.gql import live_job_types  # noqa: F401  (registers test.chatty in the test process too)
 from tests.gql.ws import ws_url
-from tests.services import free_port, wait_for_port
 from tests.workers.support import discard_open_jobs
 from workers import keys
 from workers.redis_server import EmbeddedRedis
 from workers.relay import relay_events
 
 JOB_TYPE_MODULES = ("jobtower.demo", "tests.job_types", "tests.gql.live_job_types")
-FAST = {
-    "lease_seconds": 3,
-    "heartbeat_seconds": 0.3,
-    "queue_lease_seconds": 5,
-    "dispatch_interval_seconds": 0.05,
-    "flush_seconds": 0.2,
-    "flush_records": 100,
-}
 
 
 @pytest.fixture(scope="session")
@@ -77,27 +65,10 @@ def api(
     database: str, request: pytest.FixtureRequest, live_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:
     """``jobtower api`` served by uvicorn on a free port, on the test database and Redis."""
-    port = free_port()
     log = tmp_path_factory.mktemp("api") / "api.log"
     env = service_env(request.getfixturevalue(f"{database}_url"), live_redis_url)
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, timeout=60)
+    with api_process(env, log) as port:
         yield Api(f"http://127.0.0.1:{port}", log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -110,7 +81,7 @@ async def cluster(
         database_url=request.getfixturevalue(f"{database}_url"),
         redis_url=live_redis_url,
         log_dir=tmp_path / "logs",
-        settings=dict(FAST),
+        settings=dict(FAST_SETTINGS),
         job_type_modules=JOB_TYPE_MODULES,
     )
     yield running

@@ -7,19 +7,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from tests.cluster import Cluster
+from tests.cluster import FAST_SETTINGS, Cluster
 from tests.workers.support import discard_open_jobs
 from workers.redis_server import EmbeddedRedis
 
-# Short leases so recovery shows within seconds; the same code paths as production.
-FAST = {
-    "lease_seconds": 3,
-    "heartbeat_seconds": 0.3,
-    "queue_lease_seconds": 5,
-    "dispatch_interval_seconds": 0.05,
-    "flush_seconds": 0.2,
-    "flush_records": 100,
-}
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +45,7 @@ async def cluster(
         database_url=request.getfixturevalue(f"{database}_url"),
         redis_url=redis_url,
         log_dir=tmp_path / "logs",
-        settings=dict(FAST),
+        settings=dict(FAST_SETTINGS),
     )
     yield running
     running.stop_all()
