@@ -11,6 +11,12 @@ A new stream is read from where it ended when the first mailbox asked for it,
 and a mailbox is registered before its subscriber reads the database, so
 nothing published after that read can fall between the two.
 
+A stream whose entries only say "look again" (a job's log stream: subscribers
+read the lines from the database) can be coalesced per key: at most one entry
+per ``coalesce_seconds`` is handed out, the newest, and none once an entry that
+may not wait has superseded it. However fast workers flush, a subscriber reads
+a few times a second.
+
 Mailboxes are bounded. One that overflows drops what it holds and is marked
 ``lost``, so a slow subscriber never holds up the others; it catches up from
 the database, which keeps every job event and log line. A Redis outage is
@@ -41,6 +47,8 @@ log = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 Decoder = Callable[[dict[Any, Any]], Any]
+# For a decoded entry: its key, and whether it may wait to be coalesced with newer ones.
+Coalesce = Callable[[Any], tuple[Hashable, bool]]
 # Which decoded entries a mailbox keeps (a jobUpdated subscriber: its job's only).
 Accept = Callable[[Any], bool]
 
@@ -50,6 +58,16 @@ MAILBOX_CAPACITY = 1000
 BLOCK_MS = 2000
 READ_BATCH = 1000
 SHARED_LOADS = 4096
+COALESCE_SECONDS = 0.25
+REMEMBERED_KEYS = 10_000
+
+
+@dataclass(frozen=True)
+class StreamKind:
+    """How to read one kind of stream: decode its entries, and which of them to coalesce."""
+
+    decode: Decoder
+    coalesce: Coalesce | None = None
 
 
 @dataclass(frozen=True)
@@ -159,21 +177,27 @@ class StreamHub:
         *,
         capacity: int = MAILBOX_CAPACITY,
         block_ms: int = BLOCK_MS,
+        coalesce_seconds: float = COALESCE_SECONDS,
     ) -> None:
         self.redis = redis
         self.capacity = capacity
+        self.coalesce_seconds = coalesce_seconds
         socket_timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
         self.block_ms = min(block_ms, int(socket_timeout * 500)) if socket_timeout else block_ms
         self.shared = SharedLoads()
         self._wake_stream = keys.api_wake(uuid.uuid4().hex)
         self._wake_position = "0-0"
         self._positions: dict[str, str] = {}
-        self._decoders: dict[str, Decoder] = {}
+        self._kinds: dict[str, StreamKind] = {}
         self._mailboxes: dict[str, set[Mailbox]] = {}
+        # Coalescing, per (stream, key): when an entry was last handed out, and the newest
+        # one waiting with the timer that hands it out.
+        self._last_sent: dict[tuple[str, Hashable], float] = {}
+        self._held: dict[tuple[str, Hashable], tuple[Entry, asyncio.TimerHandle]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def subscribe(self, streams: Mapping[str, Decoder], accept: Accept | None = None) -> Mailbox:
+    async def subscribe(self, streams: Mapping[str, StreamKind], accept: Accept | None = None) -> Mailbox:
         """A mailbox for every entry added to ``streams`` from now on (that ``accept`` keeps)."""
         mailbox = Mailbox(self, tuple(streams), self.capacity, accept)
         new = [stream for stream in streams if stream not in self._positions]
@@ -191,10 +215,10 @@ class StreamHub:
                 now = f"{int(time.time() * 1000)}-0"
                 ends = dict.fromkeys(new, now)
                 mailbox.lose()
-        for stream, decode in streams.items():
+        for stream, kind in streams.items():
             if stream not in self._positions:
                 self._positions[stream] = ends.get(stream, "0-0")
-                self._decoders[stream] = decode
+                self._kinds[stream] = kind
             self._mailboxes.setdefault(stream, set()).add(mailbox)
         self._start_reader()
         if new:
@@ -210,7 +234,9 @@ class StreamHub:
             if not boxes:
                 del self._mailboxes[stream]
                 self._positions.pop(stream, None)
-                self._decoders.pop(stream, None)
+                self._kinds.pop(stream, None)
+                for slot in [slot for slot in self._held if slot[0] == stream]:
+                    self._held.pop(slot)[1].cancel()
 
     @property
     def streams_read(self) -> int:
@@ -218,6 +244,9 @@ class StreamHub:
 
     async def close(self) -> None:
         self._closed = True
+        for _, timer in self._held.values():
+            timer.cancel()
+        self._held.clear()
         if self._reader is not None:
             # redis-py may turn the cancellation of a blocking read into a connection
             # error; the flag ends the loop either way.
@@ -277,17 +306,55 @@ class StreamHub:
         if stream not in self._positions:
             return  # nobody follows it any more
         self._positions[stream] = _later(self._positions[stream], last)
-        boxes = self._mailboxes.get(stream)
-        if not boxes:
+        if not self._mailboxes.get(stream):
             return
-        decode = self._decoders[stream]
+        kind = self._kinds[stream]
         entries = []
         for raw_id, fields in raw_entries:
             try:
-                entries.append(Entry(stream, _text(raw_id), decode(fields)))
+                entries.append(Entry(stream, _text(raw_id), kind.decode(fields)))
             except Exception:  # one bad entry must not stop every subscriber
                 log.exception("skipping an undecodable entry %s of %s", raw_id, stream)
-        for box in list(boxes):
+        if kind.coalesce is not None:
+            entries = self._coalesce(stream, kind.coalesce, entries)
+        self._hand_out(stream, entries)
+
+    def _coalesce(self, stream: str, coalesce: Coalesce, entries: list[Entry]) -> list[Entry]:
+        """The entries to hand out now; the others wait for their key's next turn, newest only."""
+        now = time.monotonic()
+        ready = []
+        for entry in entries:
+            key, may_wait = coalesce(entry.message)
+            slot = (stream, key)
+            held = self._held.pop(slot, None)
+            if not may_wait:
+                if held is not None:
+                    held[1].cancel()  # superseded
+                ready.append(entry)
+                continue
+            wait = self.coalesce_seconds - (now - self._last_sent.get(slot, -self.coalesce_seconds))
+            if held is None and wait <= 0:
+                self._last_sent[slot] = now
+                ready.append(entry)
+                continue
+            timer = held[1] if held is not None else asyncio.get_running_loop().call_later(wait, self._release, slot)
+            self._held[slot] = (entry, timer)
+        if len(self._last_sent) > REMEMBERED_KEYS:
+            self._last_sent = {
+                slot: at for slot, at in self._last_sent.items() if now - at < self.coalesce_seconds
+            }
+        return ready
+
+    def _release(self, slot: tuple[str, Hashable]) -> None:
+        held = self._held.pop(slot, None)
+        if held is not None:
+            self._last_sent[slot] = time.monotonic()
+            self._hand_out(slot[0], [held[0]])
+
+    def _hand_out(self, stream: str, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        for box in list(self._mailboxes.get(stream, ())):
             box.put(entries)
 
     def _lose_all(self) -> None:

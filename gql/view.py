@@ -26,6 +26,7 @@ from strawberry.types import ExecutionResult
 from domain.errors import Unauthenticated
 from domain.tenants import authenticate
 from gql.context import Context
+from gql.fanout import encode_message
 from gql.http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, STATUS_CODES, error_body, response_media_type
 from gql.schema import schema
 
@@ -63,6 +64,10 @@ class GraphQLView(GraphQL[Context, None]):
         except HTTPException as error:
             response = _refusal_response(request, error)
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        # Subscribers sharing an answer share its JSON too (gql.fanout).
+        return encode_message(data)
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         context = Context(redis=self.redis, request=request, response=response)

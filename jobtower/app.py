@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,22 @@ from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.settings import Settings
 
 
+# Objects allocated between two young-generation collections (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_garbage_collector() -> None:
+    """An API process keeps every subscriber's state alive, and each event it fans out allocates
+    per subscriber. With CPython's default thresholds the collector re-walks the live state
+    dozens of times a second, in pauses every subscriber waits for (``bench.subscribers`` at
+    500 subscribers: about 230 us of CPU per message delivered with the defaults, 130 with
+    this). What exists once the app has started is frozen out of collections, and young
+    collections run less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
 def create_app(settings: Settings, redis_url: str) -> Starlette:
     redis = Redis.from_url(redis_url)
     graphql = GraphQLView(redis, allowed_origins=tuple(settings.allowed_origins))
@@ -32,6 +49,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         registry.load(settings.job_types)
         app.state.redis = redis
         async with db.database(settings.resolved_database_url):
+            tune_garbage_collector()
             yield
             await close_hub(redis)
         await redis.aclose()

@@ -26,6 +26,11 @@ from workers.dispatcher import Dispatcher
 from workers.redis_server import EmbeddedRedis
 
 
+# WebSocket messages are small JSON events fanned out to many clients: per-message
+# compression would cost a zlib context per connection and CPU per message and client.
+WS_DEFLATE = False
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     with ExitStack() as stack:
         redis_url = settings.redis_url
@@ -52,7 +57,9 @@ async def _seed(settings: Settings) -> str:
 
 async def _serve_api_and_dispatcher(settings: Settings, redis_url: str, host: str, port: int) -> None:
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, redis_url), host=host, port=port, log_level="info")
+        uvicorn.Config(
+            create_app(settings, redis_url), host=host, port=port, log_level="info", ws_per_message_deflate=WS_DEFLATE
+        )
     )
     stop = asyncio.Event()
     redis = Redis.from_url(redis_url)
@@ -69,7 +76,9 @@ async def _serve_api_and_dispatcher(settings: Settings, redis_url: str, host: st
 
 
 def serve_api(settings: Settings, redis_url: str, host: str, port: int) -> None:
-    uvicorn.run(create_app(settings, redis_url), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings, redis_url), host=host, port=port, log_level="info", ws_per_message_deflate=WS_DEFLATE
+    )
 
 
 def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -37,7 +37,7 @@ from domain.listing import JobListFilter, filtered_jobs
 from domain.models import Job, JobEvent
 from domain.statuses import EventKind, JobStatus
 from gql.ids import from_global_id
-from gql.streams import Entry, StreamHub
+from gql.streams import Entry, StreamHub, StreamKind
 from workers import keys
 from workers.events import JobEventMessage
 from workers.progress import in_flight_counts
@@ -84,6 +84,12 @@ class JobEventItem:
             status=JobStatus(event.to_status),
             from_status=JobStatus(event.from_status) if event.from_status else None,
         )
+
+
+# A tenant's job events, as the stream hub reads them. Progress is not held back to be
+# coalesced: it would arrive late. A subscriber that falls behind gets only the newest
+# progress it has waiting (``latest_progress``).
+JOB_EVENTS = StreamKind(JobEventMessage.decode)
 
 
 def _item_of(entry: Entry) -> JobEventItem:
@@ -134,8 +140,7 @@ class JobSequence:
 async def job_updates(hub: StreamHub, job: Job, after_seq: int | None) -> AsyncIterator[list[JobEventItem]]:
     """``job``'s events: those after ``after_seq`` from the database first, then live ones."""
     mailbox = await hub.subscribe(
-        {keys.tenant_events(job.tenant_id): JobEventMessage.decode},
-        accept=lambda message: message.job_id == job.id,
+        {keys.tenant_events(job.tenant_id): JOB_EVENTS}, accept=lambda message: message.job_id == job.id
     )
     try:
         # Read after the mailbox exists: whatever the database does not hold yet arrives in it.
@@ -201,7 +206,7 @@ async def jobs_changed(hub: StreamHub, where: JobsFilter) -> AsyncIterator[list[
     its first event; an older one from the event seen. The catch-up after an
     overflow reads back every matching job's events since the last read.
     """
-    mailbox = await hub.subscribe(dict.fromkeys(map(keys.tenant_events, await where.tenants()), JobEventMessage.decode))
+    mailbox = await hub.subscribe(dict.fromkeys(map(keys.tenant_events, await where.tenants()), JOB_EVENTS))
     started = utcnow()
     sequences: OrderedDict[int, JobSequence] = OrderedDict()
 

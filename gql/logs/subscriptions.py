@@ -17,11 +17,10 @@ import strawberry
 from domain.logs import LogLevel, at_least, last_line_id, lines_after
 from domain.models import Job, JobLog
 from gql.context import Info
-from gql.jobs.feeds import subscribed_job
+from gql.jobs.feeds import JOB_EVENTS, subscribed_job
 from gql.jobs.types import LogEntryNode
-from gql.streams import StreamHub
+from gql.streams import StreamHub, StreamKind
 from workers import keys
-from workers.events import JobEventMessage
 
 PAGE = 500
 # Concurrent writers may commit log ids out of order (PostgreSQL sequences): a
@@ -62,9 +61,13 @@ def _log_written(fields: dict) -> None:
     return None  # the entry only says "look"; the line is read from the database
 
 
+# A job's log stream: one wake-up a turn is enough, the tail reads everything new.
+LOG_WRITTEN = StreamKind(_log_written, coalesce=lambda _: ("written", True))
+
+
 async def log_lines(hub: StreamHub, job: Job, levels: Sequence[LogLevel]) -> AsyncIterator[list[JobLog]]:
     mailbox = await hub.subscribe(
-        {keys.job_logs(job.id): _log_written, keys.tenant_events(job.tenant_id): JobEventMessage.decode},
+        {keys.job_logs(job.id): LOG_WRITTEN, keys.tenant_events(job.tenant_id): JOB_EVENTS},
         accept=lambda message: message is None or message.job_id == job.id,
     )
     try:

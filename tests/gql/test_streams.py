@@ -18,7 +18,7 @@ from gql.context import Context
 from gql.ids import to_global_id
 from gql.jobs.feeds import job_updates
 from gql.schema import schema
-from gql.streams import StreamHub, close_hub
+from gql.streams import StreamHub, StreamKind, close_hub
 from tests.cluster import wait_until
 from tests.conftest import TenantFixture
 from tests.gql.live import live_redis_url, redis, relay_all, relay_nothing_so_far  # noqa: F401  (fixtures)
@@ -29,6 +29,9 @@ from workers.progress import ProgressPublisher
 
 def gid(job: Job) -> str:
     return str(to_global_id("Job", job.id))
+
+
+RAW = StreamKind(decode=dict)
 
 
 def stream(n: int) -> str:
@@ -44,7 +47,7 @@ async def test_one_blocking_read_serves_every_subscriber_of_the_process(redis: R
     readers_before = await xread_connections(redis)
     hub = StreamHub(redis)
     try:
-        mailboxes = [await hub.subscribe({stream(n % 50): dict}) for n in range(500)]
+        mailboxes = [await hub.subscribe({stream(n % 50): RAW}) for n in range(500)]
         await redis.xadd(stream(7), {"n": "1"})
         received = await asyncio.wait_for(
             asyncio.gather(*(box.take() for box in mailboxes[7::50])), timeout=30
@@ -63,8 +66,8 @@ async def test_one_blocking_read_serves_every_subscriber_of_the_process(redis: R
 async def test_a_subscriber_that_does_not_read_loses_its_entries_and_nobody_waits_for_it(redis: Redis):
     hub = StreamHub(redis, capacity=5)
     try:
-        slow = await hub.subscribe({stream(1): dict})
-        fast = await hub.subscribe({stream(1): dict})
+        slow = await hub.subscribe({stream(1): RAW})
+        fast = await hub.subscribe({stream(1): RAW})
         seen: list[bytes] = []
         for n in range(20):
             await redis.xadd(stream(1), {"n": str(n)})
@@ -167,3 +170,43 @@ async def test_subscribers_share_an_execution_only_when_their_answers_cannot_dif
     assert data["admin"] == {"kind": "PROGRESS", "job": {"children": {"totalCount": 1}}}
     assert data["viewer"] == data["another viewer"] == {"kind": "PROGRESS", "job": {"children": {"totalCount": 0}}}
     assert data["viewer asking for the name"] == {"kind": "PROGRESS", "job": {"name": parent.name}}
+
+
+def _job_entry(fields: dict) -> tuple[str, str, int]:
+    return fields[b"job"].decode(), fields[b"kind"].decode(), int(fields[b"n"])
+
+
+COALESCED = StreamKind(decode=_job_entry, coalesce=lambda entry: (entry[0], entry[1] == "progress"))
+
+
+async def _delivered_until(box, last: tuple[str, str, int]) -> list[tuple[str, str, int]]:
+    seen: list[tuple[str, str, int]] = []
+    while last not in seen:
+        delivery = await asyncio.wait_for(box.take(), timeout=30)
+        seen.extend(entry.message for entry in delivery.entries)
+    return seen
+
+
+async def test_a_burst_of_progress_reaches_subscribers_as_its_first_and_newest_entries(redis: Redis):
+    hub = StreamHub(redis, coalesce_seconds=2)
+    try:
+        box = await hub.subscribe({stream(2): COALESCED})
+        for n in range(10):
+            await redis.xadd(stream(2), {"job": "a", "kind": "progress", "n": n})
+        assert await _delivered_until(box, ("a", "progress", 9)) == [("a", "progress", 0), ("a", "progress", 9)]
+    finally:
+        await hub.close()
+
+
+async def test_a_status_change_supersedes_the_progress_waiting_before_it(redis: Redis):
+    hub = StreamHub(redis, coalesce_seconds=1.0)
+    try:
+        box = await hub.subscribe({stream(3): COALESCED})
+        for kind, n in (("progress", 0), ("progress", 1), ("status", 2)):
+            await redis.xadd(stream(3), {"job": "a", "kind": kind, "n": n})
+        assert await _delivered_until(box, ("a", "status", 2)) == [("a", "progress", 0), ("a", "status", 2)]
+        await asyncio.sleep(1.5)  # past the turn progress 1 would have had: it must not come
+        await redis.xadd(stream(3), {"job": "b", "kind": "status", "n": 3})
+        assert await _delivered_until(box, ("b", "status", 3)) == [("b", "status", 3)]
+    finally:
+        await hub.close()
