@@ -130,7 +130,8 @@ async def test_another_tenants_job_answers_exactly_like_a_missing_one(
                 operation = await ws.subscribe(document, variables)
                 first, second = await operation.message(), await operation.message()
                 text = json.dumps([first, second]).replace(job_id, "<ID>")
-                answers.setdefault(document, {})[case] = json.loads(text.replace(f'"id": "{operation.id}"', '"id": "<OP>"'))
+                text = text.replace(f'"id": "{operation.id}"', '"id": "<OP>"')
+                answers.setdefault(document, {})[case] = json.loads(text)
         for document, by_case in answers.items():
             assert by_case["theirs"] == by_case["missing"] == by_case["system"] == by_case["malformed"], by_case
             refusal, done = by_case["theirs"]
@@ -352,14 +353,16 @@ async def test_job_logs_streams_the_lines_a_worker_writes_at_or_above_the_level(
         )
         # One last line, the way a worker writes it: nothing else may arrive before it.
         await write_and_publish(redis, job, "the end")
-        extra = [
-            [entry for entry in await operation.collect(lambda got: ended(got), what="the last line") if not ended([entry])]
-            for operation in (warnings, everything)
-        ]
+        extra = []
+        for operation in (warnings, everything):
+            received = await operation.collect(ended, what="the last line")
+            extra.append([entry for entry in received if not ended([entry])])
 
     assert extra == [[], []]
     lines = await JobLog.filter(job_id=job.id, message__contains=" says ").values_list("id", "level")
-    by_level = {level: {to_global_id("LogEntry", line_id) for line_id, lvl in lines if lvl == level} for level in LogLevel}
+    by_level = {
+        level: {to_global_id("LogEntry", line_id) for line_id, lvl in lines if lvl == level} for level in LogLevel
+    }
     delivered_warnings = [entry["jobLogs"] for entry in written(got_warnings)]
     assert {entry["level"] for entry in delivered_warnings} == {"WARNING", "ERROR"}
     assert len({entry["id"] for entry in delivered_warnings}) == len(delivered_warnings) == expected_warnings
