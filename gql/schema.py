@@ -14,6 +14,7 @@ from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
 from gql.jobs.subscriptions import JobSubscriptions
 from gql.logs.subscriptions import LogSubscriptions
+from gql.ops.subscriptions import OpsSubscriptions
 from gql.nodes import NodeQueries
 from gql.ops.queries import OpsQueries
 from gql.schedules.mutations import ScheduleMutations
@@ -38,7 +39,7 @@ class Mutation(JobMutations, ScheduleMutations):
 
 
 @strawberry.type
-class Subscription(JobSubscriptions, LogSubscriptions):
+class Subscription(JobSubscriptions, LogSubscriptions, OpsSubscriptions):
     pass
 
 

@@ -468,3 +468,36 @@ async def test_jobs_changed_delivers_the_jobs_the_filter_and_the_role_let_throug
     shown = {e["jobsChanged"]["job"]["id"]: e["jobsChanged"]["job"] for e in received}
     assert shown[gid(entering)]["status"] == "FINISHED"
     assert shown[gid(hidden)]["hidden"] is True
+
+
+# ---------------------------------------------------------------- liveOps
+
+LIVE_OPS = "subscription { liveOps { counts { status count } queueDepth } }"
+
+
+def pending(summary: dict[str, Any]) -> int:
+    return next(item["count"] for item in summary["liveOps"]["counts"] if item["status"] == "PENDING")
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_live_ops_moves_with_the_subscribers_own_jobs_only(
+    api: Api, make_tenant: MakeTenant, redis: Redis
+):
+    acme, globex = await make_tenant(), await make_tenant()
+    await relay_nothing_so_far(redis)
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        live = await ws.subscribe(LIVE_OPS)
+        [first] = await live.collect(lambda got: len(got) >= 1, what="the summary now")
+        assert pending(first) == 0
+
+        await start(globex, "test.plain", records=5)  # another tenant's: not in this summary
+        ours = [await start(acme, "test.plain", records=5) for _ in range(2)]
+        await relay_all(redis)
+        updates = await live.collect(
+            lambda got: bool(got) and pending(got[-1]) >= 2, what="our two pending jobs"
+        )
+        refreshed = await query(ws, "{ liveOps { counts { status count } queueDepth } }", {})
+
+    assert pending(updates[-1]) == 2 == len(ours)
+    assert updates[-1] == refreshed  # the same truth as a pull refresh
+    assert all(pending(update) <= 2 for update in updates)

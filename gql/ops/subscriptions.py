@@ -1,0 +1,70 @@
+"""``liveOps``: the live-ops summary now, and again whenever it changes.
+
+The summary is the ``liveOps`` query's, computed by the same domain call. It is
+worked out again after the subscriber's tenants' job events (read from their
+streams by the process's one reader), at most once a second however busy they
+are, and every few seconds anyway: stalled jobs, live workers and the queue
+change without a job event. A subscriber hears only of changes. Subscribers who
+see the same jobs share one computation per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from domain.access import Actor
+from domain.liveops import LiveOps, live_ops_summary
+from domain.models import Tenant
+from gql.context import Context, Info
+from gql.jobs.feeds import JOB_EVENTS
+from gql.ops.types import LiveOpsSummary
+from workers import keys
+
+MIN_INTERVAL_SECONDS = 1.0
+REFRESH_SECONDS = 5.0
+
+
+async def _summary(context: Context, actor: Actor) -> LiveOps:
+    """What this second's summary is for everybody who sees what ``actor`` sees."""
+    audience = (None if actor.is_platform else actor.tenant_id, actor.sees_system_jobs)
+    key = ("liveOps", audience, int(time.monotonic() / MIN_INTERVAL_SECONDS))
+
+    async def compute(keys: list[tuple]) -> dict[tuple, LiveOps]:
+        context.refresh()
+        summary = await live_ops_summary(actor, await context.workers_online(), context.now)
+        return dict.fromkeys(keys, summary)
+
+    return (await context.streams.shared.get_many([key], compute))[key]
+
+
+@strawberry.type
+class OpsSubscriptions:
+    @strawberry.subscription(
+        description="The live-ops summary, then again whenever it changes (looked at after job "
+        "events, at most once a second, and every few seconds)."
+    )
+    async def live_ops(self, info: Info) -> AsyncGenerator[LiveOpsSummary, None]:
+        context = info.context
+        actor = context.viewer
+        tenants = (
+            list(await Tenant.all().values_list("id", flat=True)) if actor.is_platform else [actor.tenant_id]
+        )
+        mailbox = await context.streams.subscribe(dict.fromkeys(map(keys.tenant_events, tenants), JOB_EVENTS))
+        try:
+            last: LiveOps | None = None
+            while True:
+                summary = await _summary(context, actor)
+                if summary != last:
+                    last = summary
+                    yield LiveOpsSummary.of(summary)
+                await asyncio.sleep(MIN_INTERVAL_SECONDS)  # the rate limit, not a wait for something
+                try:
+                    await asyncio.wait_for(mailbox.take(), REFRESH_SECONDS - MIN_INTERVAL_SECONDS)
+                except TimeoutError:
+                    pass
+        finally:
+            mailbox.close()
