@@ -3,8 +3,9 @@
 Leases make recovery safe. A chunk is RUNNING under one ``lease_owner``; every
 write a worker makes is guarded by that owner, so a worker that lost its lease
 (it stalled, the reaper re-queued the chunk) writes nothing more. Outcomes are
-inserted with the database's unique ``(job, position)`` key and ``ON CONFLICT
-DO NOTHING``: a record re-run after a crash can never get a second outcome.
+written under the database's unique ``(job, position)`` key, and a row already
+there is kept (``ON CONFLICT DO NOTHING``): a record re-run after a crash can
+never get a second outcome.
 Counters are recounted from the record rows at chunk boundaries, so they stay
 exact whatever was retried.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from tortoise.expressions import F, Q
 
 from domain import db
@@ -221,54 +223,60 @@ async def save_results(
 _encode_journey = json.JSONEncoder(separators=(",", ":")).encode
 
 _RECORD_COLUMNS = (
-    "job_id, chunk_id, position, key, status, error, attempts, started_at, ended_at, journey,"
-    " wait_deadline"
+    "job_id", "chunk_id", "position", "key", "status", "error", "attempts", "started_at", "ended_at",
+    "journey", "wait_deadline",
 )
 
 
 async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordResult]) -> None:
-    if db.dialect() == "postgres":
-        # One statement for the batch; arrays travel in asyncpg's binary format.
-        await db.fetch(
-            f"INSERT INTO record ({_RECORD_COLUMNS}) "
-            "SELECT ?, ?, * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::int[],"
-            " ?::timestamptz[], ?::timestamptz[], ?::text[]::jsonb[], ?::timestamptz[])"
-            " ON CONFLICT (job_id, position) DO NOTHING",
-            [
-                job_id,
-                chunk_id,
-                [r.position for r in results],
-                [r.key for r in results],
-                [r.status.value for r in results],
-                [r.error for r in results],
-                [r.attempts for r in results],
-                [r.started_at for r in results],
-                [r.ended_at for r in results],
-                [_encode_journey(r.journey) for r in results],
-                [r.wait_deadline for r in results],
-            ],
+    rows = [
+        (
+            job_id,
+            chunk_id,
+            r.position,
+            r.key,
+            r.status.value,
+            r.error,
+            r.attempts,
+            r.started_at,
+            r.ended_at,
+            _encode_journey(r.journey),
+            r.wait_deadline,
+        )
+        for r in results
+    ]
+    columns = ", ".join(_RECORD_COLUMNS)
+    if db.dialect() != "postgres":
+        await Record._meta.db.execute_many(
+            f"INSERT OR IGNORE INTO record ({columns}) VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})",
+            rows,
         )
         return
-    client = Record._meta.db
-    await client.execute_many(
-        f"INSERT OR IGNORE INTO record ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            [
-                job_id,
-                chunk_id,
-                r.position,
-                r.key,
-                r.status.value,
-                r.error,
-                r.attempts,
-                r.started_at,
-                r.ended_at,
-                _encode_journey(r.journey),
-                r.wait_deadline,
-            ]
-            for r in results
-        ],
+    if await _copy_records(rows):
+        return
+    # A row is already there: keep it, write the rest. Arrays travel in asyncpg's binary format.
+    await db.fetch(
+        f"INSERT INTO record ({columns}) SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[],"
+        " ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[],"
+        " ?::text[]::jsonb[], ?::timestamptz[]) ON CONFLICT (job_id, position) DO NOTHING",
+        [list(column) for column in zip(*rows)],
     )
+
+
+async def _copy_records(rows: list[tuple[Any, ...]]) -> bool:
+    """COPY the rows in, on the transaction's connection; False if one hit the unique key.
+
+    COPY costs PostgreSQL a third of an INSERT per row, but has no ON CONFLICT. The
+    chunk's lease and cursor mean a fresh position has no row yet; should one have it
+    anyway, the savepoint undoes the whole COPY and the caller inserts around the row.
+    """
+    async with Record._meta.db.acquire_connection() as connection:
+        try:
+            async with connection.transaction():  # nested in save_results': a savepoint
+                await connection.copy_records_to_table("record", records=rows, columns=_RECORD_COLUMNS)
+        except asyncpg.UniqueViolationError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
