@@ -186,11 +186,14 @@ class Chunk(Model):
 
 class Record(Model):
     id = fields.BigIntField(primary_key=True)
+    # No foreign key constraints: checking them cost PostgreSQL as much as the rest of
+    # writing a record row. Rows are written only under the chunk's lease and deleted
+    # with their job (domain.retention); migration 0002 says where the constraints stay.
     job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
-        "jobtower.Job", related_name="records"
+        "jobtower.Job", related_name="records", db_constraint=False
     )
     chunk: fields.ForeignKeyRelation[Chunk] = fields.ForeignKeyField(
-        "jobtower.Chunk", related_name="records"
+        "jobtower.Chunk", related_name="records", db_constraint=False
     )
     # Place in the job's enumeration; the chunk cursor counts in positions.
     position = fields.BigIntField()

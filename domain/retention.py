@@ -5,9 +5,10 @@ job in it has ended (FINISHED, FAILED or CANCELED) before the cutoff: a STOPPED
 job may still be resumed, and a parent must not lose children that still run
 or that the console still shows as recent. Rows go children before parents and
 records before their chunks, each batch in its own short statement, so pruning
-a job with millions of records never holds one huge transaction. The database
-would cascade a deleted job to its restarts; those keep living and only lose
-their ``restartedFrom`` link, which is cut first.
+a job with millions of records never holds one huge transaction. Records have
+no foreign keys on PostgreSQL, so nothing cascades to them: they are deleted
+here or not at all. The database would cascade a deleted job to its restarts;
+those keep living and only lose their ``restartedFrom`` link, which is cut first.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from domain.statuses import TERMINAL
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
-# What a job owns, in an order the foreign keys allow (records point at chunks).
+# What a job owns, in an order SQLite's foreign keys allow (records point at chunks there).
 _OWNED: tuple[type[Model], ...] = (Record, JobLog, JobEvent, Chunk)
 
 
@@ -97,6 +98,9 @@ async def _delete_job(job_id: int, batch: int) -> bool:
         if not await Job.filter(id=job_id).select_for_update().exists() or not await _still_prunable(job_id):
             return False
         await Job.filter(restarted_from_id=job_id).update(restarted_from_id=None)
+        # Records a worker saved after the first pass, before its chunk went: no foreign
+        # key cascades them, and with the chunks gone no worker can save more.
+        await Record.filter(job_id=job_id).delete()
         await Job.filter(id=job_id).delete()
     return True
 
