@@ -193,11 +193,10 @@ class ChunkRunner:
         width = self.width
         deadline = time.monotonic() + self.settings.flush_seconds
         for start in range(0, len(batch), width):
-            window = batch[start : start + width]
             if width == 1:
-                results.append(await self._run_record(window[0]))
+                results.append(await self._run_record(batch[start]))
             else:
-                tasks = [asyncio.create_task(self._run_record(item)) for item in window]
+                tasks = [asyncio.create_task(self._run_record(item)) for item in batch[start : start + width]]
                 try:
                     await asyncio.gather(*tasks)
                 except asyncio.CancelledError:
@@ -205,7 +204,7 @@ class ChunkRunner:
                         task.cancel()
                     await asyncio.wait(tasks)
                 results.extend(task.result() for task in tasks)
-            if self.forced.is_set() or self._must_stop() or time.monotonic() > deadline:
+            if self._must_stop() or time.monotonic() > deadline:
                 break
         return results
 
@@ -233,7 +232,6 @@ class ChunkRunner:
         )
         status = RecordStatus.SUCCEEDED
         error: str | None = None
-        context.wait_timeout = None
         for index in range(first_step, len(steps)):
             step = steps[index]
             context.detail = None
