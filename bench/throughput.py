@@ -580,7 +580,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (Jobtower and Taskiq)")
     parser.add_argument("--runs", type=int, default=1, help="repeat each measurement; medians are reported")
     parser.add_argument("--taskiq-records", type=int, default=20_000, help="records of baseline A (it is slow)")
-    parser.add_argument("--chunk-size", type=int, default=None, help="the job's chunk size (noop default 1000)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="the job's chunk size (noop default 5000)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="a JOBTOWER_* setting for the Jobtower processes, e.g. --set flush_records=1000",
