@@ -7,6 +7,10 @@ hands it to every mailbox of its stream: 500 subscribers cost one read, not 500
 polling connections. When the set of streams changes, a write to the process's
 own wake stream ends the blocking read early.
 
+A mailbox may name a read-ahead (``prepare``): what its subscriber will read
+for an entry (a job's state) is read once, before the entry is handed out, so
+500 subscribers wake once and find it done. Hand-outs of a stream keep its order.
+
 A new stream is read from where it ended when the first mailbox asked for it,
 and a mailbox is registered before its subscriber reads the database, so
 nothing published after that read can fall between the two.
@@ -34,6 +38,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -51,6 +56,8 @@ Decoder = Callable[[dict[Any, Any]], Any]
 Coalesce = Callable[[Any], tuple[Hashable, bool]]
 # Which decoded entries a mailbox keeps (a jobUpdated subscriber: its job's only).
 Accept = Callable[[Any], bool]
+# Reads ahead what a mailbox's subscriber will need for entries, before they are handed out.
+Prepare = Callable[["StreamHub", list["Entry"]], Awaitable[None]]
 
 MAILBOX_CAPACITY = 1000
 # How long one XREAD waits for entries; well under the client's socket timeout
@@ -59,6 +66,8 @@ BLOCK_MS = 2000
 READ_BATCH = 1000
 SHARED_LOADS = 4096
 COALESCE_SECONDS = 0.25
+# The longest entries wait for their read-ahead; after that subscribers read for themselves.
+PREPARE_SECONDS = 2.0
 REMEMBERED_KEYS = 10_000
 
 
@@ -93,16 +102,23 @@ class Delivery:
 
 class Mailbox:
     def __init__(
-        self, hub: StreamHub, streams: tuple[str, ...], capacity: int, accept: Accept | None = None
+        self,
+        hub: StreamHub,
+        streams: tuple[str, ...],
+        capacity: int,
+        accept: Accept | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.hub = hub
         self.streams = streams
         self.capacity = capacity
         self.accept = accept
+        self.prepare = prepare
         self._entries: deque[Entry] = deque()
         self._arrived = asyncio.Event()
         self._last_read_at = utcnow()
         self._lost_since: datetime | None = None
+        self.closed = False
 
     def put(self, entries: list[Entry]) -> None:
         if self._lost_since is not None:
@@ -135,6 +151,7 @@ class Mailbox:
         return delivery
 
     def close(self) -> None:
+        self.closed = True
         self.hub.leave(self)
 
 
@@ -194,12 +211,20 @@ class StreamHub:
         # one waiting with the timer that hands it out.
         self._last_sent: dict[tuple[str, Hashable], float] = {}
         self._held: dict[tuple[str, Hashable], tuple[Entry, asyncio.TimerHandle]] = {}
+        # Per stream: the newest hand-out still waiting for its read-ahead; later ones follow it.
+        self._delivering: dict[str, asyncio.Task[None]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def subscribe(self, streams: Mapping[str, StreamKind], accept: Accept | None = None) -> Mailbox:
-        """A mailbox for every entry added to ``streams`` from now on (that ``accept`` keeps)."""
-        mailbox = Mailbox(self, tuple(streams), self.capacity, accept)
+    async def subscribe(
+        self, streams: Mapping[str, StreamKind], accept: Accept | None = None, prepare: Prepare | None = None
+    ) -> Mailbox:
+        """A mailbox for every entry added to ``streams`` from now on (that ``accept`` keeps).
+
+        ``prepare`` reads ahead, once for all mailboxes that name it, what their
+        subscribers need for the entries they keep; entries are handed out after it.
+        """
+        mailbox = Mailbox(self, tuple(streams), self.capacity, accept, prepare)
         new = [stream for stream in streams if stream not in self._positions]
         ends: dict[str, str] = {}
         if new:
@@ -247,6 +272,9 @@ class StreamHub:
         for _, timer in self._held.values():
             timer.cancel()
         self._held.clear()
+        for task in self._delivering.values():
+            task.cancel()
+        self._delivering.clear()
         if self._reader is not None:
             # redis-py may turn the cancellation of a blocking read into a connection
             # error; the flag ends the loop either way.
@@ -317,7 +345,7 @@ class StreamHub:
                 log.exception("skipping an undecodable entry %s of %s", raw_id, stream)
         if kind.coalesce is not None:
             entries = self._coalesce(stream, kind.coalesce, entries)
-        self._hand_out(stream, entries)
+        self._deliver(stream, entries)
 
     def _coalesce(self, stream: str, coalesce: Coalesce, entries: list[Entry]) -> list[Entry]:
         """The entries to hand out now; the others wait for their key's next turn, newest only."""
@@ -349,18 +377,57 @@ class StreamHub:
         held = self._held.pop(slot, None)
         if held is not None:
             self._last_sent[slot] = time.monotonic()
-            self._hand_out(slot[0], [held[0]])
+            self._deliver(slot[0], [held[0]])
 
-    def _hand_out(self, stream: str, entries: list[Entry]) -> None:
+    def _deliver(self, stream: str, entries: list[Entry]) -> None:
+        """Hand ``entries`` to the stream's mailboxes, after their read-ahead, in stream order."""
         if not entries:
             return
-        for box in list(self._mailboxes.get(stream, ())):
-            box.put(entries)
+        boxes = list(self._mailboxes.get(stream, ()))
+        wanted: dict[Prepare, dict[str, Entry]] = {}
+        for box in boxes:
+            if box.prepare is not None:
+                kept = wanted.setdefault(box.prepare, {})
+                kept.update((entry.id, entry) for entry in entries if box.accept is None or box.accept(entry.message))
+        previous = self._delivering.get(stream)
+        if previous is None and not any(wanted.values()):
+            _hand_out(boxes, entries)
+            return
+        task = asyncio.ensure_future(self._prepare_and_hand_out(boxes, entries, wanted, previous))
+        self._delivering[stream] = task
+        task.add_done_callback(partial(self._delivered, stream))
+
+    async def _prepare_and_hand_out(
+        self,
+        boxes: list[Mailbox],
+        entries: list[Entry],
+        wanted: dict[Prepare, dict[str, Entry]],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        reads = [prepare(self, list(kept.values())) for prepare, kept in wanted.items() if kept]
+        for outcome in await asyncio.gather(
+            *(asyncio.wait_for(read, PREPARE_SECONDS) for read in reads), return_exceptions=True
+        ):
+            if isinstance(outcome, Exception):
+                # The subscribers read for themselves, and meet the failure there.
+                log.warning("reading ahead for subscribers failed: %r", outcome)
+        if previous is not None:
+            await asyncio.wait({previous})
+        _hand_out([box for box in boxes if not box.closed], entries)
+
+    def _delivered(self, stream: str, task: asyncio.Task[None]) -> None:
+        if self._delivering.get(stream) is task:
+            del self._delivering[stream]
 
     def _lose_all(self) -> None:
         for boxes in self._mailboxes.values():
             for box in boxes:
                 box.lose()
+
+
+def _hand_out(boxes: list[Mailbox], entries: list[Entry]) -> None:
+    for box in boxes:
+        box.put(entries)
 
 
 def _text(value: bytes | str) -> str:

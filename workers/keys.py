@@ -34,6 +34,11 @@ def chunk_progress(job_id: int) -> str:
     return f"{PREFIX}:job:{job_id}:chunks"
 
 
+def progress_throttle(job_id: int) -> str:
+    """Exists while a job's last PROGRESS event is too recent for another, from any worker."""
+    return f"{PREFIX}:job:{job_id}:progress-throttle"
+
+
 def job_logs(job_id: int) -> str:
     return f"{PREFIX}:job:{job_id}:logs"
 

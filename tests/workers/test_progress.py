@@ -1,0 +1,70 @@
+"""Live progress in Redis: every flush's counts at once, and at most one event per job per interval."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from domain.execution import Counts
+from domain.statuses import EventKind
+from tests.cluster import wait_until
+from workers import keys
+from workers.events import JobEventMessage
+from workers.progress import ProgressPublisher, in_flight_counts
+
+TENANT = 1
+JOB = 7
+INTERVAL = 0.3
+
+
+async def flush(publisher: ProgressPublisher, chunk_id: int, done: int, job_id: int = JOB) -> None:
+    await publisher.chunk_counts(
+        job_id=job_id, tenant_id=TENANT, seq=3, status="RUNNING", chunk_id=chunk_id,
+        counts=Counts(done=done, succeeded=done),
+    )
+
+
+async def events(redis: Redis) -> list[JobEventMessage]:
+    return [JobEventMessage.decode(fields) for _, fields in await redis.xrange(keys.tenant_events(TENANT))]
+
+
+async def test_two_workers_flushing_one_job_send_one_event_per_interval_and_leave_none_behind(redis: Redis):
+    first, second = ProgressPublisher(redis, INTERVAL), ProgressPublisher(redis, INTERVAL)
+
+    await flush(first, chunk_id=1, done=5)
+    await flush(second, chunk_id=2, done=2)
+    await flush(second, chunk_id=2, done=4)
+
+    # The counts are there at once; the event that prompts readers went out once.
+    assert (await in_flight_counts(redis, [JOB]))[JOB].done == 9
+    assert [(event.job_id, event.kind) for event in await events(redis)] == [(JOB, EventKind.PROGRESS)]
+
+    # Another job has an interval of its own.
+    await flush(second, chunk_id=3, done=1, job_id=JOB + 1)
+    assert [event.job_id for event in await events(redis)] == [JOB, JOB + 1]
+
+    # The second worker's flushes inside the interval are prompted once, when it ends.
+    async def prompted_again() -> list[JobEventMessage]:
+        found = await events(redis)
+        return found if len(found) == 3 else []
+
+    late = (await wait_until(prompted_again, timeout=5, what="the prompt left for the end of the interval"))[-1]
+    assert (late.job_id, late.kind, late.seq, late.status) == (JOB, EventKind.PROGRESS, 3, "RUNNING")
+    assert late.at > (await events(redis))[0].at
+
+    async def interval_over() -> bool:
+        return not await redis.exists(keys.progress_throttle(JOB))
+
+    await wait_until(interval_over, timeout=5, what="the job's interval to end")
+    assert len(await events(redis)) == 3, "one prompt for any number of flushes inside an interval"
+
+
+async def test_a_flush_after_the_interval_sends_its_event_at_once(redis: Redis):
+    publisher = ProgressPublisher(redis, INTERVAL)
+    await flush(publisher, chunk_id=1, done=1)
+
+    async def interval_over() -> bool:
+        return not await redis.exists(keys.progress_throttle(JOB))
+
+    await wait_until(interval_over, timeout=5, what="the job's interval to end")
+    await flush(publisher, chunk_id=1, done=2)
+    assert len(await events(redis)) == 2
