@@ -9,6 +9,7 @@ worker, then the process exits.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -52,6 +53,10 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
 
     async with db.database(settings.resolved_database_url):
         await broker.startup()
+        # What exists now (modules, job types, broker, pools) lives as long as the process:
+        # out of the collector's sight, each collection only walks what chunks allocate.
+        gc.collect()
+        gc.freeze()
         presence = asyncio.create_task(_announce(runtime))
         receiver = asyncio.create_task(
             run_receiver_task(
