@@ -32,6 +32,9 @@ WS_DEFLATE = False
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
+    # uvicorn stops gracefully on SIGTERM and then raises the signal again; with the default
+    # handler that would end this process at once and leave its workers and Redis running.
+    signal.signal(signal.SIGTERM, _exit)
     with ExitStack() as stack:
         redis_url = settings.redis_url
         if not redis_url:
@@ -79,6 +82,10 @@ def serve_api(settings: Settings, redis_url: str, host: str, port: int) -> None:
     uvicorn.run(
         create_app(settings, redis_url), host=host, port=port, log_level="info", ws_per_message_deflate=WS_DEFLATE
     )
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
