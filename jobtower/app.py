@@ -1,8 +1,7 @@
-"""The HTTP application: health endpoints now; the GraphQL API and console mount here."""
+"""The HTTP application: the GraphQL API, health, readiness and metrics endpoints."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +9,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 
 from domain import db
@@ -18,25 +17,10 @@ from domain.models import Tenant
 from domain.registry import registry
 from gql.streams import close_hub
 from gql.view import GraphQLView
+from jobtower.collector import tune_garbage_collector
 from jobtower.limits import BodySizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.settings import Settings
-
-
-# Objects allocated between two young-generation collections (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def tune_garbage_collector() -> None:
-    """An API process keeps every subscriber's state alive, and each event it fans out allocates
-    per subscriber. With CPython's default thresholds the collector re-walks the live state
-    dozens of times a second, in pauses every subscriber waits for (``bench.subscribers`` at
-    500 subscribers: about 230 us of CPU per message delivered with the defaults, 130 with
-    this). What exists once the app has started is frozen out of collections, and young
-    collections run less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
 def create_app(settings: Settings, redis_url: str) -> Starlette:
@@ -72,8 +56,13 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
+    async def home(request: Request) -> RedirectResponse:
+        # The URL `jobtower serve` prints: a browser lands in GraphiQL.
+        return RedirectResponse("/graphql")
+
     return Starlette(
         routes=[
+            Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", BodySizeLimit(graphql, settings.max_request_bytes), methods=["GET", "POST"]),

@@ -9,7 +9,6 @@ worker, then the process exits.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -22,6 +21,7 @@ from taskiq.api import run_receiver_task
 
 from domain import db
 from domain.registry import registry
+from jobtower.collector import tune_garbage_collector
 from jobtower.settings import Settings
 from workers import keys
 from workers.broker import build_broker
@@ -53,10 +53,7 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
 
     async with db.database(settings.resolved_database_url):
         await broker.startup()
-        # What exists now (modules, job types, broker, pools) lives as long as the process:
-        # out of the collector's sight, each collection only walks what chunks allocate.
-        gc.collect()
-        gc.freeze()
+        tune_garbage_collector()
         presence = asyncio.create_task(_announce(runtime))
         receiver = asyncio.create_task(
             run_receiver_task(
