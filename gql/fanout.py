@@ -20,7 +20,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from graphql import ExecutionResult
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from gql.execution import PlainFieldExecution
 
 REMEMBERED_RESULTS = 2048
 _UNKNOWN = object()
@@ -28,7 +28,7 @@ _UNKNOWN = object()
 _encoded: OrderedDict[int, tuple[Any, str]] = OrderedDict()
 
 
-class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
+class SharedEventExecution(PlainFieldExecution):
     _results: OrderedDict[Hashable, Any] = OrderedDict()
     # What makes two subscriptions' answers the same, but the event: worked out once per
     # subscription, before its per-event executors are copied from it.

@@ -1,0 +1,149 @@
+"""Field execution without graphql-core's per-field machinery where a field only reads an attribute.
+
+The console's main query completes about 150,000 fields, most of them scalars
+and enums that a Strawberry type holds as plain attributes (a record's key, a
+step's status). For each, graphql-core builds a resolve info, looks for
+arguments and calls Strawberry's default resolver, then completes the value
+through the type wrappers: several times the cost of the work itself. For such
+a field this executor does that work directly: read the attribute and coerce it
+to its scalar or enum. Anything else (a null where one is not allowed, an error,
+an awaitable, a field with arguments, a resolver middleware) takes the usual
+path, which answers or reports it exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+
+# A plain leaf field: the attribute it reads, how to coerce its value, whether it may be null.
+PlainLeaf = tuple[str, Callable[[Any], Any], bool]
+
+_plain_leaves: dict[tuple[GraphQLObjectType, str], PlainLeaf | None] = {}
+
+
+class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # id(grouped field set) -> (that set, its plain leaves when all its fields are such).
+        # graphql-core memoizes the sets per selection, so this holds one entry per selection.
+        self._plain_sets: dict[int, tuple[Any, tuple[tuple[str, PlainLeaf], ...] | None]] = {}
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Any,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        """An object whose selected fields are all plain leaves (a step's name, status and
+        duration) becomes its dict here, without a path or a call per field."""
+        known = self._plain_sets.get(id(grouped_field_set))
+        if known is None or known[0] is not grouped_field_set:
+            known = self._plain_sets[id(grouped_field_set)] = (
+                grouped_field_set, _all_plain(parent_type, grouped_field_set)
+            )
+        leaves = known[1]
+        if leaves is not None and not self.middleware_manager.middlewares:
+            results: dict[str, Any] = {}
+            try:
+                for response_name, (attribute, coerce, nullable) in leaves:
+                    value = getattr(source_value, attribute)
+                    if value is None:
+                        if not nullable:
+                            break
+                        results[response_name] = None
+                        continue
+                    if isinstance(value, Exception) or self.is_awaitable(value):
+                        break
+                    coerced = coerce(value)
+                    if coerced is None or coerced is Undefined:
+                        break
+                    results[response_name] = coerced
+                else:
+                    return results
+            except Exception:  # noqa: BLE001, S110 - the usual path raises and reports it
+                pass
+        return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: Any,
+        path: Any,
+        position_context: Any,
+    ) -> Any:
+        node = field_details_list[0].node
+        plain = _plain_field(parent_type, node.name.value)
+        if plain is not None and not node.arguments and not self.middleware_manager.middlewares:
+            attribute, coerce, nullable = plain
+            try:
+                value = getattr(source, attribute)
+                if value is None:
+                    if nullable:
+                        return None
+                elif not isinstance(value, Exception) and not self.is_awaitable(value):
+                    coerced = coerce(value)
+                    if coerced is not None and coerced is not Undefined:
+                        return coerced
+            except Exception:  # noqa: BLE001, S110 - the usual path raises and reports it
+                pass
+        return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+
+def _all_plain(parent_type: GraphQLObjectType, grouped_field_set: Any) -> tuple[tuple[str, PlainLeaf], ...] | None:
+    leaves = []
+    for response_name, field_details_list in grouped_field_set.items():
+        node = field_details_list[0].node
+        plain = _plain_field(parent_type, node.name.value)
+        if plain is None or node.arguments:
+            return None
+        leaves.append((response_name, plain))
+    return tuple(leaves)
+
+
+def _plain_field(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
+    key = (parent_type, name)
+    try:
+        return _plain_leaves[key]
+    except KeyError:
+        plain = _plain_leaves[key] = _plain_leaf(parent_type.fields.get(name))
+        return plain
+
+
+def _plain_leaf(field: GraphQLField | None) -> PlainLeaf | None:
+    """What a field reads and returns, if Strawberry resolves it by reading an attribute."""
+    if field is None or field.args or not getattr(field.resolve, "_is_default", False):
+        return None
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if definition is None or definition.base_resolver is not None or definition.extensions:
+        return None
+    if definition.default_resolver is not getattr:
+        return None
+    nullable = not isinstance(field.type, GraphQLNonNull)
+    leaf = field.type if nullable else field.type.of_type
+    if not is_leaf_type(leaf):
+        return None
+    return definition.python_name, _coercion(leaf), nullable
+
+
+def _coercion(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
+    if not isinstance(leaf, CustomGraphQLEnumType):
+        return leaf.coerce_output_value
+    # Strawberry looks for an enum member's name through all the names, for every value.
+    wrapped, names = leaf.wrapped_cls, {}
+    for name, value in leaf.values.items():
+        for member in wrapped:
+            if member.value == value.value:
+                names.setdefault(member, name)
+
+    def coerce(value: Any) -> Any:
+        return names[value] if value.__class__ is wrapped else leaf.coerce_output_value(value)
+
+    return coerce
