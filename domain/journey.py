@@ -9,9 +9,8 @@ A million records of three steps stay small, and ``decode`` gives readers full s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.statuses import StepStatus
 
@@ -32,36 +31,38 @@ def entry(
     return stored
 
 
-@dataclass(frozen=True)
-class StepRun:
+class StepRun(NamedTuple):
+    # A tuple, not a frozen dataclass: a console page decodes 30,000 of them.
     name: str
     status: StepStatus
     started_at: datetime
     ended_at: datetime | None
+    duration_seconds: float | None
     detail: Any
     error: str | None
 
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.ended_at is None:
-            return None
-        return (self.ended_at - self.started_at).total_seconds()
+
+_STATUSES = {status.value: status for status in StepStatus}
 
 
 def decode(journey: Sequence[Entry], step_names: Sequence[str], record_started_at: datetime) -> list[StepRun]:
     runs = []
+    known = len(step_names)
     for stored in journey:
-        padded = list(stored) + [None] * (6 - len(stored))
-        index, status, start_us, duration_us, detail, error = padded
+        index, status, start_us = stored[0], stored[1], stored[2]
+        size = len(stored)
+        duration_us = stored[3] if size > 3 else None
         started_at = record_started_at + timedelta(microseconds=start_us)
+        took = None if duration_us is None else timedelta(microseconds=duration_us)
         runs.append(
             StepRun(
-                name=step_names[index] if index < len(step_names) else f"step {index}",
-                status=StepStatus(status),
-                started_at=started_at,
-                ended_at=None if duration_us is None else started_at + timedelta(microseconds=duration_us),
-                detail=detail,
-                error=error,
+                step_names[index] if index < known else f"step {index}",
+                _STATUSES.get(status) or StepStatus(status),
+                started_at,
+                None if took is None else started_at + took,
+                None if took is None else took.total_seconds(),
+                stored[4] if size > 4 else None,
+                stored[5] if size > 5 else None,
             )
         )
     return runs
