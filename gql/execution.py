@@ -16,12 +16,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
+from graphql import (
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    Undefined,
+    is_leaf_type,
+)
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
 # A plain leaf field: the attribute it reads, how to coerce its value, whether it may be null.
 PlainLeaf = tuple[str, Callable[[Any], Any], bool]
+
+# The response names and plain leaves of a selection whose fields are all such.
+PlainSet = tuple[tuple[str, PlainLeaf], ...]
 
 _plain_leaves: dict[tuple[GraphQLObjectType, str], PlainLeaf | None] = {}
 
@@ -31,7 +43,37 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # id(grouped field set) -> (that set, its plain leaves when all its fields are such).
         # graphql-core memoizes the sets per selection, so this holds one entry per selection.
-        self._plain_sets: dict[int, tuple[Any, tuple[tuple[str, PlainLeaf], ...] | None]] = {}
+        self._plain_sets: dict[int, tuple[Any, PlainSet | None]] = {}
+
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[Any],
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """A list of objects whose selected fields are all plain leaves (a record's steps)
+        becomes its list of dicts here, without completing each item through the type wrappers."""
+        item_type = return_type.of_type
+        object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if type(result) is list and isinstance(object_type, GraphQLObjectType):
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+            leaves = self._plain_set(object_type, grouped_field_set)
+            if leaves is not None and not new_defer_usages and self.get_stream_usage(field_details_list, path) is None:
+                is_type_of = object_type.is_type_of
+                completed = []
+                for item in result:
+                    fields = None if item is None or (is_type_of and is_type_of(item, info) is not True) else (
+                        self._read_plain(leaves, item)
+                    )
+                    if fields is None:
+                        break
+                    completed.append(fields)
+                else:
+                    return completed
+        return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
 
     def execute_fields(
         self,
@@ -41,35 +83,44 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        """An object whose selected fields are all plain leaves (a step's name, status and
-        duration) becomes its dict here, without a path or a call per field."""
+        """An object whose selected fields are all plain leaves becomes its dict here,
+        without a path or a call per field."""
+        leaves = self._plain_set(parent_type, grouped_field_set)
+        if leaves is not None:
+            fields = self._read_plain(leaves, source_value)
+            if fields is not None:
+                return fields
+        return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+
+    def _plain_set(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> PlainSet | None:
+        """The plain leaves of a selection if all its fields are such, and no middleware runs."""
         known = self._plain_sets.get(id(grouped_field_set))
         if known is None or known[0] is not grouped_field_set:
             known = self._plain_sets[id(grouped_field_set)] = (
                 grouped_field_set, _all_plain(parent_type, grouped_field_set)
             )
-        leaves = known[1]
-        if leaves is not None and not self.middleware_manager.middlewares:
-            results: dict[str, Any] = {}
-            try:
-                for response_name, (attribute, coerce, nullable) in leaves:
-                    value = getattr(source_value, attribute)
-                    if value is None:
-                        if not nullable:
-                            break
-                        results[response_name] = None
-                        continue
-                    if isinstance(value, Exception) or self.is_awaitable(value):
-                        break
-                    coerced = coerce(value)
-                    if coerced is None or coerced is Undefined:
-                        break
-                    results[response_name] = coerced
-                else:
-                    return results
-            except Exception:  # noqa: BLE001, S110 - the usual path raises and reports it
-                pass
-        return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        return None if self.middleware_manager.middlewares else known[1]
+
+    def _read_plain(self, leaves: PlainSet, source: Any) -> dict[str, Any] | None:
+        """The completed fields of ``source``, or None when one of them needs the usual path."""
+        results: dict[str, Any] = {}
+        try:
+            for response_name, (attribute, coerce, nullable) in leaves:
+                value = getattr(source, attribute)
+                if value is None:
+                    if not nullable:
+                        return None
+                    results[response_name] = None
+                    continue
+                if isinstance(value, Exception) or self.is_awaitable(value):
+                    return None
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
+                    return None
+                results[response_name] = coerced
+        except Exception:  # noqa: BLE001 - the usual path raises and reports it
+            return None
+        return results
 
     def execute_field(
         self,
@@ -97,7 +148,7 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
 
-def _all_plain(parent_type: GraphQLObjectType, grouped_field_set: Any) -> tuple[tuple[str, PlainLeaf], ...] | None:
+def _all_plain(parent_type: GraphQLObjectType, grouped_field_set: Any) -> PlainSet | None:
     leaves = []
     for response_name, field_details_list in grouped_field_set.items():
         node = field_details_list[0].node

@@ -46,6 +46,7 @@ class Branch:
     leaves: list[Leaf]
     strict: Strict | None
     wrong_type: int  # holds a string
+    stricts: list[Strict] = strawberry.field(default_factory=list)
 
     @strawberry.field
     def shout(self, loud: bool = False) -> str:
@@ -74,6 +75,7 @@ def branches() -> list[Branch]:
         Branch(label="one", leaves=leaves, strict=None, wrong_type=3),
         Branch(label="two", leaves=leaves[:1], strict=Strict(name=None), wrong_type="x"),  # type: ignore[arg-type]
         Branch(label="three", leaves=[], strict=Strict(name="s", problem=ValueError("held")), wrong_type=0),  # type: ignore[arg-type]
+        Branch(label="four", leaves=[], strict=None, wrong_type=0, stricts=[Strict(name="s"), Strict(name=None)]),  # type: ignore[arg-type]
     ]
 
 
@@ -106,6 +108,8 @@ QUERIES = [
     "{ branches { strict { name problem } } }",
     "{ branches { label wrongType } }",
     "{ branches { leaves { name ... on Leaf { colour } } } }",
+    "{ branches { label stricts { name } } }",
+    "{ branches { leaves { name colour @include(if: false) size @skip(if: false) } } }",
 ]
 
 
