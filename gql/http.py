@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 
@@ -48,6 +50,19 @@ def response_media_type(accept: str | None) -> str:
     graphql = weights.get(GRAPHQL_RESPONSE_JSON, 0.0)
     plain = weights.get(APPLICATION_JSON, 0.0)
     return GRAPHQL_RESPONSE_JSON if graphql > 0 and graphql >= plain else APPLICATION_JSON
+
+
+_RESPONSE_JSON = msgspec.json.Encoder()
+
+
+def response_body(response: Any) -> bytes:
+    """A response's JSON. msgspec writes the console's 3 MB page in a sixth of json.dumps'
+    time (40 -> 6 ms), and keeps integers of any size (orjson, which Tortoise would also pick
+    up for every JSON column, does not); what it cannot encode goes to json.dumps."""
+    try:
+        return _RESPONSE_JSON.encode(response)
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        return json.dumps(response, separators=(",", ":")).encode()
 
 
 def error_body(message: str, code: str, **extensions: Any) -> bytes:

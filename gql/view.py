@@ -27,7 +27,14 @@ from domain.errors import Unauthenticated
 from domain.tenants import authenticate
 from gql.context import Context
 from gql.fanout import encode_message
-from gql.http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, STATUS_CODES, error_body, response_media_type
+from gql.http import (
+    APPLICATION_JSON,
+    GRAPHQL_RESPONSE_JSON,
+    STATUS_CODES,
+    error_body,
+    response_body,
+    response_media_type,
+)
 from gql.schema import schema
 
 
@@ -121,7 +128,7 @@ class GraphQLView(GraphQL[Context, None]):
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
         response = Response(
-            self.encode_json(response_data),
+            response_body(response_data),
             status_code=sub_response.status_code or 200,
             media_type=sub_response.media_type or APPLICATION_JSON,
         )
