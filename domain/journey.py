@@ -8,13 +8,14 @@ A million records of three steps stay small, and ``decode`` gives readers full s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from domain.statuses import StepStatus
 
 Entry = list[Any]
+T = TypeVar("T")
 
 
 def entry(
@@ -45,7 +46,14 @@ class StepRun(NamedTuple):
 _STATUSES = {status.value: status for status in StepStatus}
 
 
-def decode(journey: Sequence[Entry], step_names: Sequence[str], record_started_at: datetime) -> list[StepRun]:
+def decode(
+    journey: Sequence[Entry],
+    step_names: Sequence[str],
+    record_started_at: datetime,
+    step: Callable[..., T] = StepRun,  # type: ignore[assignment]
+) -> list[T]:
+    """The steps of a journey, each built by ``step`` from StepRun's fields by name: a reader
+    with a type of its own (the API's Step) builds it directly, without a StepRun per step."""
     runs = []
     known = len(step_names)
     for stored in journey:
@@ -55,14 +63,14 @@ def decode(journey: Sequence[Entry], step_names: Sequence[str], record_started_a
         started_at = record_started_at + timedelta(microseconds=start_us)
         took = None if duration_us is None else timedelta(microseconds=duration_us)
         runs.append(
-            StepRun(
-                step_names[index] if index < known else f"step {index}",
-                _STATUSES.get(status) or StepStatus(status),
-                started_at,
-                None if took is None else started_at + took,
-                None if took is None else took.total_seconds(),
-                stored[4] if size > 4 else None,
-                stored[5] if size > 5 else None,
+            step(
+                name=step_names[index] if index < known else f"step {index}",
+                status=_STATUSES.get(status) or StepStatus(status),
+                started_at=started_at,
+                ended_at=None if took is None else started_at + took,
+                duration_seconds=None if took is None else took.total_seconds(),
+                detail=stored[4] if size > 4 else None,
+                error=stored[5] if size > 5 else None,
             )
         )
     return runs

@@ -422,18 +422,7 @@ class RecordNode(Node):
 
 
 def _steps(record: models.Record, names: list[str]) -> list[Step]:
-    return [
-        Step(
-            name=run.name,
-            status=run.status,
-            started_at=run.started_at,
-            ended_at=run.ended_at,
-            duration_seconds=run.duration_seconds,
-            detail=run.detail,
-            error=run.error,
-        )
-        for run in decode(record.journey, names, record.started_at)
-    ]
+    return decode(record.journey, names, record.started_at, Step)
 
 
 @strawberry.type(name="LogEntry")
