@@ -44,6 +44,8 @@ class StepRun(NamedTuple):
 
 
 _STATUSES = {status.value: status for status in StepStatus}
+# Multiplied, it makes a timedelta several times faster than timedelta(microseconds=...).
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def decode(
@@ -60,8 +62,8 @@ def decode(
         index, status, start_us = stored[0], stored[1], stored[2]
         size = len(stored)
         duration_us = stored[3] if size > 3 else None
-        started_at = record_started_at + timedelta(microseconds=start_us)
-        took = None if duration_us is None else timedelta(microseconds=duration_us)
+        started_at = record_started_at + _MICROSECOND * start_us
+        took = None if duration_us is None else _MICROSECOND * duration_us
         runs.append(
             step(
                 name=step_names[index] if index < known else f"step {index}",
