@@ -4,7 +4,7 @@ shape of the GraphQL query, never on how many jobs, chunks or records it returns
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,7 +16,7 @@ from domain.access import Actor
 from domain.execution import Counts
 from domain.jobs import can_see
 from domain.errors import InvalidInput
-from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent
+from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent, record_row
 from domain.logs import LogLevel
 from domain.models import Chunk, Job, JobLog, Principal, Record, Tenant
 from domain.progress import Progress, children_progress
@@ -52,6 +52,7 @@ def _pages(
     descending: bool = False,
     where: str = "",
     params: Sequence[Any] = (),
+    read: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> DataLoader[PageKey, PageResult]:
     async def load(keys: Sequence[PageKey]) -> list[PageResult]:
         groups: dict[tuple[int, Any], list[int]] = defaultdict(list)
@@ -61,7 +62,7 @@ def _pages(
         for (size, after), parents in groups.items():
             pages = await first_per_parent(
                 model, parent_column, order_column, parents, size, after,
-                descending=descending, where=where, params=params,
+                descending=descending, where=where, params=params, read=read,
             )
             for parent, page in pages.items():
                 found[(parent, size, after)] = page
@@ -88,7 +89,7 @@ class Loaders:
         self.chunk: DataLoader[int, Chunk | None] = _by_id(Chunk)
         self.chunk_pages = _pages(Chunk, "job_id", "index")
         self.chunk_count = _counts(Chunk, "job_id")
-        self.chunk_record_pages = _pages(Record, "chunk_id", "position")
+        self.chunk_record_pages = _pages(Record, "chunk_id", "position", read=record_row)
         self.chunk_record_count = _counts(Record, "chunk_id")
         self.child_pages = _pages(Job, "parent_id", "id", where=hidden_system, params=hidden_params)
         self.child_count = _counts(Job, "parent_id", hidden_system, hidden_params)
@@ -103,7 +104,9 @@ class Loaders:
     def job_records(self, statuses: tuple[RecordStatus, ...]) -> FilteredLoaders:
         """Pages and counts of a job's records, optionally of some statuses only."""
         where = f"status IN ({', '.join('?' for _ in statuses)})" if statuses else ""
-        return self._filtered_loaders(("records", statuses), Record, "position", where, [s.value for s in statuses])
+        return self._filtered_loaders(
+            ("records", statuses), Record, "position", where, [s.value for s in statuses], read=record_row
+        )
 
     def job_logs(
         self, level: LogLevel | None, search: str | None, since: datetime | None, until: datetime | None
@@ -130,11 +133,17 @@ class Loaders:
         return self._filtered_loaders(key, JobLog, "id", " AND ".join(conditions), params)
 
     def _filtered_loaders(
-        self, key: Hashable, model: type[Model], order_column: str, where: str, params: Sequence[Any]
+        self,
+        key: Hashable,
+        model: type[Model],
+        order_column: str,
+        where: str,
+        params: Sequence[Any],
+        read: Callable[[Mapping[str, Any]], Any] | None = None,
     ) -> FilteredLoaders:
         if key not in self._filtered:
             self._filtered[key] = (
-                _pages(model, "job_id", order_column, where=where, params=params),
+                _pages(model, "job_id", order_column, where=where, params=params, read=read),
                 _counts(model, "job_id", where, params),
             )
         return self._filtered[key]

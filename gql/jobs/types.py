@@ -14,7 +14,7 @@ import strawberry
 from domain import models
 from domain.health import is_stalled
 from domain.journey import decode
-from domain.listing import decode_cursor, encode_cursor, page_size
+from domain.listing import RecordRow, decode_cursor, encode_cursor, page_size
 from domain.logs import LogLevel
 from domain.progress import (
     Progress as ProgressFigures,
@@ -366,7 +366,7 @@ class Step:
 class RecordNode(Node):
     # Plain fields, not resolvers: a page of the console holds thousands of records, and
     # a resolver per scalar costs more than the rest of the request.
-    model: strawberry.Private[models.Record]
+    model: strawberry.Private[models.Record | RecordRow]
     # The job's step names when the caller had the job at hand; read from it otherwise.
     step_names: strawberry.Private[list[str] | None]
     key: str
@@ -380,7 +380,7 @@ class RecordNode(Node):
     duration_seconds: float | None
 
     @classmethod
-    def of(cls, record: models.Record, now: datetime, step_names: list[str] | None = None) -> RecordNode:
+    def of(cls, record: models.Record | RecordRow, now: datetime, step_names: list[str] | None = None) -> RecordNode:
         """``now`` is the request's: an open record's duration grows with it."""
         return cls(
             id=to_global_id("Record", record.id),
@@ -421,7 +421,7 @@ class RecordNode(Node):
         return _steps(self.model, job.step_names if job else [])
 
 
-def _steps(record: models.Record, names: list[str]) -> list[Step]:
+def _steps(record: models.Record | RecordRow, names: list[str]) -> list[Step]:
     return decode(record.journey, names, record.started_at, Step)
 
 
