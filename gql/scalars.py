@@ -14,12 +14,14 @@ from domain.progress import WaitingReason
 from domain.statuses import ChunkStatus, EventKind, JobOutcome, JobStatus, RecordStatus, StepStatus
 
 # Record counters can pass GraphQL's 32-bit Int.
-BigInt = strawberry.scalar(
-    NewType("BigInt", int),
-    serialize=int,
-    parse_value=int,
-    description="A whole number that may exceed 32 bits.",
-)
+BigInt = NewType("BigInt", int)
+
+# The schema's own scalars, by the Python type that stands for each.
+SCALARS = {
+    BigInt: strawberry.scalar(
+        name="BigInt", serialize=int, parse_value=int, description="A whole number that may exceed 32 bits."
+    ),
+}
 
 for enum in (
     JobStatus,
@@ -37,4 +39,4 @@ for enum in (
 ):
     strawberry.enum(enum)
 
-__all__ = ["JSON", "BigInt"]
+__all__ = ["JSON", "SCALARS", "BigInt"]

@@ -6,6 +6,7 @@ from functools import partial
 
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 
 from gql.complexity import ListSizeLimiter
 from gql.extensions import ErrorPolicy
@@ -18,6 +19,7 @@ from gql.ops.subscriptions import OpsSubscriptions
 from gql.nodes import NodeQueries
 from gql.ops.queries import OpsQueries
 from gql.schedules.mutations import ScheduleMutations
+from gql.scalars import SCALARS
 from gql.schedules.queries import ScheduleQueries
 from gql.tenants.queries import TenantQueries
 
@@ -48,6 +50,7 @@ schema = strawberry.Schema(
     mutation=Mutation,
     subscription=Subscription,
     execution_context_class=SharedEventExecution,
+    config=StrawberryConfig(scalar_map=SCALARS),
     # Factories, not instances: each request gets its own extension objects.
     extensions=[
         ErrorPolicy,

@@ -12,10 +12,11 @@ import pytest
 import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gql.execution import PlainFieldExecution
-from gql.scalars import BigInt
+from gql.scalars import SCALARS, BigInt
 
 
 @strawberry.enum
@@ -96,7 +97,12 @@ class CountsResolves(SchemaExtension):
 
 def schemas(*extensions: type[SchemaExtension]) -> Iterator[strawberry.Schema]:
     for execution in (StrawberryGraphQLCoreExecutionContext, PlainFieldExecution):
-        yield strawberry.Schema(query=Query, execution_context_class=execution, extensions=extensions)
+        yield strawberry.Schema(
+            query=Query,
+            execution_context_class=execution,
+            extensions=extensions,
+            config=StrawberryConfig(scalar_map=SCALARS),
+        )
 
 
 QUERIES = [
