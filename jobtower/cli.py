@@ -82,6 +82,22 @@ def dispatcher() -> None:
     asyncio.run(run_dispatcher(settings, _required_redis_url()))
 
 
+@main.command()
+@click.argument("role", type=click.Choice(["worker", "dispatcher"]))
+def alive(role: str) -> None:
+    """Exit 0 if a ROLE process of this host is live, else 1 (a container health check)."""
+    from redis.exceptions import RedisError
+
+    from workers.presence import alive_on_this_host
+
+    try:
+        live = asyncio.run(alive_on_this_host(_required_redis_url(), role))
+    except RedisError as error:
+        raise click.ClickException(f"Redis unreachable: {error}") from None
+    if not live:
+        raise click.ClickException(f"no live {role} on this host")
+
+
 def _required_redis_url() -> str:
     if not settings.redis_url:
         raise click.UsageError("set REDIS_URL (only `jobtower serve` starts a Redis of its own)")

@@ -64,6 +64,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
+                await self.redis.set(keys.dispatcher(self.id), 1, px=int(LEADER_SECONDS * 1000))
                 if await self._lead():
                     await self.tick()
             except Exception:  # a failed round is retried by the next one
@@ -72,6 +73,7 @@ class Dispatcher:
                 await asyncio.wait_for(stop.wait(), self.settings.dispatch_interval_seconds)
             except TimeoutError:
                 pass
+        await self.redis.delete(keys.dispatcher(self.id))
         if await self.redis.get(keys.DISPATCHER_LEADER) == self.id.encode():
             await self.redis.delete(keys.DISPATCHER_LEADER)
 

@@ -24,6 +24,11 @@ def worker(worker_id: str) -> str:
 WORKER_PATTERN = f"{PREFIX}:worker:*"
 
 
+def dispatcher(dispatcher_id: str) -> str:
+    """A running dispatcher's presence (leader or standby), refreshed every round."""
+    return f"{PREFIX}:dispatchers:{dispatcher_id}"
+
+
 def tenant_events(tenant_id: int) -> str:
     """Every event of a tenant's jobs, in order: status changes and coalesced progress."""
     return f"{PREFIX}:tenant:{tenant_id}:events"
