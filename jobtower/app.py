@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -21,9 +21,11 @@ from jobtower.collector import tune_garbage_collector
 from jobtower.limits import BodySizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.settings import Settings
+from workers.dispatcher import dispatching
 
 
-def create_app(settings: Settings, redis_url: str) -> Starlette:
+def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) -> Starlette:
+    """The app; with ``dispatch`` (``jobtower serve``) a dispatcher runs while it is up."""
     redis = Redis.from_url(redis_url)
     graphql = GraphQLView(redis, allowed_origins=tuple(settings.allowed_origins))
     metrics = Metrics()
@@ -32,7 +34,10 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         registry.load(settings.job_types)
         app.state.redis = redis
-        async with db.database(settings.resolved_database_url):
+        async with (
+            db.database(settings.resolved_database_url),
+            dispatching(settings, redis_url) if dispatch else nullcontext(),
+        ):
             tune_garbage_collector()
             yield
             await close_hub(redis)

@@ -14,15 +14,12 @@ import sys
 from contextlib import ExitStack
 
 import uvicorn
-from redis.asyncio import Redis
 
 from domain import db
 from domain.registry import registry
 from jobtower.app import create_app
 from jobtower.seed import seed_demo
 from jobtower.settings import Settings
-from workers.broker import build_broker
-from workers.dispatcher import Dispatcher
 from workers.redis_server import EmbeddedRedis
 
 
@@ -49,7 +46,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         stack.callback(_stop_processes, workers)
         print(f"Jobtower console: http://{host}:{port}/", flush=True)
         print(f"Admin token for tenant demo: {token}", flush=True)
-        asyncio.run(_serve_api_and_dispatcher(settings, redis_url, host, port))
+        serve_api(settings, redis_url, host, port, dispatch=True)
 
 
 async def _seed(settings: Settings) -> str:
@@ -58,29 +55,13 @@ async def _seed(settings: Settings) -> str:
         return await seed_demo(settings.data_dir)
 
 
-async def _serve_api_and_dispatcher(settings: Settings, redis_url: str, host: str, port: int) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, redis_url), host=host, port=port, log_level="info", ws_per_message_deflate=WS_DEFLATE
-        )
-    )
-    stop = asyncio.Event()
-    redis = Redis.from_url(redis_url)
-    broker = build_broker(redis_url)
-    await broker.startup()
-    dispatching = asyncio.create_task(Dispatcher(settings, redis, broker).run(stop))
-    try:
-        await server.serve()
-    finally:
-        stop.set()
-        await dispatching
-        await broker.shutdown()
-        await redis.aclose()
-
-
-def serve_api(settings: Settings, redis_url: str, host: str, port: int) -> None:
+def serve_api(settings: Settings, redis_url: str, host: str, port: int, *, dispatch: bool = False) -> None:
     uvicorn.run(
-        create_app(settings, redis_url), host=host, port=port, log_level="info", ws_per_message_deflate=WS_DEFLATE
+        create_app(settings, redis_url, dispatch=dispatch),
+        host=host,
+        port=port,
+        log_level="info",
+        ws_per_message_deflate=WS_DEFLATE,
     )
 
 

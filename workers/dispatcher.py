@@ -17,6 +17,8 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from redis.asyncio import Redis
@@ -137,10 +139,23 @@ async def run_dispatcher(settings: Settings, redis_url: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    async with db.database(settings.resolved_database_url), dispatching(settings, redis_url):
+        await stop.wait()
+
+
+@asynccontextmanager
+async def dispatching(settings: Settings, redis_url: str) -> AsyncIterator[None]:
+    """A dispatcher in this event loop for as long as the block runs, inside an open database:
+    it ends its round before the block's end, so it never meets a closed one."""
+    stop = asyncio.Event()
     redis = Redis.from_url(redis_url)
     broker = build_broker(redis_url)
-    async with db.database(settings.resolved_database_url):
-        await broker.startup()
-        await Dispatcher(settings, redis, broker).run(stop)
+    await broker.startup()
+    running = asyncio.create_task(Dispatcher(settings, redis, broker).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await running
         await broker.shutdown()
-    await redis.aclose()
+        await redis.aclose()
