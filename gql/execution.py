@@ -36,6 +36,8 @@ PlainLeaf = tuple[str, Callable[[Any], Any], bool]
 PlainSet = tuple[tuple[str, PlainLeaf], ...]
 
 _plain_leaves: dict[tuple[GraphQLObjectType, str], PlainLeaf | None] = {}
+# What a plain read gives when the field must take the usual path after all.
+_USUAL = object()
 
 
 class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
@@ -105,22 +107,25 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         """The completed fields of ``source``, or None when one of them needs the usual path."""
         results: dict[str, Any] = {}
         try:
-            for response_name, (attribute, coerce, nullable) in leaves:
-                value = getattr(source, attribute)
-                if value is None:
-                    if not nullable:
-                        return None
-                    results[response_name] = None
-                    continue
-                if isinstance(value, Exception) or self.is_awaitable(value):
+            for response_name, leaf in leaves:
+                value = self._read_leaf(leaf, source)
+                if value is _USUAL:
                     return None
-                coerced = coerce(value)
-                if coerced is None or coerced is Undefined:
-                    return None
-                results[response_name] = coerced
+                results[response_name] = value
         except Exception:  # noqa: BLE001 - the usual path raises and reports it
             return None
         return results
+
+    def _read_leaf(self, leaf: PlainLeaf, source: Any) -> Any:
+        """A plain leaf's completed value, or _USUAL when the usual path must answer or report it."""
+        attribute, coerce, nullable = leaf
+        value = getattr(source, attribute)
+        if value is None:
+            return None if nullable else _USUAL
+        if isinstance(value, Exception) or self.is_awaitable(value):
+            return _USUAL
+        coerced = coerce(value)
+        return _USUAL if coerced is None or coerced is Undefined else coerced
 
     def execute_field(
         self,
@@ -133,18 +138,12 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         node = field_details_list[0].node
         plain = _plain_field(parent_type, node.name.value)
         if plain is not None and not node.arguments and not self.middleware_manager.middlewares:
-            attribute, coerce, nullable = plain
             try:
-                value = getattr(source, attribute)
-                if value is None:
-                    if nullable:
-                        return None
-                elif not isinstance(value, Exception) and not self.is_awaitable(value):
-                    coerced = coerce(value)
-                    if coerced is not None and coerced is not Undefined:
-                        return coerced
-            except Exception:  # noqa: BLE001, S110 - the usual path raises and reports it
-                pass
+                value = self._read_leaf(plain, source)
+            except Exception:  # noqa: BLE001 - the usual path raises and reports it
+                value = _USUAL
+            if value is not _USUAL:
+                return value
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
 
