@@ -120,13 +120,14 @@ class Mailbox:
         self._lost_since: datetime | None = None
         self.closed = False
 
+    def keep(self, entries: list[Entry]) -> list[Entry]:
+        """The entries this mailbox takes."""
+        return entries if self.accept is None else [entry for entry in entries if self.accept(entry.message)]
+
     def put(self, entries: list[Entry]) -> None:
+        """Add entries it keeps (``keep``)."""
         if self._lost_since is not None:
             return  # the subscriber reads the database before anything newer
-        if self.accept is not None:
-            entries = [entry for entry in entries if self.accept(entry.message)]
-            if not entries:
-                return
         if len(self._entries) + len(entries) > self.capacity:
             self.lose()
             return
@@ -381,30 +382,29 @@ class StreamHub:
 
     def _deliver(self, stream: str, entries: list[Entry]) -> None:
         """Hand ``entries`` to the stream's mailboxes, after their read-ahead, in stream order."""
-        if not entries:
+        deliveries = [(box, box.keep(entries)) for box in self._mailboxes.get(stream, ())]
+        deliveries = [(box, kept) for box, kept in deliveries if kept]
+        if not deliveries:
             return
-        boxes = list(self._mailboxes.get(stream, ()))
         wanted: dict[Prepare, dict[str, Entry]] = {}
-        for box in boxes:
+        for box, kept in deliveries:
             if box.prepare is not None:
-                kept = wanted.setdefault(box.prepare, {})
-                kept.update((entry.id, entry) for entry in entries if box.accept is None or box.accept(entry.message))
+                wanted.setdefault(box.prepare, {}).update((entry.id, entry) for entry in kept)
         previous = self._delivering.get(stream)
-        if previous is None and not any(wanted.values()):
-            _hand_out(boxes, entries)
+        if previous is None and not wanted:
+            _hand_out(deliveries)
             return
-        task = asyncio.ensure_future(self._prepare_and_hand_out(boxes, entries, wanted, previous))
+        task = asyncio.ensure_future(self._prepare_and_hand_out(deliveries, wanted, previous))
         self._delivering[stream] = task
         task.add_done_callback(partial(self._delivered, stream))
 
     async def _prepare_and_hand_out(
         self,
-        boxes: list[Mailbox],
-        entries: list[Entry],
+        deliveries: list[tuple[Mailbox, list[Entry]]],
         wanted: dict[Prepare, dict[str, Entry]],
         previous: asyncio.Task[None] | None,
     ) -> None:
-        reads = [prepare(self, list(kept.values())) for prepare, kept in wanted.items() if kept]
+        reads = [prepare(self, list(kept.values())) for prepare, kept in wanted.items()]
         for outcome in await asyncio.gather(
             *(asyncio.wait_for(read, PREPARE_SECONDS) for read in reads), return_exceptions=True
         ):
@@ -413,7 +413,7 @@ class StreamHub:
                 log.warning("reading ahead for subscribers failed: %r", outcome)
         if previous is not None:
             await asyncio.wait({previous})
-        _hand_out([box for box in boxes if not box.closed], entries)
+        _hand_out([(box, kept) for box, kept in deliveries if not box.closed])
 
     def _delivered(self, stream: str, task: asyncio.Task[None]) -> None:
         if self._delivering.get(stream) is task:
@@ -425,9 +425,9 @@ class StreamHub:
                 box.lose()
 
 
-def _hand_out(boxes: list[Mailbox], entries: list[Entry]) -> None:
-    for box in boxes:
-        box.put(entries)
+def _hand_out(deliveries: list[tuple[Mailbox, list[Entry]]]) -> None:
+    for box, kept in deliveries:
+        box.put(kept)
 
 
 def _text(value: bytes | str) -> str:
