@@ -6,8 +6,10 @@ write a worker makes is guarded by that owner, so a worker that lost its lease
 written under the database's unique ``(job, position)`` key, and a row already
 there is kept (``ON CONFLICT DO NOTHING``): a record re-run after a crash can
 never get a second outcome.
-Counters are recounted from the record rows at chunk boundaries, so they stay
-exact whatever was retried.
+The counters of the chunk and its job are raised in the transaction that writes
+the records, by exactly the rows written, so a pull refresh and every event show
+the same figures, and they never go down (``domain.counts``).
+Chunk status writes are the verbs of ``domain.chunks``.
 """
 
 from __future__ import annotations
@@ -19,38 +21,32 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from tortoise.expressions import F, Q
+from tortoise.expressions import Q
 
-from domain import db
-from domain.clock import month_of, utcnow
+from domain import chunks, db
+from domain.clock import utcnow
+from domain.counts import Counts
 from domain.jobs import fail_job, finish_job, mark_drained, mark_running, mark_waiting
 from domain.logs import LogLevel, LogLine, write_logs
-from domain.models import Chunk, Job, PlanUsage, Record
+from domain.models import Chunk, Job, Record
 from domain.statuses import (
     DISPATCHABLE,
     IN_FLIGHT,
     RECORD_RETRYABLE,
     TERMINAL,
+    ChunkOperation,
     ChunkStatus,
     JobStatus,
     RecordStatus,
+    check_record_transition,
+    keeps_working,
 )
 
-# A chunk that lost its worker this many times is given up (FAILED) instead of re-run.
-MAX_CHUNK_ATTEMPTS = 5
 CHUNKS_PER_INSERT = 200
 
 
 def runs_work(job: Job) -> bool:
-    """Whether the job's chunks may run now: a non-stoppable job keeps working while STOPPING."""
-    return job.status in DISPATCHABLE or (job.status is JobStatus.STOPPING and not job.stoppable)
-
-
-def should_pause(status: JobStatus, stoppable: bool) -> bool:
-    """Whether a worker must stop starting new records of a job in ``status``."""
-    if status is JobStatus.STOPPING:
-        return stoppable
-    return status not in (JobStatus.RUNNING, JobStatus.WAITING)
+    return keeps_working(job.status, job.stoppable)
 
 
 # ---------------------------------------------------------------- enumeration
@@ -133,27 +129,16 @@ class ClaimedChunk:
 
 
 async def claim_chunk(chunk_id: int, owner: str, ttl: timedelta) -> ClaimedChunk | None:
-    """Lease a PENDING chunk for ``owner``; None when someone else has it or its job cannot run."""
+    """Take a PENDING chunk for ``owner`` (QUEUED); None when someone else has it or its job cannot run."""
     chunk = await Chunk.get_or_none(id=chunk_id)
     if chunk is None or chunk.status is not ChunkStatus.PENDING:
         return None
     job = await Job.get_or_none(id=chunk.job_id)
     if job is None or not runs_work(job):
         return None
-    now = utcnow()
-    claimed = await Chunk.filter(id=chunk_id, status=ChunkStatus.PENDING).update(
-        status=ChunkStatus.RUNNING,
-        lease_owner=owner,
-        lease_expires_at=now + ttl,
-        attempts=F("attempts") + 1,
-    )
-    if not claimed:
+    if not await chunks.claim(chunk_id, owner, ttl):
         return None
-    await Chunk.filter(id=chunk_id, started_at=None).update(started_at=now)
-    if job.status is JobStatus.PENDING:
-        await mark_running(job.id)
     await chunk.refresh_from_db()
-    await job.refresh_from_db()
     existing = {
         record.position: record
         for record in await Record.filter(chunk_id=chunk_id).only(
@@ -163,15 +148,20 @@ async def claim_chunk(chunk_id: int, owner: str, ttl: timedelta) -> ClaimedChunk
     return ClaimedChunk(chunk=chunk, job=job, existing=existing)
 
 
+async def start_chunk(claimed: ClaimedChunk, owner: str) -> bool:
+    """The worker starts the claimed chunk's records; its job starts with its first chunk."""
+    if not await chunks.start(claimed.chunk.id, owner):
+        return False
+    if claimed.job.status is JobStatus.PENDING:
+        await mark_running(claimed.job.id)
+    await claimed.job.refresh_from_db()
+    return True
+
+
 async def heartbeat(chunk_id: int, owner: str, ttl: timedelta) -> JobStatus | None:
     """Extend the lease; the job's status, or None when the lease is lost."""
-    extended = await Chunk.filter(
-        id=chunk_id, lease_owner=owner, status=ChunkStatus.RUNNING
-    ).update(lease_expires_at=utcnow() + ttl)
-    if not extended:
-        # A force stop leaves the chunk STOPPED with our owner: still ours to wind down.
-        if not await Chunk.exists(id=chunk_id, lease_owner=owner):
-            return None
+    if not await chunks.extend_lease(chunk_id, owner, ttl):
+        return None
     status = await Job.filter(chunks__id=chunk_id).values_list("status", flat=True)
     return JobStatus(status[0]) if status else None
 
@@ -194,28 +184,48 @@ class RecordResult:
     wait_deadline: datetime | None = None
 
 
+class _LeaseLost(Exception):
+    pass
+
+
 async def save_results(
     job_id: int, chunk_id: int, owner: str, results: Sequence[RecordResult], cursor: int
-) -> bool:
-    """Write a batch of outcomes and the chunk cursor in one transaction; False if the lease is lost."""
-    async with db.transaction():
-        if not await Chunk.filter(id=chunk_id, lease_owner=owner).update(cursor=cursor):
-            return False
-        new = [result for result in results if result.record_id is None]
-        continued = [result for result in results if result.record_id is not None]
-        if new:
-            await _insert_records(job_id, chunk_id, new)
-        for result in continued:
-            await Record.filter(id=result.record_id, status=RecordStatus.PENDING).update(
-                status=result.status,
-                error=result.error,
-                ended_at=result.ended_at,
-                journey=result.journey,
-                attempts=result.attempts,
-                wait_payload=None,
-                wait_deadline=result.wait_deadline,
-            )
-    return True
+) -> Counts | None:
+    """Write a batch of outcomes, the chunk cursor and the counters in one transaction.
+
+    Returns what the batch added to the counters, or None if the lease is lost (then
+    nothing is written). Only rows actually written count: a record that already had
+    its outcome keeps it and counts once.
+    """
+    for result in results:
+        check_record_transition(RecordStatus.RUNNING, result.status)
+    try:
+        async with db.transaction():
+            new = [result for result in results if result.record_id is None]
+            written = await _insert_records(job_id, chunk_id, new) if new else []
+            for result in results:
+                if result.record_id is not None and await Record.filter(
+                    id=result.record_id, status=RecordStatus.PENDING
+                ).update(
+                    status=result.status,
+                    error=result.error,
+                    ended_at=result.ended_at,
+                    journey=result.journey,
+                    attempts=result.attempts,
+                    wait_payload=None,
+                    wait_deadline=result.wait_deadline,
+                ):
+                    written.append(result.status)
+            added = Counts.of_statuses(written)
+            if not await Chunk.filter(id=chunk_id, lease_owner=owner).update(
+                cursor=cursor, **added.increments()
+            ):
+                raise _LeaseLost
+            if added:
+                await Job.filter(id=job_id).update(last_progress_at=utcnow(), **added.increments())
+    except _LeaseLost:
+        return None
+    return added
 
 
 # One encoder for every journey: ``json.dumps`` with separators builds a new one per call,
@@ -228,7 +238,8 @@ _RECORD_COLUMNS = (
 )
 
 
-async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordResult]) -> None:
+async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordResult]) -> list[RecordStatus]:
+    """Insert the rows of fresh records; the statuses of those written (a row already there stays)."""
     rows = [
         (
             job_id,
@@ -247,20 +258,28 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
     ]
     columns = ", ".join(_RECORD_COLUMNS)
     if db.dialect() != "postgres":
-        await Record._meta.db.execute_many(
-            f"INSERT OR IGNORE INTO record ({columns}) VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})",
-            rows,
+        # SQLite has one writer: the positions taken are read in the same transaction.
+        taken = set(
+            await Record.filter(
+                chunk_id=chunk_id, position__in=[r.position for r in results]
+            ).values_list("position", flat=True)
         )
-        return
+        fresh = [row for row, r in zip(rows, results) if r.position not in taken]
+        await Record._meta.db.execute_many(
+            f"INSERT INTO record ({columns}) VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})",
+            fresh,
+        )
+        return [r.status for r in results if r.position not in taken]
     if await _copy_records(rows):
-        return
+        return [r.status for r in results]
     # A row is already there: keep it, write the rest. Arrays travel in asyncpg's binary format.
-    await db.fetch(
+    inserted = await db.fetch(
         f"INSERT INTO record ({columns}) SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[],"
         " ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[],"
-        " ?::text[]::jsonb[], ?::timestamptz[]) ON CONFLICT (job_id, position) DO NOTHING",
+        " ?::text[]::jsonb[], ?::timestamptz[]) ON CONFLICT (job_id, position) DO NOTHING RETURNING status",
         [list(column) for column in zip(*rows)],
     )
+    return [RecordStatus(row["status"]) for row in inserted]
 
 
 async def _copy_records(rows: list[tuple[Any, ...]]) -> bool:
@@ -279,89 +298,21 @@ async def _copy_records(rows: list[tuple[Any, ...]]) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Counts:
-    done: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    skipped: int = 0
-    waiting: int = 0
-    pending: int = 0
-
-
-async def count_records(chunk_id: int) -> Counts:
+async def tally_records(chunk_id: int) -> dict[RecordStatus, int]:
+    """How many of the chunk's records have each status (records without a row are not in it)."""
     rows = await db.fetch(
         "SELECT status, COUNT(*) AS n FROM record WHERE chunk_id = ? GROUP BY status", [chunk_id]
     )
-    by_status = {RecordStatus(row["status"]): int(row["n"]) for row in rows}
-    return Counts(
-        done=sum(n for status, n in by_status.items() if status not in _NOT_DONE),
-        succeeded=by_status.get(RecordStatus.SUCCEEDED, 0),
-        failed=by_status.get(RecordStatus.FAILED, 0) + by_status.get(RecordStatus.INTERRUPTED, 0),
-        skipped=by_status.get(RecordStatus.SKIPPED, 0),
-        waiting=by_status.get(RecordStatus.WAITING, 0),
-        pending=by_status.get(RecordStatus.PENDING, 0),
-    )
+    return {RecordStatus(row["status"]): int(row["n"]) for row in rows}
 
 
-_NOT_DONE = (RecordStatus.PENDING, RecordStatus.RUNNING, RecordStatus.WAITING)
-
-
-async def release_chunk(chunk_id: int, owner: str, status: ChunkStatus, *, parked: bool = False) -> bool:
-    """End the worker's hold on a chunk; counters recounted, job and plan usage brought up to date.
-
-    ``parked``: every remaining record waits on an answer, so the chunk stays RUNNING
-    without a lease until ``complete_wait`` re-opens it.
-    """
-    now = utcnow()
-    async with db.transaction():
-        chunk = await Chunk.get_or_none(id=chunk_id, lease_owner=owner)
-        if chunk is None:
-            return False
-        counts = await count_records(chunk_id)
-        if parked and counts.pending:
-            # An answer came in after the runner counted: run the chunk again rather than park it.
-            parked, status = False, ChunkStatus.PENDING
-        changes: dict[str, Any] = {
-            "status": ChunkStatus.RUNNING if parked else status,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "done": counts.done,
-            "succeeded": counts.succeeded,
-            "failed": counts.failed,
-            "skipped": counts.skipped,
-        }
-        if status in (ChunkStatus.COMPLETED, ChunkStatus.FAILED) and not parked:
-            changes["ended_at"] = now
-        if chunk.status is not ChunkStatus.RUNNING:
-            # A force stop or cancel already decided the chunk's status.
-            changes.pop("status")
-        await Chunk.filter(id=chunk_id).update(**changes)
-        newly_done = counts.done - chunk.done
-        await Job.filter(id=chunk.job_id).update(
-            done=F("done") + newly_done,
-            succeeded=F("succeeded") + (counts.succeeded - chunk.succeeded),
-            failed=F("failed") + (counts.failed - chunk.failed),
-            skipped=F("skipped") + (counts.skipped - chunk.skipped),
-            last_progress_at=now,
-        )
-        if newly_done:
-            tenant_id = (await Job.filter(id=chunk.job_id).values_list("tenant_id", flat=True))[0]
-            await _count_usage(tenant_id, newly_done)
+async def release_chunk(chunk_id: int, owner: str, operation: ChunkOperation) -> bool:
+    """The worker lets go of its chunk (``domain.chunks.release``) and the job moves on if it may."""
+    chunk = await chunks.release(chunk_id, owner, operation)
+    if chunk is None:
+        return False
     await settle_job(chunk.job_id)
     return True
-
-
-async def _count_usage(tenant_id: int, records: int) -> None:
-    month = month_of(utcnow())
-    updated = await PlanUsage.filter(tenant_id=tenant_id, month=month).update(
-        records_used=F("records_used") + records
-    )
-    if not updated:
-        await PlanUsage.bulk_create(
-            [PlanUsage(tenant_id=tenant_id, month=month, records_used=records)],
-            ignore_conflicts=True,
-        )
 
 
 # ---------------------------------------------------------------- settling
@@ -380,10 +331,10 @@ async def settle_job(job_id: int) -> None:
     leased = parked = pending = 0
     for row in chunk_rows:
         status, n = ChunkStatus(row["status"]), int(row["n"])
-        if status is ChunkStatus.RUNNING and row["unleased"]:
-            parked += n
-        elif status is ChunkStatus.RUNNING:
+        if not row["unleased"]:  # a worker holds it, or winds it down
             leased += n
+        elif status is ChunkStatus.WAITING:
+            parked += n
         elif status is ChunkStatus.PENDING:
             pending += n
     children_in_flight = await Job.filter(parent_id=job_id, status__in=IN_FLIGHT).exists()
@@ -409,55 +360,40 @@ async def settle_idle_wind_downs() -> None:
     """
     rows = await db.fetch(
         "SELECT j.id FROM job j WHERE j.status IN (?, ?) AND NOT EXISTS ("
-        " SELECT 1 FROM chunk c WHERE c.job_id = j.id AND c.status = ? AND c.lease_owner IS NOT NULL)",
-        [JobStatus.STOPPING.value, JobStatus.CANCELING.value, ChunkStatus.RUNNING.value],
+        " SELECT 1 FROM chunk c WHERE c.job_id = j.id AND c.lease_owner IS NOT NULL)",
+        [JobStatus.STOPPING.value, JobStatus.CANCELING.value],
     )
     for row in rows:
         await settle_job(row["id"])
 
 
 async def reap_expired_leases() -> list[int]:
-    """Re-queue chunks whose worker stopped heart-beating; the ids of the jobs touched."""
-    now = utcnow()
-    expired = await Chunk.filter(
-        status=ChunkStatus.RUNNING, lease_expires_at__lt=now
-    ).exclude(lease_owner=None).only("id", "job_id", "index", "attempts", "lease_owner")
-    jobs: set[int] = set()
-    for chunk in expired:
-        gave_up = chunk.attempts >= MAX_CHUNK_ATTEMPTS
-        moved = await Chunk.filter(
-            id=chunk.id, lease_owner=chunk.lease_owner, status=ChunkStatus.RUNNING, lease_expires_at__lt=now
-        ).update(
-            status=ChunkStatus.FAILED if gave_up else ChunkStatus.PENDING,
-            lease_owner=None,
-            lease_expires_at=None,
-            ended_at=now if gave_up else None,
-        )
-        if not moved:
-            continue
-        jobs.add(chunk.job_id)
-        await write_logs(
-            [
-                LogLine(
-                    chunk.job_id,
-                    LogLevel.ERROR if gave_up else LogLevel.WARNING,
-                    f"chunk {chunk.index} lost its worker"
-                    + (f" {chunk.attempts} times; giving up" if gave_up else "; running it again"),
-                    {"attempts": chunk.attempts},
-                    chunk_index=chunk.index,
-                )
-            ]
-        )
+    """Chunks whose worker stopped heart-beating run again; the ids of the jobs touched."""
+    lost = await chunks.reap_expired()
+    await write_logs(
+        [
+            LogLine(
+                chunk.job_id,
+                LogLevel.ERROR if chunk.gave_up else LogLevel.WARNING,
+                f"chunk {chunk.index} lost its worker"
+                + (f" {chunk.attempts} times; giving up" if chunk.gave_up else "; running it again"),
+                {"attempts": chunk.attempts},
+                chunk_index=chunk.index,
+            )
+            for chunk in lost
+        ]
+    )
+    jobs = sorted({chunk.job_id for chunk in lost})
     for job_id in jobs:
         await settle_job(job_id)
-    return sorted(jobs)
+    return jobs
 
 
 async def stale_enumerations() -> list[int]:
     """Jobs that need their chunks and whose enumeration is not held by a live worker."""
     now = utcnow()
     return await Job.filter(
-        Q(status__in=DISPATCHABLE) | Q(status=JobStatus.STOPPING, stoppable=False),
+        Q(status__in=DISPATCHABLE) | Q(status=JobStatus.STOPPING, stoppable=False),  # keeps_working
         Q(enumeration_lease_expires_at=None) | Q(enumeration_lease_expires_at__lt=now),
         enumerated=False,
     ).order_by("id").values_list("id", flat=True)

@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Subquery
 from tortoise.queryset import QuerySet
 
-from domain import db
+from domain import chunks, db
 from domain.access import Actor, Role
 from domain.clock import month_of, utcnow
 from domain.errors import (
@@ -34,10 +34,8 @@ from domain.models import Chunk, Job, JobEvent, PlanUsage, Record, Tenant
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
 from domain.statuses import (
     CHUNK_OPEN,
-    CHUNK_TERMINAL,
     IN_FLIGHT,
     JOB_TRANSITIONS,
-    RECORD_OPEN,
     RECORD_RETRYABLE,
     TERMINAL,
     ChunkStatus,
@@ -236,7 +234,7 @@ async def _usage(tenant_id: int, month: str) -> PlanUsage:
 
 async def stop_job(actor: Actor, job_id: int) -> Job:
     job = await _steerable(actor, job_id, "stopJob")
-    job = await _transition(job, Operation.STOP, actor, effect=_stop_pending_chunks)
+    job = await _transition(job, Operation.STOP, actor, effect=_stop_idle_chunks)
     await _cascade(job, actor, stop_job, Operation.STOP)
     return job
 
@@ -376,9 +374,7 @@ async def _continue_waiting(record: Record, payload: Any, actor: Actor) -> bool:
         if not reopened:
             return False
         # A chunk whose remaining records all waited was parked without a lease.
-        await Chunk.filter(
-            id=record.chunk_id, status=ChunkStatus.RUNNING, lease_owner=None
-        ).update(status=ChunkStatus.PENDING)
+        await chunks.answer(record.chunk_id)
     job = await Job.get(id=record.job_id)
     if job.status is JobStatus.WAITING:
         await _try_transition(job, Operation.WAIT_COMPLETED, actor)
@@ -448,7 +444,7 @@ async def finish_job(job_id: int) -> Job | None:
 
 async def fail_job(job_id: int, error: str) -> Job | None:
     return await _event(
-        job_id, Operation.RUN_FAILED, effect=_discard_if_canceled, updates={"error": error[:10_000]}
+        job_id, Operation.RUN_FAILED, effect=_give_up_chunks, updates={"error": error[:10_000]}
     )
 
 
@@ -551,55 +547,39 @@ async def _record_event(
 # ---------------------------------------------------------------- effects on chunks and records
 
 
-async def _stop_pending_chunks(job: Job) -> None:
+async def _stop_idle_chunks(job: Job) -> None:
     if job.status is JobStatus.STOPPED:
-        await Chunk.filter(job_id=job.id, status=ChunkStatus.PENDING).update(
-            status=ChunkStatus.STOPPED
-        )
+        await chunks.stop_idle(job.id)
 
 
 async def _after_drain(job: Job) -> None:
-    await _stop_pending_chunks(job)
+    await _stop_idle_chunks(job)
     await _discard_if_canceled(job)
 
 
 async def _reopen_stopped_chunks(job: Job) -> None:
-    await Chunk.filter(job_id=job.id, status=ChunkStatus.STOPPED).update(
-        status=ChunkStatus.PENDING, lease_owner=None, lease_expires_at=None
-    )
+    await chunks.resume(job.id)
 
 
 async def _discard_if_canceled(job: Job) -> None:
-    if job.status is not JobStatus.CANCELED:
-        return
-    now = utcnow()
-    await Chunk.filter(job_id=job.id).exclude(status__in=CHUNK_TERMINAL).update(
-        status=ChunkStatus.CANCELED, lease_owner=None, lease_expires_at=None, ended_at=now
-    )
-    await Record.filter(job_id=job.id, status__in=RECORD_OPEN).update(
-        status=RecordStatus.CANCELED, ended_at=now
-    )
+    if job.status is JobStatus.CANCELED:
+        await chunks.cancel_open(job.id)
+
+
+async def _give_up_chunks(job: Job) -> None:
+    if job.status is JobStatus.FAILED:
+        await chunks.fail_open(job.id)
+    await _discard_if_canceled(job)
 
 
 async def _interrupt_in_flight(job: Job) -> None:
-    now = utcnow()
-    interrupted = await Record.filter(job_id=job.id, status=RecordStatus.RUNNING).update(
-        status=RecordStatus.INTERRUPTED, ended_at=now, error="interrupted by a force stop"
-    )
-    # The lease owner stays on running chunks: their worker writes the INTERRUPTED outcomes.
-    await Chunk.filter(job_id=job.id, status=ChunkStatus.RUNNING).update(
-        status=ChunkStatus.STOPPED, lease_expires_at=None
-    )
-    await Chunk.filter(job_id=job.id, status=ChunkStatus.PENDING).update(
-        status=ChunkStatus.STOPPED, lease_owner=None, lease_expires_at=None
-    )
+    await chunks.force_stop(job.id)
     await write_logs(
         [
             LogLine(
                 job_id=job.id,
                 level=LogLevel.WARNING,
-                message="force-stopped: work in flight was interrupted; data may be inconsistent",
-                fields={"interruptedRecords": interrupted},
+                message="force-stopped: records in flight are interrupted; data may be inconsistent",
             )
         ]
     )
@@ -609,13 +589,11 @@ async def _set_outcome(job: Job) -> None:
     if job.status is not JobStatus.FINISHED:
         await _discard_if_canceled(job)
         return
-    incomplete = await Chunk.filter(job_id=job.id).exclude(status=ChunkStatus.COMPLETED).exists()
-    if incomplete:
+    if await Chunk.filter(job_id=job.id).exclude(status=ChunkStatus.COMPLETED).exists():
         outcome = JobOutcome.INCOMPLETE
-    elif job.failed or await Record.exists(job_id=job.id, status=RecordStatus.FAILED):
+    elif job.failed:
         outcome = JobOutcome.WITH_ERRORS
     else:
         outcome = JobOutcome.SUCCEEDED
     await Job.filter(id=job.id).update(outcome=outcome)
     job.outcome = outcome
-

@@ -1,7 +1,7 @@
 """Tortoise models: the persisted state of tenants, access, jobs and their history.
 
-Status columns are only ever written by the verbs in ``domain.jobs`` and
-``domain.execution``; everything else reads them.
+Status columns are only ever written by the verbs in ``domain.jobs`` (jobs),
+``domain.chunks`` (chunks) and ``domain.execution`` (records); everything else reads them.
 """
 
 from __future__ import annotations
@@ -129,13 +129,15 @@ class Job(Model):
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
     last_progress_at = fields.DatetimeField(null=True)
-    # Progress counters, brought up to date at chunk boundaries. ``total`` is None
-    # until the records are enumerated.
+    # Progress counters (domain.counts), raised in the transaction that writes the records.
+    # ``total`` is None until the records are enumerated.
     total = fields.BigIntField(null=True)
     done = fields.BigIntField(default=0)
     succeeded = fields.BigIntField(default=0)
     failed = fields.BigIntField(default=0)
     skipped = fields.BigIntField(default=0)
+    interrupted = fields.BigIntField(default=0)
+    canceled = fields.BigIntField(default=0)
     error_logs = fields.BigIntField(default=0)
 
     class Meta:
@@ -154,6 +156,9 @@ class Job(Model):
 
 class Chunk(Model):
     # Records ``[range_start, range_end)`` of a job's enumeration; ``cursor`` is the next to run.
+    # ``status`` is written only by the verbs of ``domain.chunks``. A worker holds a QUEUED or
+    # RUNNING chunk under ``lease_owner``; a chunk that a job's verb stopped, failed or canceled
+    # under a worker keeps the owner until that worker has written what it had in flight.
 
     id = fields.BigIntField(primary_key=True)
     job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
@@ -173,10 +178,13 @@ class Chunk(Model):
     lease_expires_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
+    # Progress counters (domain.counts), raised with the job's as records are written.
     done = fields.BigIntField(default=0)
     succeeded = fields.BigIntField(default=0)
     failed = fields.BigIntField(default=0)
     skipped = fields.BigIntField(default=0)
+    interrupted = fields.BigIntField(default=0)
+    canceled = fields.BigIntField(default=0)
 
     class Meta:
         table = "chunk"

@@ -1,8 +1,8 @@
 """Server-computed figures of a job: progress, waiting and running time, why it is not running.
 
-The database counts a job's records as of its last finished chunk; the caller
-adds what the chunks in flight report (``in_flight``), so a pull refresh shows
-the same live figures as the event stream.
+Progress is read from the counters on the job and chunk rows (``domain.counts``),
+which the workers raise as they write records: a pull refresh and a live event
+show the same figures, and they never go down while a job runs.
 """
 
 from __future__ import annotations
@@ -13,21 +13,22 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain import db
-from domain.execution import Counts
-from domain.models import Job
+from domain.counts import COUNTERS, Counts
+from domain.models import Chunk, Job
 from domain.registry import registry
-from domain.statuses import ACTIVE, JobStatus, TERMINAL
+from domain.statuses import JobStatus, TERMINAL
 
 
 @dataclass(frozen=True)
 class Progress:
     total: int | None
-    done: int
-    succeeded: int
-    failed: int
-    skipped: int
+    counts: Counts
     # The total is a guess: records are still being enumerated, or children may still appear.
     estimated: bool
+
+    @property
+    def done(self) -> int:
+        return self.counts.done
 
     @property
     def percent(self) -> float | None:
@@ -36,27 +37,19 @@ class Progress:
         return round(min(100.0, 100.0 * self.done / self.total), 2)
 
 
-NOTHING = Counts()
-
-
-def job_progress(job: Job, in_flight: Counts = NOTHING) -> Progress:
+def job_progress(job: Job) -> Progress:
+    counts = Counts.of_row(job)
     total = job.total
     estimated = False
     if total is None:
         estimated = True
         if job.type in registry:
             total = registry.get(job.type).records_requested(job.params)
-    live = job.status in ACTIVE or job.status in (JobStatus.STOPPING, JobStatus.CANCELING)
-    extra = in_flight if live else NOTHING
-    done = job.done + extra.done
-    return Progress(
-        total=total if total is None else max(total, done),
-        done=done,
-        succeeded=job.succeeded + extra.succeeded,
-        failed=job.failed + extra.failed,
-        skipped=job.skipped + extra.skipped,
-        estimated=estimated,
-    )
+    return Progress(total=total if total is None else max(total, counts.done), counts=counts, estimated=estimated)
+
+
+def chunk_progress(chunk: Chunk) -> Progress:
+    return Progress(total=chunk.range_end - chunk.range_start, counts=Counts.of_row(chunk), estimated=False)
 
 
 async def children_progress(parents: Sequence[Job], include_system: bool) -> dict[int, Progress]:
@@ -68,7 +61,8 @@ async def children_progress(parents: Sequence[Job], include_system: bool) -> dic
     system = "" if include_system else " AND system = ?"
     rows = await db.fetch(
         "SELECT parent_id, COUNT(*) AS children, COUNT(total) AS counted, SUM(total) AS total,"
-        " SUM(done) AS done, SUM(succeeded) AS succeeded, SUM(failed) AS failed, SUM(skipped) AS skipped"
+        " SUM(succeeded) AS succeeded, SUM(failed) AS failed, SUM(skipped) AS skipped,"
+        " SUM(interrupted) AS interrupted, SUM(canceled) AS canceled"
         f" FROM job WHERE parent_id IN ({marks}){system} GROUP BY parent_id",
         [*(parent.id for parent in parents), *([] if include_system else [False])],
     )
@@ -77,14 +71,11 @@ async def children_progress(parents: Sequence[Job], include_system: bool) -> dic
     for parent in parents:
         row = found.get(parent.id)
         if row is None:
-            result[parent.id] = Progress(0, 0, 0, 0, 0, estimated=parent.status not in TERMINAL)
+            result[parent.id] = Progress(0, Counts(), estimated=parent.status not in TERMINAL)
             continue
         result[parent.id] = Progress(
             total=int(row["total"] or 0),
-            done=int(row["done"] or 0),
-            succeeded=int(row["succeeded"] or 0),
-            failed=int(row["failed"] or 0),
-            skipped=int(row["skipped"] or 0),
+            counts=Counts(*(int(row[name] or 0) for name in COUNTERS)),
             estimated=parent.status not in TERMINAL or row["counted"] < row["children"],
         )
     return result
@@ -116,7 +107,7 @@ def waiting_reason(job: Job, *, workers_online: int, busy_roots: int) -> Waiting
 
     ``busy_roots``: how many other root jobs have work in flight right now.
     """
-    if job.status in (JobStatus.STOPPED, JobStatus.STOPPING):
+    if job.status is JobStatus.STOPPED:
         return WaitingReason.STOPPED
     if job.status is JobStatus.WAITING:
         return WaitingReason.EXTERNAL_STEP

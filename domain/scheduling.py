@@ -78,10 +78,9 @@ async def in_flight() -> InFlight:
     """Chunks held by workers or queued for them, per tenant and per root job."""
     rows = await db.fetch(
         "SELECT j.tenant_id, j.root_id, COUNT(*) AS n FROM chunk c JOIN job j ON j.id = c.job_id"
-        " WHERE (c.status = ? AND c.lease_owner IS NOT NULL)"
-        " OR (c.status = ? AND c.lease_expires_at >= ?)"
+        " WHERE c.lease_owner IS NOT NULL AND (c.status <> ? OR c.lease_expires_at >= ?)"
         " GROUP BY j.tenant_id, j.root_id",
-        [ChunkStatus.RUNNING.value, ChunkStatus.PENDING.value, utcnow()],
+        [ChunkStatus.PENDING.value, utcnow()],
     )
     by_tenant: Counter[int] = Counter()
     by_root: Counter[int] = Counter()

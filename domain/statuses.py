@@ -1,7 +1,9 @@
-"""The whole lifecycle of jobs, chunks and records: statuses, groups and the transition table.
+"""The whole lifecycle of jobs, chunks and records: statuses, groups and transition tables.
 
-Every status change in Jobtower is checked against ``JOB_TRANSITIONS`` by
-``check_transition``; nothing else decides which move is legal.
+Every status change in Jobtower is checked against one table per kind:
+``JOB_TRANSITIONS`` (``check_transition``), ``CHUNK_TRANSITIONS``
+(``check_chunk_transition``) and ``RECORD_TRANSITIONS``
+(``check_record_transition``); nothing else decides which move is legal.
 """
 
 from __future__ import annotations
@@ -30,15 +32,20 @@ class JobOutcome(StrEnum):
 
 
 class ChunkStatus(StrEnum):
-    PENDING = "PENDING"  # ready to be dispatched (again, after a stop or a lost lease)
-    RUNNING = "RUNNING"  # leased by a worker
-    COMPLETED = "COMPLETED"  # every record of its range has an outcome
-    FAILED = "FAILED"  # gave up; its remaining records never ran
+    PENDING = "PENDING"  # ready: runs when a worker slot is free (again, after a stop or a lost lease)
+    QUEUED = "QUEUED"  # taken by a worker slot under a lease, no record started yet
+    RUNNING = "RUNNING"  # a worker runs its records under a lease
+    WAITING = "WAITING"  # every remaining record waits on an answer; no worker holds it
+    COMPLETED = "COMPLETED"  # every record of its range has an outcome, none interrupted
+    INCOMPLETE = "INCOMPLETE"  # ended with records that never completed (interrupted by a force stop)
+    FAILED = "FAILED"  # gave up (its run failed, or it lost its worker too often); the rest never ran
     STOPPED = "STOPPED"  # stopped at its cursor; resumable
     CANCELED = "CANCELED"  # discarded with its job
 
 
 class RecordStatus(StrEnum):
+    # A record has a row once it first ran to an outcome or a wait; until then it is PENDING
+    # by its place in the chunk's range, and RUNNING only in the worker that runs it.
     PENDING = "PENDING"  # known, not started (or continuing after a wait)
     RUNNING = "RUNNING"  # a worker runs its steps
     WAITING = "WAITING"  # a step waits on an external or human answer
@@ -86,30 +93,30 @@ class EventKind(StrEnum):
 
 
 JS = JobStatus
+CS = ChunkStatus
+RS = RecordStatus
 
 # Named groups.
 ACTIVE = frozenset({JS.RUNNING, JS.WAITING})
 IN_FLIGHT = frozenset({JS.RUNNING, JS.WAITING, JS.STOPPING, JS.CANCELING})
 TERMINAL = frozenset({JS.FINISHED, JS.FAILED, JS.CANCELED})
-# A job whose chunks may be handed to workers.
+# A job whose chunks may be handed to workers (and see ``keeps_working``).
 DISPATCHABLE = frozenset({JS.PENDING, JS.RUNNING, JS.WAITING})
 
-CHUNK_TERMINAL = frozenset(
-    {ChunkStatus.COMPLETED, ChunkStatus.FAILED, ChunkStatus.CANCELED}
-)
-CHUNK_OPEN = frozenset({ChunkStatus.PENDING, ChunkStatus.RUNNING})
-RECORD_OUTCOMES = frozenset(
-    {
-        RecordStatus.SUCCEEDED,
-        RecordStatus.FAILED,
-        RecordStatus.SKIPPED,
-        RecordStatus.INTERRUPTED,
-        RecordStatus.CANCELED,
-    }
-)
-RECORD_OPEN = frozenset({RecordStatus.PENDING, RecordStatus.RUNNING, RecordStatus.WAITING})
+CHUNK_TERMINAL = frozenset({CS.COMPLETED, CS.INCOMPLETE, CS.FAILED, CS.CANCELED})
+# Chunks with records still to run: their job is not done.
+CHUNK_OPEN = frozenset({CS.PENDING, CS.QUEUED, CS.RUNNING, CS.WAITING})
+RECORD_OUTCOMES = frozenset({RS.SUCCEEDED, RS.FAILED, RS.SKIPPED, RS.INTERRUPTED, RS.CANCELED})
+RECORD_OPEN = frozenset({RS.PENDING, RS.RUNNING, RS.WAITING})
 # Records ``retryFailedRecords`` runs again: they never completed their steps.
-RECORD_RETRYABLE = frozenset({RecordStatus.FAILED, RecordStatus.INTERRUPTED})
+RECORD_RETRYABLE = frozenset({RS.FAILED, RS.INTERRUPTED})
+
+
+def keeps_working(status: JobStatus, stoppable: bool) -> bool:
+    """Whether a job's records may run now. The one rule for a non-stoppable type asked to
+    stop: it keeps running while STOPPING, until its work is done."""
+    return status in DISPATCHABLE or (status is JS.STOPPING and not stoppable)
+
 
 # (operation, from) -> to. The single source of truth for job transitions.
 # STOPPING -> FINISHED/FAILED is the path of a non-stoppable type that was asked
@@ -156,3 +163,87 @@ def check_transition(status: JobStatus, operation: Operation) -> JobStatus:
         return JOB_TRANSITIONS[(operation, status)]
     except KeyError:
         raise InvalidTransition(status=status.value, operation=operation.value) from None
+
+
+# ---------------------------------------------------------------- chunks
+
+
+class ChunkOperation(StrEnum):
+    """What moves a chunk: a worker slot's claim and release, and its job's verbs."""
+
+    CLAIM = "CLAIM"  # a free worker slot takes the chunk under a lease
+    START = "START"  # the worker starts its first record
+    REQUEUE = "REQUEUE"  # handed back unfinished: the worker drains, lost its lease, or answers came in
+    PARK = "PARK"  # every remaining record waits on an answer; the worker lets go
+    ANSWER = "ANSWER"  # a waiting record got its answer (or timed out)
+    COMPLETE = "COMPLETE"  # every record has an outcome
+    END_INCOMPLETE = "END_INCOMPLETE"  # every record has an outcome, some interrupted
+    STOP = "STOP"  # its job stopped: it keeps its cursor
+    RESUME = "RESUME"  # its job resumed
+    FAIL = "FAIL"  # its job's run failed, or it lost its worker too many times
+    CANCEL = "CANCEL"  # its job was canceled
+
+
+CO = ChunkOperation
+_CHUNK_MOVES: dict[ChunkOperation, tuple[frozenset[ChunkStatus], ChunkStatus]] = {
+    CO.CLAIM: (frozenset({CS.PENDING}), CS.QUEUED),
+    CO.START: (frozenset({CS.QUEUED}), CS.RUNNING),
+    CO.REQUEUE: (frozenset({CS.QUEUED, CS.RUNNING}), CS.PENDING),
+    CO.PARK: (frozenset({CS.RUNNING}), CS.WAITING),
+    CO.ANSWER: (frozenset({CS.WAITING}), CS.PENDING),
+    CO.COMPLETE: (frozenset({CS.RUNNING}), CS.COMPLETED),
+    CO.END_INCOMPLETE: (frozenset({CS.RUNNING}), CS.INCOMPLETE),
+    # A RUNNING chunk stops when its worker reaches a batch boundary, or at once on a force stop.
+    CO.STOP: (frozenset({CS.PENDING, CS.QUEUED, CS.RUNNING, CS.WAITING}), CS.STOPPED),
+    CO.RESUME: (frozenset({CS.STOPPED}), CS.PENDING),
+    CO.FAIL: (CHUNK_OPEN | {CS.STOPPED}, CS.FAILED),
+    CO.CANCEL: (CHUNK_OPEN | {CS.STOPPED}, CS.CANCELED),
+}
+# (operation, from) -> to. The single source of truth for chunk transitions.
+CHUNK_TRANSITIONS: dict[tuple[ChunkOperation, ChunkStatus], ChunkStatus] = {
+    (operation, source): target
+    for operation, (sources, target) in _CHUNK_MOVES.items()
+    for source in sources
+}
+
+
+def chunk_sources(operation: ChunkOperation) -> frozenset[ChunkStatus]:
+    """The statuses ``operation`` may move a chunk from."""
+    return _CHUNK_MOVES[operation][0]
+
+
+def chunk_target(operation: ChunkOperation) -> ChunkStatus:
+    return _CHUNK_MOVES[operation][1]
+
+
+def check_chunk_transition(status: ChunkStatus, operation: ChunkOperation) -> ChunkStatus:
+    """The status ``operation`` leads a chunk to from ``status``; raises InvalidTransition."""
+    try:
+        return CHUNK_TRANSITIONS[(operation, status)]
+    except KeyError:
+        raise InvalidTransition(status=status.value, operation=operation.value) from None
+
+
+# ---------------------------------------------------------------- records
+
+# (from, to). A record runs from PENDING to an outcome or a wait in one worker; its row is
+# written then. A waiting record goes back to PENDING when answered, and open records of a
+# canceled job become CANCELED.
+RECORD_TRANSITIONS: frozenset[tuple[RecordStatus, RecordStatus]] = frozenset(
+    {(RS.PENDING, RS.RUNNING)}
+    | {(RS.RUNNING, to) for to in (RS.SUCCEEDED, RS.FAILED, RS.SKIPPED, RS.INTERRUPTED, RS.WAITING)}
+    | {(RS.WAITING, RS.PENDING)}
+    | {(source, RS.CANCELED) for source in (RS.PENDING, RS.WAITING)}
+)
+
+
+def record_sources(target: RecordStatus) -> frozenset[RecordStatus]:
+    """The statuses a record may reach ``target`` from."""
+    return frozenset(source for source, to in RECORD_TRANSITIONS if to is target)
+
+
+def check_record_transition(status: RecordStatus, target: RecordStatus) -> RecordStatus:
+    """``target`` if a record may move there from ``status``; raises InvalidTransition."""
+    if (status, target) not in RECORD_TRANSITIONS:
+        raise InvalidTransition(status=status.value, operation=f"RECORD_{target.value}")
+    return target

@@ -45,7 +45,7 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.viewer, self.redis)
+            self._loaders = Loaders(self.viewer)
             for prime in self._primes:
                 prime(self._loaders)
         return self._loaders

@@ -8,12 +8,10 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
 from domain.access import Actor
-from domain.execution import Counts
 from domain.jobs import can_see
 from domain.errors import InvalidInput
 from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent, record_row
@@ -21,7 +19,6 @@ from domain.logs import LogLevel
 from domain.models import Chunk, Job, JobLog, Principal, Record, Tenant
 from domain.progress import Progress, children_progress
 from domain.statuses import RecordStatus
-from workers.progress import in_flight_counts
 
 M = TypeVar("M", bound=Model)
 
@@ -80,7 +77,7 @@ def _counts(model: type[Model], parent_column: str, where: str = "", params: Seq
 
 
 class Loaders:
-    def __init__(self, actor: Actor, redis: Redis) -> None:
+    def __init__(self, actor: Actor) -> None:
         hidden_system = "" if actor.sees_system_jobs else "system = ?"
         hidden_params = () if actor.sees_system_jobs else (False,)
         self.job: DataLoader[int, Job | None] = _by_id(Job, lambda job: can_see(actor, job))
@@ -96,7 +93,6 @@ class Loaders:
         # A schedule's runs, newest first.
         self.schedule_runs = _pages(Job, "schedule_id", "id", descending=True, where=hidden_system, params=hidden_params)
         self._filtered: dict[Hashable, tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]] = {}
-        self.in_flight: DataLoader[int, Counts] = DataLoader(load_fn=self._in_flight(redis))
         self.children_progress: DataLoader[Job, Progress] = DataLoader(
             load_fn=self._children_progress(actor), cache_key_fn=lambda job: job.id
         )
@@ -147,14 +143,6 @@ class Loaders:
                 _counts(model, "job_id", where, params),
             )
         return self._filtered[key]
-
-    @staticmethod
-    def _in_flight(redis: Redis) -> Callable[[Sequence[int]], Awaitable[list[Counts]]]:
-        async def load(job_ids: Sequence[int]) -> list[Counts]:
-            counts = await in_flight_counts(redis, list(job_ids))
-            return [counts[job_id] for job_id in job_ids]
-
-        return load
 
     @staticmethod
     def _children_progress(actor: Actor) -> Callable[[Sequence[Job]], Awaitable[list[Progress]]]:

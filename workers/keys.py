@@ -34,11 +34,6 @@ def tenant_events(tenant_id: int) -> str:
     return f"{PREFIX}:tenant:{tenant_id}:events"
 
 
-def chunk_progress(job_id: int) -> str:
-    """Hash chunk id -> counts of the chunks of a job that workers hold right now."""
-    return f"{PREFIX}:job:{job_id}:chunks"
-
-
 def progress_throttle(job_id: int) -> str:
     """Exists while a job's last PROGRESS event is too recent for another, from any worker."""
     return f"{PREFIX}:job:{job_id}:progress-throttle"

@@ -4,7 +4,7 @@ The runner holds the lease with a heartbeat that also watches the job's
 status. Records run in batches inside one task; between batches the outcomes
 and the cursor are written in one transaction. A stop or cancel request lets
 the current batch finish; a force stop cancels it, and the records it cut off
-end INTERRUPTED. ``_final_status`` is the one place a chunk's end is decided.
+end INTERRUPTED. ``_final_operation`` is the one place a chunk's end is decided.
 """
 
 from __future__ import annotations
@@ -19,22 +19,22 @@ from typing import Any
 
 from domain.access import Actor, Role
 from domain.clock import utcnow
+from domain.counts import Counts
 from domain.execution import (
     ClaimedChunk,
-    Counts,
     RecordResult,
-    count_records,
     heartbeat,
     release_chunk,
     save_results,
-    should_pause,
+    start_chunk,
+    tally_records,
 )
 from domain.jobs import StartJobRequest, fail_job, start_job
 from domain.journey import entry
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Record
 from domain.registry import FailJob, JobType, SkipRecord, WaitForAnswer
-from domain.statuses import ChunkStatus, JobStatus, RecordStatus, StepStatus
+from domain.statuses import ChunkOperation, JobStatus, RecordStatus, StepStatus, keeps_working
 from workers.progress import ProgressPublisher
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,7 @@ class ChunkRunner:
         publisher: ProgressPublisher,
         draining: asyncio.Event,
     ) -> None:
+        self.claimed = claimed
         self.chunk = claimed.chunk
         self.job = claimed.job
         self.existing = claimed.existing
@@ -126,13 +127,14 @@ class ChunkRunner:
         self.forced = asyncio.Event()
         self.job_failure: str | None = None
         self.logs: list[LogLine] = []
-        self.counts = Counts()
         self.cursor = self.chunk.cursor
 
     # ------------------------------------------------------------ the run
 
     async def run(self) -> None:
-        self.counts = await count_records(self.chunk.id)
+        if not await start_chunk(self.claimed, self.settings.owner):
+            return  # stopped or taken back between the claim and the start
+        self.job_status = self.job.status
         beating = asyncio.create_task(self._heartbeat())
         try:
             await self._run_items(self._items())
@@ -143,9 +145,7 @@ class ChunkRunner:
             log.warning("chunk %s: lease lost; another worker takes over", self.chunk.id)
             return
         await self._flush([])
-        status, parked = await self._final_status()
-        await self.publisher.chunk_released(self.job.id, self.chunk.id)
-        await release_chunk(self.chunk.id, self.settings.owner, status, parked=parked)
+        await release_chunk(self.chunk.id, self.settings.owner, await self._final_operation())
         if self.job_failure is not None:
             await fail_job(self.job.id, self.job_failure)
 
@@ -291,7 +291,7 @@ class ChunkRunner:
             or self.forced.is_set()
             or self.job_failure is not None
             or self.draining.is_set()
-            or should_pause(self.job_status, self.job.stoppable)
+            or not keeps_working(self.job_status, self.job.stoppable)
         )
 
     async def _heartbeat(self) -> None:
@@ -313,42 +313,52 @@ class ChunkRunner:
 
     async def _flush(self, results: Sequence[RecordResult]) -> None:
         if results:
-            saved = await save_results(self.job.id, self.chunk.id, self.settings.owner, results, self.cursor)
-            if not saved:
+            added = await save_results(self.job.id, self.chunk.id, self.settings.owner, results, self.cursor)
+            if added is None:
                 self.lease_lost = True
                 return
-            self.counts = _add(self.counts, results)
+            if added.interrupted:
+                self.logs.append(self._interrupted_line(added))
         if self.logs:
             lines, self.logs = self.logs, []
             await write_logs(lines)
             await self.publisher.logs(lines)
         if results:
-            await self.publisher.chunk_counts(
-                job_id=self.job.id,
-                tenant_id=self.job.tenant_id,
-                seq=self.job.seq,
-                status=self.job_status.value,
-                chunk_id=self.chunk.id,
-                counts=self.counts,
+            await self.publisher.progress(
+                job_id=self.job.id, tenant_id=self.job.tenant_id, seq=self.job.seq, status=self.job_status.value
             )
 
-    async def _final_status(self) -> tuple[ChunkStatus, bool]:
-        """How the chunk ends, and whether it is parked with records waiting for an answer."""
+    def _interrupted_line(self, added: Counts) -> LogLine:
+        return LogLine(
+            job_id=self.job.id,
+            level=LogLevel.WARNING,
+            message=f"chunk {self.chunk.index}: {added.interrupted} records in flight were interrupted"
+            " by a force stop; data may be inconsistent",
+            fields={"interruptedRecords": added.interrupted},
+            chunk_index=self.chunk.index,
+        )
+
+    async def _final_operation(self) -> ChunkOperation:
+        """How the chunk ends: every record has an outcome, or it waits, stops, or goes back."""
         if self.job_failure is not None:
-            return ChunkStatus.FAILED, False
+            return ChunkOperation.FAIL
         if self.job_status in (JobStatus.CANCELING, JobStatus.CANCELED):
-            return ChunkStatus.CANCELED, False
-        counts = await count_records(self.chunk.id)
-        finished = counts.done + counts.waiting >= self.chunk.range_end - self.chunk.range_start
-        if finished and not counts.pending:
-            return ChunkStatus.COMPLETED, counts.waiting > 0
-        if not should_pause(self.job_status, self.job.stoppable):
+            return ChunkOperation.CANCEL
+        tally = await tally_records(self.chunk.id)
+        every_record_ran = sum(tally.values()) >= self.chunk.range_end - self.chunk.range_start
+        if every_record_ran and not tally.get(RecordStatus.PENDING):
+            if tally.get(RecordStatus.WAITING):
+                return ChunkOperation.PARK
+            if tally.get(RecordStatus.INTERRUPTED):
+                return ChunkOperation.END_INCOMPLETE
+            return ChunkOperation.COMPLETE
+        if keeps_working(self.job_status, self.job.stoppable):
             # This worker shuts down, or records were answered while the chunk ran
             # (they were not in this run's list): another run continues.
-            return ChunkStatus.PENDING, False
+            return ChunkOperation.REQUEUE
         if self.job_status is JobStatus.FAILED:
-            return ChunkStatus.FAILED, False
-        return ChunkStatus.STOPPED, False
+            return ChunkOperation.FAIL
+        return ChunkOperation.STOP
 
 
 def _deadline_for(status: RecordStatus, timeout: timedelta | None) -> Any:
@@ -361,23 +371,3 @@ _RECORD_STATUS = {
     StepStatus.WAITING: RecordStatus.WAITING,
     StepStatus.INTERRUPTED: RecordStatus.INTERRUPTED,
 }
-
-
-def _add(counts: Counts, results: Sequence[RecordResult]) -> Counts:
-    done = succeeded = failed = skipped = 0
-    for result in results:
-        if result.status in (RecordStatus.WAITING, RecordStatus.PENDING):
-            continue
-        done += 1
-        if result.status is RecordStatus.SUCCEEDED:
-            succeeded += 1
-        elif result.status is RecordStatus.SKIPPED:
-            skipped += 1
-        else:
-            failed += 1
-    return Counts(
-        done=counts.done + done,
-        succeeded=counts.succeeded + succeeded,
-        failed=counts.failed + failed,
-        skipped=counts.skipped + skipped,
-    )

@@ -12,7 +12,7 @@ from domain.errors import UnknownJobType
 from domain.execution import claim_chunk, release_chunk
 from domain.registry import registry
 from domain.scheduling import unqueue
-from domain.statuses import ChunkStatus
+from domain.statuses import ChunkOperation
 from workers.enumerator import enumerate_job
 from workers.runner import ChunkRunner, RunnerSettings
 from workers.runtime import WorkerRuntime
@@ -36,7 +36,7 @@ async def run_chunk(chunk_id: int, state: TaskiqState = TaskiqDepends()) -> None
         job_type = registry.get(claimed.job.type)
     except UnknownJobType:
         log.error("job type %s is not registered in this worker", claimed.job.type)
-        await release_chunk(chunk_id, owner, ChunkStatus.PENDING)
+        await release_chunk(chunk_id, owner, ChunkOperation.REQUEUE)
         return
     settings = runtime.settings
     runner = ChunkRunner(

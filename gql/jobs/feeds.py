@@ -30,7 +30,6 @@ from redis.asyncio import Redis
 from domain.access import Actor
 from domain.clock import utcnow
 from domain.errors import NotFound
-from domain.execution import Counts
 from domain.history import events_after, events_since, hidden_at
 from domain.jobs import visible_jobs
 from domain.listing import JobListFilter, filtered_jobs
@@ -40,7 +39,6 @@ from gql.ids import from_global_id
 from gql.streams import Entry, StreamHub, StreamKind
 from workers import keys
 from workers.events import JobEventMessage
-from workers.progress import in_flight_counts
 
 # jobsChanged remembers this many jobs' last seq; a job forgotten and seen again
 # starts over from its next live event.
@@ -282,13 +280,12 @@ def _passing(where: JobsFilter, items: Iterable[JobEventItem], hidden_at: int | 
 @dataclass(frozen=True)
 class JobState:
     job: Job | None
-    in_flight: Counts
     # The stream entry it was read for, when it is shared by every subscriber delivering that entry.
     as_of: str | None = None
 
 
 async def job_states(hub: StreamHub, redis: Redis, items: Sequence[JobEventItem]) -> dict[int, JobState]:
-    """The jobs of ``items`` as of now: the row and the chunks in flight, as a pull refresh reads them.
+    """The jobs of ``items`` as of now, as a pull refresh reads them.
 
     A job whose newest item came live is read once per process for that stream
     entry, however many subscribers deliver it; the others (replays) are read here.
@@ -326,8 +323,7 @@ async def _read_states(redis: Redis, job_ids: list[int]) -> dict[int, JobState]:
     if not job_ids:
         return {}
     jobs = {job.id: job for job in await Job.filter(id__in=job_ids)}
-    counts = await in_flight_counts(redis, job_ids)
-    return {job_id: JobState(jobs.get(job_id), counts[job_id]) for job_id in job_ids}
+    return {job_id: JobState(jobs.get(job_id)) for job_id in job_ids}
 
 
 async def subscribed_job(actor: Actor, id: str) -> Job:

@@ -77,7 +77,6 @@ async def _delivered(info: Info, items: list[JobEventItem]) -> list[JobEventNode
     def prime(loaders: Loaders) -> None:
         for job_id, state in found.items():
             loaders.job.prime(job_id, state.job)
-            loaders.in_flight.prime(job_id, state.in_flight)
 
     context.refresh(prime)
     nodes = []

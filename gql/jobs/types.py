@@ -1,13 +1,13 @@
 """Jobs and their parts: Job, Chunk, Record, Step, LogEntry, Progress, JobType.
 
 Every relation goes through a loader in the context; live figures use the
-request's single ``now`` and the chunks in flight reported in Redis.
+request's single ``now``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 
@@ -19,6 +19,7 @@ from domain.logs import LogLevel
 from domain.progress import (
     Progress as ProgressFigures,
     WaitingReason,
+    chunk_progress,
     duration_seconds,
     job_progress,
     waiting_reason,
@@ -41,24 +42,31 @@ from gql.scalars import JSON, BigInt
 from gql.tenants.types import PrincipalNode, TenantNode
 
 
-@strawberry.type
+@strawberry.type(
+    description="Records by outcome. Never decreases while a job runs; `done` counts every outcome."
+)
 class Progress:
     total: BigInt | None
     done: BigInt
     succeeded: BigInt
-    failed: BigInt
+    failed: BigInt = strawberry.field(description="Records whose steps failed past their retries.")
     skipped: BigInt
+    interrupted: BigInt = strawberry.field(description="Records in flight when the job was force-stopped.")
+    canceled: BigInt = strawberry.field(description="Records that never ran: their job was canceled.")
     percent: float | None
     estimated: bool
 
     @classmethod
     def of(cls, figures: ProgressFigures) -> Progress:
+        counts = figures.counts
         return cls(
             total=figures.total,
-            done=figures.done,
-            succeeded=figures.succeeded,
-            failed=figures.failed,
-            skipped=figures.skipped,
+            done=counts.done,
+            succeeded=counts.succeeded,
+            failed=counts.failed,
+            skipped=counts.skipped,
+            interrupted=counts.interrupted,
+            canceled=counts.canceled,
             percent=figures.percent,
             estimated=figures.estimated,
         )
@@ -164,16 +172,13 @@ class JobNode(Node):
     def duration_seconds(self, info: Info) -> float | None:
         return duration_seconds(self.model, info.context.now)
 
-    @strawberry.field(description="Live: the database's counts plus the chunks in flight.")
-    async def progress(self, info: Info) -> Progress:
-        in_flight = await info.context.loaders.in_flight.load(self.model.id)
-        return Progress.of(job_progress(self.model, in_flight))
+    @strawberry.field(description="Live: raised as the workers write records, the same in every event.")
+    def progress(self) -> Progress:
+        return Progress.of(job_progress(self.model))
 
     @strawberry.field(description="Some record failed or the job logged an error.")
-    async def has_errors(self, info: Info) -> bool:
-        if self.model.failed or self.model.error_logs or self.model.status is JobStatus.FAILED:
-            return True
-        return bool((await info.context.loaders.in_flight.load(self.model.id)).failed)
+    def has_errors(self) -> bool:
+        return bool(self.model.failed or self.model.error_logs or self.model.status is JobStatus.FAILED)
 
     @strawberry.field
     def chunk_size(self) -> int:
@@ -265,7 +270,7 @@ class JobNode(Node):
 
     @strawberry.field(description="Why a job that is not running now waits; null while it runs.")
     async def waiting_reason(self, info: Info) -> WaitingReason | None:
-        if self.model.status not in (JobStatus.PENDING, JobStatus.WAITING, JobStatus.STOPPED, JobStatus.STOPPING):
+        if self.model.status not in (JobStatus.PENDING, JobStatus.WAITING, JobStatus.STOPPED):
             return None
         busy = await info.context.busy_roots()
         return waiting_reason(
@@ -306,18 +311,9 @@ class ChunkNode(Node):
     def cursor(self) -> BigInt:
         return self.model.cursor
 
-    @strawberry.field
+    @strawberry.field(description="Live: raised as its worker writes records.")
     def progress(self) -> Progress:
-        chunk = self.model
-        return Progress(
-            total=chunk.range_end - chunk.range_start,
-            done=chunk.done,
-            succeeded=chunk.succeeded,
-            failed=chunk.failed,
-            skipped=chunk.skipped,
-            percent=round(100.0 * chunk.done / max(1, chunk.range_end - chunk.range_start), 2),
-            estimated=False,
-        )
+        return Progress.of(chunk_progress(self.model))
 
     @strawberry.field
     def attempts(self) -> int:

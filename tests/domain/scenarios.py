@@ -15,6 +15,7 @@ from domain import jobs
 from domain.access import Actor
 from domain.clock import utcnow
 from domain.models import Chunk, Job, JobEvent, JobLog, Record
+from domain.counts import COUNTERS, Counts
 from domain.statuses import ChunkStatus, JobStatus, RecordStatus
 from domain.tenants import plan_usage
 
@@ -84,8 +85,10 @@ async def add_chunk(
     *,
     lease_owner: str | None = None,
 ) -> Chunk:
-    """A chunk holding one record per given status, at consecutive positions."""
+    """A chunk holding one record per given status, at consecutive positions, counted on
+    the chunk and its job as the workers count them."""
     start_at = index * 100
+    counts = Counts.of_statuses(records)
     chunk = await Chunk.create(
         job_id=job.id,
         index=index,
@@ -94,7 +97,11 @@ async def add_chunk(
         range_end=start_at + len(records),
         cursor=start_at + sum(1 for status in records if status is not RecordStatus.PENDING),
         lease_owner=lease_owner,
+        done=counts.done,
+        **{name: getattr(counts, name) for name in COUNTERS},
     )
+    if counts:
+        await Job.filter(id=job.id).update(**counts.increments())
     await Record.bulk_create(
         [
             Record(

@@ -11,7 +11,7 @@ from datetime import timedelta
 from domain import execution, jobs
 from domain.access import Role
 from domain.models import Chunk, Job, Record
-from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
+from domain.statuses import ChunkOperation, ChunkStatus, JobOutcome, JobStatus, RecordStatus
 from tests.domain.scenarios import add_chunk, events_of, put_in, start
 
 S = JobStatus
@@ -75,7 +75,7 @@ async def test_a_resumed_parent_with_only_children_left_runs_and_finishes_with_t
 async def test_a_resumed_job_with_waiting_records_stays_pending_until_they_are_answered(acme):
     operator = acme.actor(Role.OPERATOR)
     job = await enumerated(await put_in(await start(operator, "test.approval"), S.STOPPED))
-    await add_chunk(job, 0, C.RUNNING, [R.SUCCEEDED, R.WAITING])  # parked: no lease
+    await add_chunk(job, 0, C.WAITING, [R.SUCCEEDED, R.WAITING])  # parked: no lease
 
     resumed = await jobs.resume_job(operator, job.id)
 
@@ -115,7 +115,7 @@ async def test_a_child_of_a_running_parent_is_left_pending(acme):
 async def test_a_stop_that_finds_nothing_in_flight_settles_on_the_next_round(acme):
     operator = acme.actor(Role.OPERATOR)
     job = await enumerated(await put_in(await start(operator, "test.approval"), S.WAITING))
-    await add_chunk(job, 0, C.RUNNING, [R.WAITING, R.WAITING])  # parked: every record waits
+    await add_chunk(job, 0, C.WAITING, [R.WAITING, R.WAITING])  # parked: every record waits
     busy = await enumerated(await put_in(await start(operator), S.RUNNING))
     await add_chunk(busy, 0, C.RUNNING, [R.PENDING], lease_owner="worker-1")
     assert (await jobs.stop_job(operator, job.id)).status is S.STOPPING
@@ -131,7 +131,7 @@ async def test_a_stop_that_finds_nothing_in_flight_settles_on_the_next_round(acm
 async def test_a_cancel_that_finds_nothing_in_flight_discards_the_waiting_records(acme):
     operator = acme.actor(Role.OPERATOR)
     job = await enumerated(await put_in(await start(operator, "test.approval"), S.WAITING))
-    await add_chunk(job, 0, C.RUNNING, [R.SUCCEEDED, R.WAITING])
+    await add_chunk(job, 0, C.WAITING, [R.SUCCEEDED, R.WAITING])
     assert (await jobs.cancel_job(operator, job.id)).status is S.CANCELING
 
     await execution.settle_idle_wind_downs()
@@ -148,7 +148,7 @@ async def test_a_chunk_answered_while_its_worker_releases_it_runs_again_instead_
     # The runner saw only waiting records; an answer came in before it let go.
     chunk = await add_chunk(job, 0, C.RUNNING, [R.WAITING, R.PENDING], lease_owner="worker-1")
 
-    assert await execution.release_chunk(chunk.id, "worker-1", C.COMPLETED, parked=True)
+    assert await execution.release_chunk(chunk.id, "worker-1", ChunkOperation.PARK)
 
     await chunk.refresh_from_db()
     assert (chunk.status, chunk.lease_owner) == (C.PENDING, None)

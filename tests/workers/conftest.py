@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from domain.clock import utcnow
 from tests.cluster import FAST_SETTINGS, Cluster
+from tests.workers.invariants import check_invariants
 from tests.workers.support import discard_open_jobs
 from workers.redis_server import EmbeddedRedis
 
@@ -38,9 +40,11 @@ async def cluster(
     """Real worker and dispatcher processes on the test database and Redis; stopped afterwards.
 
     They serve only this test's jobs: what earlier tests (the domain tests too) left open
-    in the shared database is discarded first.
+    in the shared database is discarded first. Once they are stopped, the jobs the test
+    made must be consistent (``tests.workers.invariants``).
     """
     await discard_open_jobs()
+    began = utcnow()
     running = Cluster(
         database_url=request.getfixturevalue(f"{database}_url"),
         redis_url=redis_url,
@@ -49,3 +53,4 @@ async def cluster(
     )
     yield running
     running.stop_all()
+    await check_invariants(since=began)

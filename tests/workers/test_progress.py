@@ -1,26 +1,22 @@
-"""Live progress in Redis: every flush's counts at once, and at most one event per job per interval."""
+"""Live progress events in Redis: at most one per job per interval, and none left behind."""
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from domain.execution import Counts
 from domain.statuses import EventKind
 from tests.cluster import wait_until
 from workers import keys
 from workers.events import JobEventMessage
-from workers.progress import ProgressPublisher, in_flight_counts
+from workers.progress import ProgressPublisher
 
 TENANT = 1
 JOB = 7
 INTERVAL = 0.3
 
 
-async def flush(publisher: ProgressPublisher, chunk_id: int, done: int, job_id: int = JOB) -> None:
-    await publisher.chunk_counts(
-        job_id=job_id, tenant_id=TENANT, seq=3, status="RUNNING", chunk_id=chunk_id,
-        counts=Counts(done=done, succeeded=done),
-    )
+async def flush(publisher: ProgressPublisher, job_id: int = JOB) -> None:
+    await publisher.progress(job_id=job_id, tenant_id=TENANT, seq=3, status="RUNNING")
 
 
 async def events(redis: Redis) -> list[JobEventMessage]:
@@ -30,16 +26,15 @@ async def events(redis: Redis) -> list[JobEventMessage]:
 async def test_two_workers_flushing_one_job_send_one_event_per_interval_and_leave_none_behind(redis: Redis):
     first, second = ProgressPublisher(redis, INTERVAL), ProgressPublisher(redis, INTERVAL)
 
-    await flush(first, chunk_id=1, done=5)
-    await flush(second, chunk_id=2, done=2)
-    await flush(second, chunk_id=2, done=4)
+    await flush(first)
+    await flush(second)
+    await flush(second)
 
-    # The counts are there at once; the event that prompts readers went out once.
-    assert (await in_flight_counts(redis, [JOB]))[JOB].done == 9
+    # The event that prompts readers went out once.
     assert [(event.job_id, event.kind) for event in await events(redis)] == [(JOB, EventKind.PROGRESS)]
 
     # Another job has an interval of its own.
-    await flush(second, chunk_id=3, done=1, job_id=JOB + 1)
+    await flush(second, job_id=JOB + 1)
     assert [event.job_id for event in await events(redis)] == [JOB, JOB + 1]
 
     # The second worker's flushes inside the interval are prompted once, when it ends.
@@ -60,11 +55,11 @@ async def test_two_workers_flushing_one_job_send_one_event_per_interval_and_leav
 
 async def test_a_flush_after_the_interval_sends_its_event_at_once(redis: Redis):
     publisher = ProgressPublisher(redis, INTERVAL)
-    await flush(publisher, chunk_id=1, done=1)
+    await flush(publisher)
 
     async def interval_over() -> bool:
         return not await redis.exists(keys.progress_throttle(JOB))
 
     await wait_until(interval_over, timeout=5, what="the job's interval to end")
-    await flush(publisher, chunk_id=1, done=2)
+    await flush(publisher)
     assert len(await events(redis)) == 2
