@@ -14,7 +14,7 @@ flight; ``release`` then only lets go.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import F
@@ -39,14 +39,19 @@ MAX_CHUNK_ATTEMPTS = 5
 CO = ChunkOperation
 
 
-async def _move(operation: ChunkOperation, *, keep_owner: bool = False, **where: Any) -> int:
-    """Move the chunks ``where`` selects that ``operation`` may move; how many moved."""
+async def _move(
+    operation: ChunkOperation, *, keep_owner: bool = False, at: datetime | None = None, **where: Any
+) -> int:
+    """Move the chunks ``where`` selects that ``operation`` may move; how many moved.
+
+    ``at``: when a chunk that ends now ended (its job's end, when the job ends with it).
+    """
     target = chunk_target(operation)
     changes: dict[str, Any] = {"status": target}
     if not keep_owner:
         changes.update(lease_owner=None, lease_expires_at=None)
     if target in CHUNK_TERMINAL:
-        changes["ended_at"] = utcnow()
+        changes["ended_at"] = at or utcnow()
     return await Chunk.filter(status__in=chunk_sources(operation), **where).update(**changes)
 
 
@@ -158,27 +163,26 @@ async def resume(job_id: int) -> None:
     await _move(CO.RESUME, job_id=job_id)
 
 
-async def fail_open(job_id: int) -> None:
-    """The job's run failed: its open chunks are given up."""
-    await _move(CO.FAIL, job_id=job_id, status=ChunkStatus.RUNNING, keep_owner=True)
-    await _move(CO.FAIL, job_id=job_id)
+async def fail_open(job_id: int, at: datetime) -> None:
+    """The job's run failed at ``at``: its open chunks are given up."""
+    await _move(CO.FAIL, job_id=job_id, status=ChunkStatus.RUNNING, keep_owner=True, at=at)
+    await _move(CO.FAIL, job_id=job_id, at=at)
 
 
-async def cancel_open(job_id: int) -> None:
-    """The job was canceled: its open chunks are discarded, and so are the records in them."""
-    await _move(CO.CANCEL, job_id=job_id, status=ChunkStatus.RUNNING, keep_owner=True)
-    await _move(CO.CANCEL, job_id=job_id)
-    await _cancel_open_records(job_id)
+async def cancel_open(job_id: int, at: datetime) -> None:
+    """The job was canceled at ``at``: its open chunks are discarded, and so are the records in them."""
+    await _move(CO.CANCEL, job_id=job_id, status=ChunkStatus.RUNNING, keep_owner=True, at=at)
+    await _move(CO.CANCEL, job_id=job_id, at=at)
+    await _cancel_open_records(job_id, at)
 
 
-async def _cancel_open_records(job_id: int) -> None:
+async def _cancel_open_records(job_id: int, now: datetime) -> None:
     """A canceled job's records that never got an outcome become CANCELED rows, and count.
 
     Open rows (answered or waiting) change status; positions never run get a row from
     their chunk's keys, in one statement. The canceled counters are then counted from
     the rows, chunk by chunk, so they stay exact.
     """
-    now = utcnow()
     await Record.filter(job_id=job_id, status__in=record_sources(RecordStatus.CANCELED)).update(
         status=RecordStatus.CANCELED, ended_at=now
     )

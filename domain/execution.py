@@ -105,7 +105,6 @@ async def end_enumeration(job_id: int, total: int) -> None:
 
 
 async def enumeration_failed(job_id: int, error: str) -> None:
-    await write_logs([LogLine(job_id, LogLevel.ERROR, "enumerating the records failed", {"error": error})])
     await fail_job(job_id, f"enumeration failed: {error}")
 
 

@@ -29,7 +29,8 @@ from domain.errors import (
     NotFound,
     PlanLimitExceeded,
 )
-from domain.logs import LogLevel, LogLine, write_logs
+from domain.journal import transition_line
+from domain.logs import write_logs
 from domain.models import Chunk, Job, JobEvent, PlanUsage, Record, Tenant
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
 from domain.statuses import (
@@ -494,6 +495,7 @@ async def _transition(
                 if effect is not None:
                     await effect(job)
                 await _record_event(job, EventKind.STATUS_CHANGED, source, job.status, actor, operation)
+                await write_logs([transition_line(job, source, operation, actor)])
                 return job
         await job.refresh_from_db()
     raise InvalidTransition(job.status.value, operation.value, "the job kept changing; try again")
@@ -563,26 +565,17 @@ async def _reopen_stopped_chunks(job: Job) -> None:
 
 async def _discard_if_canceled(job: Job) -> None:
     if job.status is JobStatus.CANCELED:
-        await chunks.cancel_open(job.id)
+        await chunks.cancel_open(job.id, job.ended_at)
 
 
 async def _give_up_chunks(job: Job) -> None:
     if job.status is JobStatus.FAILED:
-        await chunks.fail_open(job.id)
+        await chunks.fail_open(job.id, job.ended_at)
     await _discard_if_canceled(job)
 
 
 async def _interrupt_in_flight(job: Job) -> None:
     await chunks.force_stop(job.id)
-    await write_logs(
-        [
-            LogLine(
-                job_id=job.id,
-                level=LogLevel.WARNING,
-                message="force-stopped: records in flight are interrupted; data may be inconsistent",
-            )
-        ]
-    )
 
 
 async def _set_outcome(job: Job) -> None:

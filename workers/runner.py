@@ -40,6 +40,9 @@ from workers.progress import ProgressPublisher
 log = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 2000
+# A chunk's run logs its first failed records one line each, then one line per flush for
+# the rest: a job with a hundred thousand failures keeps its log readable and its speed.
+FAILURE_LINES_PER_CHUNK = 100
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class ChunkRunner:
         self.forced = asyncio.Event()
         self.job_failure: str | None = None
         self.logs: list[LogLine] = []
+        self.failure_lines = 0
         self.cursor = self.chunk.cursor
 
     # ------------------------------------------------------------ the run
@@ -317,6 +321,8 @@ class ChunkRunner:
             if added is None:
                 self.lease_lost = True
                 return
+            if added.failed:
+                self.logs.extend(self._failure_lines(results))
             if added.interrupted:
                 self.logs.append(self._interrupted_line(added))
         if self.logs:
@@ -327,6 +333,37 @@ class ChunkRunner:
             await self.publisher.progress(
                 job_id=self.job.id, tenant_id=self.job.tenant_id, seq=self.job.seq, status=self.job_status.value
             )
+
+    def _failure_lines(self, results: Sequence[RecordResult]) -> list[LogLine]:
+        failed = [result for result in results if result.status is RecordStatus.FAILED]
+        room = max(0, FAILURE_LINES_PER_CHUNK - self.failure_lines)
+        lines = [self._failure_line(result) for result in failed[:room]]
+        if len(failed) > room:
+            lines.append(
+                LogLine(
+                    job_id=self.job.id,
+                    level=LogLevel.ERROR,
+                    message=f"chunk {self.chunk.index}: {len(failed) - room} more records failed"
+                    f" (first {failed[room].key}: {failed[room].error})",
+                    fields={"failedRecords": len(failed) - room},
+                    chunk_index=self.chunk.index,
+                    record_key=failed[room].key,
+                )
+            )
+        self.failure_lines += len(lines)
+        return lines
+
+    def _failure_line(self, result: RecordResult) -> LogLine:
+        step = self.steps[result.journey[-1][0]] if result.journey else None
+        name = step.name if step else "?"
+        return LogLine(
+            job_id=self.job.id,
+            level=LogLevel.ERROR,
+            message=f"record {result.key} failed at step {name}: {result.error}",
+            fields={"step": name, "retries": step.retries if step else 0, "error": result.error},
+            chunk_index=self.chunk.index,
+            record_key=result.key,
+        )
 
     def _interrupted_line(self, added: Counts) -> LogLine:
         return LogLine(

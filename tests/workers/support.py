@@ -6,6 +6,7 @@ from typing import Any
 
 from tortoise.expressions import F
 
+from domain import chunks
 from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.errors import InvalidTransition, JobNotStoppable
@@ -72,9 +73,12 @@ async def discard_open_jobs() -> None:
     # that never expires would hold a worker slot in the dispatcher's count for good.
     leftover = await Job.exclude(status__in=TERMINAL).values_list("id", flat=True)
     if leftover:
+        now = utcnow()
         await Job.filter(id__in=leftover).update(
-            status=JobStatus.CANCELED, ended_at=utcnow(), enumerated=True, enumeration_lease_expires_at=None
+            status=JobStatus.CANCELED, ended_at=now, enumerated=True, enumeration_lease_expires_at=None
         )
+        for job_id in leftover:  # their chunks and records as a cancel leaves them
+            await chunks.cancel_open(job_id, now)
     await Chunk.filter(status__in=CHUNK_OPEN).update(
         status=ChunkStatus.CANCELED, lease_owner=None, lease_expires_at=None
     )
