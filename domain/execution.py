@@ -110,7 +110,15 @@ async def end_enumeration(job_id: int, total: int) -> None:
 
 async def enumeration_failed(job_id: int, error: str) -> None:
     await write_logs([LogLine(job_id, LogLevel.ERROR, "enumerating the records failed", {"error": error})])
-    await fail_job(job_id, f"enumeration failed: {error}")
+    await fail_run(job_id, f"enumeration failed: {error}")
+
+
+async def fail_run(job_id: int, error: str) -> None:
+    """The run failed (its enumeration, or a step that failed the job): the job FAILS, and its
+    parent, which may have been waiting for it alone, settles."""
+    failed = await fail_job(job_id, error)
+    if failed is not None and failed.parent_id:
+        await settle_job(failed.parent_id)
 
 
 async def failed_record_keys(job_id: int) -> list[str]:
@@ -307,11 +315,15 @@ async def count_records(chunk_id: int) -> Counts:
 _NOT_DONE = (RecordStatus.PENDING, RecordStatus.RUNNING, RecordStatus.WAITING)
 
 
-async def release_chunk(chunk_id: int, owner: str, status: ChunkStatus, *, parked: bool = False) -> bool:
+async def release_chunk(
+    chunk_id: int, owner: str, status: ChunkStatus, *, parked: bool = False, run_failure: str | None = None
+) -> bool:
     """End the worker's hold on a chunk; counters recounted, job and plan usage brought up to date.
 
     ``parked``: every remaining record waits on an answer, so the chunk stays RUNNING
-    without a lease until ``complete_wait`` re-opens it.
+    without a lease until ``complete_wait`` re-opens it. ``run_failure``: a step failed
+    the whole run; the job fails with it before it is settled, which would otherwise
+    finish a job whose last chunk this is.
     """
     now = utcnow()
     async with db.transaction():
@@ -348,6 +360,8 @@ async def release_chunk(chunk_id: int, owner: str, status: ChunkStatus, *, parke
         if newly_done:
             tenant_id = (await Job.filter(id=chunk.job_id).values_list("tenant_id", flat=True))[0]
             await _count_usage(tenant_id, newly_done)
+    if run_failure is not None:
+        await fail_run(chunk.job_id, run_failure)
     await settle_job(chunk.job_id)
     return True
 

@@ -29,7 +29,7 @@ from domain.execution import (
     save_results,
     should_pause,
 )
-from domain.jobs import StartJobRequest, fail_job, start_job
+from domain.jobs import StartJobRequest, start_job
 from domain.journey import entry
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Record
@@ -145,9 +145,9 @@ class ChunkRunner:
         await self._flush([])
         status, parked = await self._final_status()
         await self.publisher.chunk_released(self.job.id, self.chunk.id)
-        await release_chunk(self.chunk.id, self.settings.owner, status, parked=parked)
-        if self.job_failure is not None:
-            await fail_job(self.job.id, self.job_failure)
+        await release_chunk(
+            self.chunk.id, self.settings.owner, status, parked=parked, run_failure=self.job_failure
+        )
 
     def _items(self) -> list[Item]:
         """Records continuing after a wait first, then the chunk's range from its cursor."""
