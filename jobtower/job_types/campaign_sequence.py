@@ -69,6 +69,11 @@ def audience_of(params: Mapping[str, Any], touch_index: int) -> int:
     return audience
 
 
+def touch_index(key: str) -> int:
+    """0 for a sequence's first touch; keys end in ``/<number>-<touch>``, the number from 1."""
+    return int(key.rsplit("/", 1)[1].split("-", 1)[0]) - 1
+
+
 async def touch_keys(params: Mapping[str, Any]) -> AsyncIterator[str]:
     options = with_defaults(params, PARAMS_SCHEMA)
     for index, (touch, _) in enumerate(touches_of(params)):
@@ -77,7 +82,7 @@ async def touch_keys(params: Mapping[str, Any]) -> AsyncIterator[str]:
 
 async def audience(context: RecordContext) -> None:
     await latency(context.params, context.key, 20, "audience")
-    contacts = audience_of(context.params, context.position)
+    contacts = audience_of(context.params, touch_index(context.key))
     if not contacts:
         raise SkipRecord("nobody left in the cohort for this touch")
     context.state["contacts"] = contacts
@@ -87,7 +92,7 @@ async def audience(context: RecordContext) -> None:
 async def send(context: RecordContext) -> None:
     await latency(context.params, context.key, 5, "send")
     options = with_defaults(context.params, PARAMS_SCHEMA)
-    touch, channel = touches_of(context.params)[context.position]
+    touch, channel = touches_of(context.params)[touch_index(context.key)]
     contacts = context.state["contacts"]
     child = await context.spawn_child(
         SEND_TYPE,

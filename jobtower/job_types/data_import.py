@@ -78,6 +78,11 @@ def row_key(file: str, row: int) -> str:
     return f"{file}/row-{row:07d}"
 
 
+def row_of(key: str) -> int:
+    # From the key, not the record's position: a retry of the failed rows numbers its records anew.
+    return int(key.rsplit("-", 1)[1])
+
+
 def bad(key: str, params: Mapping[str, Any]) -> bool:
     return seeded(key, with_defaults(params, PARAMS_SCHEMA)["badRowRate"], "bad-row")
 
@@ -110,8 +115,9 @@ async def file_rows(params: Mapping[str, Any]) -> AsyncIterator[str]:
 async def parse(context: RecordContext) -> None:
     await latency(context.params, context.key, 1, "parse")
     options = with_defaults(context.params, PARAMS_SCHEMA)
-    if context.position == options.get("malformedAtRow"):
-        raise FailJob(f"{options['file']} is malformed at row {context.position}: unterminated quoted field")
+    row = row_of(context.key)
+    if row == options.get("malformedAtRow"):
+        raise FailJob(f"{options['file']} is malformed at row {row}: unterminated quoted field")
     context.state["columns"] = 6 + int(fraction(context.key, "columns") * 4)
 
 
@@ -120,14 +126,15 @@ async def validate(context: RecordContext) -> None:
     if not bad(context.key, context.params):
         return
     options = with_defaults(context.params, PARAMS_SCHEMA)
+    row = row_of(context.key)
     first_over = too_many_bad_rows_from(context.params)
-    if first_over is not None and context.position >= first_over:
+    if first_over is not None and row >= first_over:
         raise FailJob(
             f"{options['file']} has more than {options['maxBadRows']} bad rows"
             f" (row {first_over} is one too many); the import stops"
         )
     problem = PROBLEMS[int(fraction(context.key, "problem") * len(PROBLEMS))]
-    raise InvalidRow(f"row {context.position}: {problem}")
+    raise InvalidRow(f"row {row}: {problem}")
 
 
 async def load(context: RecordContext) -> None:

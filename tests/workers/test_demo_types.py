@@ -308,7 +308,7 @@ async def test_a_data_import_fails_its_run_at_a_malformed_row_or_at_the_first_ba
     too_bad = {"file": file, "rows": 200, "badRowRate": 0.1, "maxBadRows": 3, "latencyScale": 0}
     first_over = data_import.too_many_bad_rows_from(too_bad)
     bad_before = [row for row in range(first_over) if data_import.bad(data_import.row_key(file, row), too_bad)]
-    assert len(bad_before) == 3 and first_over < 150
+    assert first_over is not None and first_over < 150 and len(bad_before) == 3
 
     broken = await start(acme, "data_import", chunk_size=20, **malformed)
     # One chunk: its rows run in file order.
@@ -377,7 +377,8 @@ async def test_a_campaign_sequence_sends_each_touch_through_a_child_and_finishes
 
     assert (root.status, root.outcome) == (JobStatus.FINISHED, JobOutcome.SUCCEEDED)
     children = await Job.filter(parent_id=root.id).order_by("id")
-    assert sorted((child.name, child.type, child.params["channel"], child.params["messages"]) for child in children) == sorted(
+    sends = sorted((child.name, child.type, child.params["channel"], child.params["messages"]) for child in children)
+    assert sends == sorted(
         (f"week-48: {touch} ({channel})", "bulk_message_send", channel, audience)
         for (touch, channel), audience in zip(touches, audiences)
         if audience
@@ -391,5 +392,5 @@ async def test_a_campaign_sequence_sends_each_touch_through_a_child_and_finishes
     assert [record.status for record in records] == [S.SUCCEEDED, S.SUCCEEDED, S.SUCCEEDED, S.SKIPPED]
     spawned = {record.journey[-1][4]["childJobId"] for record in records if record.status is S.SUCCEEDED}
     assert spawned == {child.id for child in children}
-    sends = (await children_progress([root], include_system=False))[root.id]
-    assert (sends.total, sends.done, sends.estimated) == (14, 14, False)
+    rolled_up = (await children_progress([root], include_system=False))[root.id]
+    assert (rolled_up.total, rolled_up.done, rolled_up.estimated) == (14, 14, False)
