@@ -105,7 +105,15 @@ async def end_enumeration(job_id: int, total: int) -> None:
 
 
 async def enumeration_failed(job_id: int, error: str) -> None:
-    await fail_job(job_id, f"enumeration failed: {error}")
+    await fail_run(job_id, f"enumeration failed: {error}")
+
+
+async def fail_run(job_id: int, error: str) -> None:
+    """The run failed (its enumeration, or a step that failed the job): the job FAILS, and its
+    parent, which may have been waiting for it alone, settles."""
+    failed = await fail_job(job_id, error)
+    if failed is not None and failed.parent_id:
+        await settle_job(failed.parent_id)
 
 
 async def failed_record_keys(job_id: int) -> list[str]:
@@ -305,11 +313,19 @@ async def tally_records(chunk_id: int) -> dict[RecordStatus, int]:
     return {RecordStatus(row["status"]): int(row["n"]) for row in rows}
 
 
-async def release_chunk(chunk_id: int, owner: str, operation: ChunkOperation) -> bool:
-    """The worker lets go of its chunk (``domain.chunks.release``) and the job moves on if it may."""
+async def release_chunk(
+    chunk_id: int, owner: str, operation: ChunkOperation, *, run_failure: str | None = None
+) -> bool:
+    """The worker lets go of its chunk (``domain.chunks.release``) and the job moves on if it may.
+
+    ``run_failure``: a step failed the whole run; the job fails with it before it is
+    settled, which would otherwise finish a job whose last chunk this is.
+    """
     chunk = await chunks.release(chunk_id, owner, operation)
     if chunk is None:
         return False
+    if run_failure is not None:
+        await fail_run(chunk.job_id, run_failure)
     await settle_job(chunk.job_id)
     return True
 

@@ -52,31 +52,45 @@ def chunk_progress(chunk: Chunk) -> Progress:
     return Progress(total=chunk.range_end - chunk.range_start, counts=Counts.of_row(chunk), estimated=False)
 
 
+
 async def children_progress(parents: Sequence[Job], include_system: bool) -> dict[int, Progress]:
-    """Each parent's children summed in one query; estimated while children may still appear
-    (the parent is not over) or some child has not counted its records yet."""
+    """Each parent's descendants (its children, theirs, and so on) summed, in one query per page.
+
+    Estimated while descendants may still appear (the parent is not over) or one of them has
+    not counted its records yet. Without ``include_system`` a system job and what is below it
+    are left out. The walk down stays inside each parent's tree: a descendant shares its
+    parent's ``root_id``, which the ``(root_id, status)`` index narrows to.
+    """
     if not parents:
         return {}
     marks = ", ".join("?" for _ in parents)
-    system = "" if include_system else " AND system = ?"
+    roots = {parent.root_id or parent.id for parent in parents}
+    visible, visible_params = ("", []) if include_system else (" AND job.system = ?", [False])
+    columns = ", ".join(f"job.{name}" for name in ("total", *COUNTERS))
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in ("total", *COUNTERS))
     rows = await db.fetch(
-        "SELECT parent_id, COUNT(*) AS children, COUNT(total) AS counted, SUM(total) AS total,"
-        " SUM(succeeded) AS succeeded, SUM(failed) AS failed, SUM(skipped) AS skipped,"
-        " SUM(interrupted) AS interrupted, SUM(canceled) AS canceled"
-        f" FROM job WHERE parent_id IN ({marks}){system} GROUP BY parent_id",
-        [*(parent.id for parent in parents), *([] if include_system else [False])],
+        "WITH RECURSIVE subtree AS ("
+        f" SELECT job.parent_id AS ancestor_id, job.root_id, job.id, {columns} FROM job"
+        f" WHERE job.root_id IN ({', '.join('?' for _ in roots)}) AND job.parent_id IN ({marks}){visible}"
+        " UNION ALL"
+        f" SELECT subtree.ancestor_id, job.root_id, job.id, {columns} FROM job"
+        f" JOIN subtree ON job.root_id = subtree.root_id AND job.parent_id = subtree.id{visible}"
+        f") SELECT ancestor_id, COUNT(*) AS descendants, COUNT(total) AS counted, {sums}"
+        " FROM subtree GROUP BY ancestor_id",
+        [*roots, *(parent.id for parent in parents), *visible_params, *visible_params],
     )
-    found = {row["parent_id"]: row for row in rows}
+    found = {row["ancestor_id"]: row for row in rows}
     result = {}
     for parent in parents:
         row = found.get(parent.id)
+        over = parent.status in TERMINAL
         if row is None:
-            result[parent.id] = Progress(0, Counts(), estimated=parent.status not in TERMINAL)
+            result[parent.id] = Progress(0, Counts(), estimated=not over)
             continue
         result[parent.id] = Progress(
             total=int(row["total"] or 0),
-            counts=Counts(*(int(row[name] or 0) for name in COUNTERS)),
-            estimated=parent.status not in TERMINAL or row["counted"] < row["children"],
+            counts=Counts(**{name: int(row[name] or 0) for name in COUNTERS}),
+            estimated=not over or row["counted"] < row["descendants"],
         )
     return result
 

@@ -30,8 +30,23 @@ class DemoSchedule:
 
 
 def demo_schedules(retention_days: int) -> tuple[DemoSchedule, ...]:
+    """The automations a workspace runs (times in UTC)."""
     return (
         DemoSchedule("Daily KPI report", "scheduled_report", "0 7 * * *", {"report": "daily-kpis"}),
+        DemoSchedule(
+            "Weekly pipeline report", "scheduled_report", "0 8 * * 1",
+            {"report": "weekly-pipeline", "recipients": ["sales@example.com"]},
+        ),
+        DemoSchedule("Daily renewal reminders", "renewal_reminders", "0 9 * * *", {"daysAhead": 14}),
+        DemoSchedule(
+            "Weekly onboarding sequence", "campaign_sequence", "0 10 * * 1",
+            {"sequence": "onboarding", "cohort": "last-weeks-signups"},
+        ),
+        DemoSchedule(
+            "Daily trial follow-ups", "campaign_sequence", "0 11 * * *",
+            {"sequence": "trial-follow-up", "cohort": "trials-ending", "contacts": 60},
+        ),
+        DemoSchedule("Monthly ledger close", "ledger_close", "0 2 1 * *", {}),
         DemoSchedule("Nightly pruning", "system.prune", "30 3 * * *", {"olderThanDays": retention_days}),
     )
 

@@ -15,7 +15,10 @@ CATALOGUE = (
     "ai_embedding_batch",
     "bulk_message_send",
     "campaign_run",
+    "campaign_sequence",
     "contact_sync",
+    "data_import",
+    "ledger_close",
     "noop",
     "renewal_reminders",
     "scheduled_report",
@@ -27,6 +30,8 @@ def test_the_demo_registers_the_catalogue_with_its_flags():
     assert set(CATALOGUE) <= {job_type.name for job_type in registry.all()}
     flags = {name: (t.system, t.stoppable, t.restartable) for name in CATALOGUE if (t := registry.get(name))}
     assert flags.pop("system.prune") == (True, False, False)
+    # Once started, a ledger close works to the end; it is no system job, operators start it.
+    assert flags.pop("ledger_close") == (False, False, True)
     assert set(flags.values()) == {(False, True, True)}
 
 
@@ -54,6 +59,18 @@ def test_every_type_starts_with_no_params_at_all(name):
         ("renewal_reminders", {"daysAhead": 365}, "params.daysAhead"),
         ("ai_embedding_batch", {"chunkTokens": 64}, "params.chunkTokens"),
         ("ai_embedding_batch", {"model": "gpt-9"}, "params.model"),
+        ("data_import", {"rows": 250_001}, "params.rows"),
+        ("data_import", {"file": ""}, "params.file"),
+        ("data_import", {"maxBadRows": -1}, "params.maxBadRows"),
+        ("data_import", {"malformedAtRow": -3}, "params.malformedAtRow"),
+        ("data_import", {"badRowRate": 2}, "params.badRowRate"),
+        ("ledger_close", {"period": "2026-13"}, "params.period"),
+        ("ledger_close", {"period": "November"}, "params.period"),
+        ("ledger_close", {"accounts": 50_001}, "params.accounts"),
+        ("campaign_sequence", {"sequence": "cold-outreach"}, "params.sequence"),
+        ("campaign_sequence", {"dropOffRate": 1.2}, "params.dropOffRate"),
+        ("campaign_sequence", {"cohort": "c" * 101}, "params.cohort"),
+        ("campaign_sequence", {"latencyScale": 101}, "params.latencyScale"),
         ("system.prune", {"olderThanDays": 0}, "params.olderThanDays"),
         ("system.prune", {"batch": 1_000_000}, "params.batch"),
         ("system.prune", {"olderThan": 30}, "params"),
@@ -77,6 +94,12 @@ def test_params_out_of_bounds_are_refused_naming_the_field(name, params, field):
         ("scheduled_report", {"report": "monthly-usage", "asOf": "2026-02-28"}),
         ("renewal_reminders", {"subscriptions": 9}),
         ("ai_embedding_batch", {"corpus": "d" * 100, "documents": 4}),
+        ("data_import", {}),
+        ("data_import", {"file": "f" * 200, "rows": 13, "malformedAtRow": 4}),
+        ("ledger_close", {}),
+        ("ledger_close", {"period": "2026-02", "accounts": 7}),
+        ("campaign_sequence", {}),
+        ("campaign_sequence", {"sequence": "win-back", "cohort": "c" * 100}),
         ("system.prune", {"olderThanDays": 90}),
         ("noop", {"records": 11}),
     ],

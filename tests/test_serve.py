@@ -1,19 +1,24 @@
-"""``jobtower serve`` the way the quick start runs it: one command, a job runs, and SIGTERM ends it all."""
+"""``jobtower serve`` the way the quick start runs it: one command, a job runs, a worker that dies is
+replaced, and SIGTERM ends it all."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+import redis
 
 from tests.cli import clean_environment, console_script
 from tests.services import free_port, wait_for_port
+from workers import keys
 
 START_SECONDS = 60
 STOP_SECONDS = 60
@@ -25,6 +30,10 @@ mutation { startJob(input: {type: "noop", name: "quick start", params: {records:
 } }
 """
 JOB = "query ($id: ID!) { job(id: $id) { status progress { done total } } }"
+WORKERS_ONLINE = "{ liveOps { workersOnline } }"
+SERVE_WORKERS = 2
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -35,7 +44,8 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
         process = subprocess.Popen(
             [console_script("jobtower"), "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=tmp_path,
-            env=clean_environment() | {"JOBTOWER_DATA_DIR": str(tmp_path / "data")},
+            env=clean_environment()
+            | {"JOBTOWER_DATA_DIR": str(tmp_path / "data"), "JOBTOWER_SERVE_WORKERS": str(SERVE_WORKERS)},
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -46,12 +56,24 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
         yield process, port, log
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            # Asked first, so that a failed test leaves no workers or Redis behind.
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def children(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    # Each thread lists the children it started; serve starts replacement workers from threads.
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.extend(int(child) for child in (task / "children").read_text().split())
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return sorted(found)
 
 
 def running(pid: int) -> bool:
@@ -62,32 +84,103 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except FileNotFoundError:
+        return []
+
+
+def worker_pids(pid: int) -> set[int]:
+    return {child for child in children(pid) if running(child) and command_line(child)[-2:-1] == ["worker"]}
+
+
+def redis_port(pid: int) -> int:
+    """The port of the Redis server serve started; its process title reads ``redis-server HOST:PORT``."""
+    for child in children(pid):
+        title = " ".join(command_line(child))
+        if listening := re.search(r"redis-server \S*:(\d+)", title):
+            return int(listening.group(1))
+    raise AssertionError("serve runs no redis-server")
+
+
+def eventually(condition: Callable[[], T], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+    return result
+
+
+def admin_headers(log: Path) -> dict[str, str]:
+    token = re.search(r"Admin token for tenant demo: (\S+)", log.read_text())
+    assert token, log.read_text()
+    return {"authorization": f"Bearer {token.group(1)}"}
+
+
+def run_noop(http: httpx.Client, auth: dict[str, str]) -> dict:
+    started = http.post("/graphql", json={"query": START_NOOP}, headers=auth).json()
+    job_id = started["data"]["startJob"]["job"]["id"]
+
+    def finished() -> dict | None:
+        job = http.post("/graphql", json={"query": JOB, "variables": {"id": job_id}}, headers=auth).json()
+        return job["data"]["job"] if job["data"]["job"]["status"] == "FINISHED" else None
+
+    return eventually(finished, START_SECONDS, f"job {job_id} to finish")
+
+
+def stop_and_check_everything_ended(process: subprocess.Popen[str], log: Path) -> None:
+    spawned = children(process.pid)
+    # The workers and the embedded Redis server.
+    assert len(spawned) == SERVE_WORKERS + 1, spawned
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=STOP_SECONDS)
+    assert [pid for pid in spawned if running(pid)] == [], log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
 def test_serve_runs_a_job_and_sigterm_stops_its_workers_and_redis(served) -> None:
     process, port, log = served
-    printed = log.read_text()
-    assert f"http://127.0.0.1:{port}/" in printed
-    token = re.search(r"Admin token for tenant demo: (\S+)", printed)
-    assert token, printed
+    assert f"http://127.0.0.1:{port}/" in log.read_text()
+    auth = admin_headers(log)
 
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         assert http.get("/readyz").json() == {"ready": True, "database": "ok", "redis": "ok"}
         home = http.get("/", headers={"accept": "text/html"}, follow_redirects=True)
         assert home.status_code == 200 and "graphiql" in home.text.lower()
-        auth = {"authorization": f"Bearer {token.group(1)}"}
-        started = http.post("/graphql", json={"query": START_NOOP}, headers=auth).json()
-        job_id = started["data"]["startJob"]["job"]["id"]
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            job = http.post("/graphql", json={"query": JOB, "variables": {"id": job_id}}, headers=auth).json()
-            if job["data"]["job"]["status"] == "FINISHED" or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-    assert job["data"]["job"] == {"status": "FINISHED", "progress": {"done": 200, "total": 200}}
+        assert run_noop(http, auth) == {"status": "FINISHED", "progress": {"done": 200, "total": 200}}
 
-    spawned = children(process.pid)
-    # Two workers and the embedded Redis server.
-    assert len(spawned) == 3, spawned
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=STOP_SECONDS)
-    assert [pid for pid in spawned if running(pid)] == [], log.read_text()
-    assert "Traceback" not in log.read_text()
+    stop_and_check_everything_ended(process, log)
+
+
+def test_serve_replaces_a_worker_that_died_and_work_still_runs(served) -> None:
+    process, port, log = served
+    auth = admin_headers(log)
+    first_workers = eventually(lambda: worker_pids(process.pid), START_SECONDS, "serve's workers")
+    assert len(first_workers) == SERVE_WORKERS
+    presence = redis.Redis(port=redis_port(process.pid))
+
+    def announced_pids() -> set[int]:
+        # A worker's id is host-pid-random.
+        names = presence.scan_iter(match=keys.WORKER_PATTERN)
+        return {int(name.decode().rsplit("-", 2)[1]) for name in names}
+
+    killed = min(first_workers)
+    os.kill(killed, signal.SIGKILL)
+
+    def replaced() -> set[int] | None:
+        live = worker_pids(process.pid)
+        return live if len(live) == SERVE_WORKERS and killed not in live else None
+
+    workers = eventually(replaced, 15, "a new worker in place of the killed one")
+    # The dead worker's presence expires; the new one announces itself.
+    eventually(lambda: announced_pids() == workers, 30, f"the presence of workers {workers} only")
+    presence.close()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        online = http.post("/graphql", json={"query": WORKERS_ONLINE}, headers=auth).json()
+        assert online["data"]["liveOps"]["workersOnline"] == SERVE_WORKERS
+        assert run_noop(http, auth) == {"status": "FINISHED", "progress": {"done": 200, "total": 200}}
+    assert re.search(rf"worker pid {killed} was killed by SIGKILL", log.read_text()), log.read_text()
+
+    stop_and_check_everything_ended(process, log)

@@ -29,7 +29,7 @@ from domain.execution import (
     start_chunk,
     tally_records,
 )
-from domain.jobs import StartJobRequest, fail_job, start_job
+from domain.jobs import StartJobRequest, start_job
 from domain.journey import entry
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Record
@@ -149,9 +149,9 @@ class ChunkRunner:
             log.warning("chunk %s: lease lost; another worker takes over", self.chunk.id)
             return
         await self._flush([])
-        await release_chunk(self.chunk.id, self.settings.owner, await self._final_operation())
-        if self.job_failure is not None:
-            await fail_job(self.job.id, self.job_failure)
+        await release_chunk(
+            self.chunk.id, self.settings.owner, await self._final_operation(), run_failure=self.job_failure
+        )
 
     def _items(self) -> list[Item]:
         """Records continuing after a wait first, then the chunk's range from its cursor."""

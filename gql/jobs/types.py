@@ -211,7 +211,10 @@ class JobNode(Node):
         result = await load_page(loaders.child_pages, self.model.id, page_size(first), values and int(values[0]))
         return _connection(result, JobNode.of, lambda job: job.id, lambda: loaders.child_count.load(self.model.id))
 
-    @strawberry.field(description="The children's progress summed.")
+    @strawberry.field(
+        description="The progress of every descendant (children, their children, and so on) summed;"
+        " estimated while descendants may still appear or have not counted their records."
+    )
     async def children_progress(self, info: Info) -> Progress:
         return Progress.of(await info.context.loaders.children_progress.load(self.model))
 

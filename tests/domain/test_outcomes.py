@@ -84,3 +84,27 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(acme):
 
     assert await Record.filter(job_id=job.id).count() == 0
     assert (await Chunk.get(id=chunk.id)).cursor == 0
+
+
+async def test_the_chunk_and_its_job_count_exactly_the_outcomes_written_as_they_are_written(acme):
+    job, chunk = await leased_chunk(acme.actor(), 4)
+    first = await save_results(job.id, chunk.id, OWNER, [outcome(0), outcome(1, RecordStatus.FAILED, "x")], cursor=2)
+    # Position 1 again (a stale cursor): it keeps its first outcome and counts once.
+    second = await save_results(
+        job.id, chunk.id, OWNER, [outcome(1), outcome(2, RecordStatus.INTERRUPTED), outcome(3, RecordStatus.SKIPPED)],
+        cursor=4,
+    )
+
+    assert (first.done, first.failed) == (2, 1)
+    assert (second.done, second.succeeded, second.interrupted, second.skipped) == (2, 0, 1, 1)
+    for row in (await Chunk.get(id=chunk.id), await Job.get(id=job.id)):
+        counters = (row.done, row.succeeded, row.failed, row.skipped, row.interrupted, row.canceled)
+        assert counters == (4, 1, 1, 1, 1, 0), "a running chunk shows what it has done, a failure is not an interruption"
+
+
+async def test_a_worker_that_lost_its_lease_counts_nothing(acme):
+    job, chunk = await leased_chunk(acme.actor(), 2)
+
+    assert await save_results(job.id, chunk.id, "another-worker", [outcome(0)], cursor=1) is None
+
+    assert ((await Chunk.get(id=chunk.id)).done, (await Job.get(id=job.id)).done) == (0, 0)

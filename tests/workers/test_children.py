@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+import jobtower.demo  # noqa: F401  (data_import fails its runs in this process too)
 from domain.access import Role
 from domain.clock import utcnow
 from domain.jobs import cancel_job, resume_job, stop_job
@@ -13,7 +14,7 @@ from domain.models import Chunk, Job, Record
 from domain.statuses import TERMINAL, ChunkStatus, JobOutcome, JobStatus, RecordStatus
 from tests.cluster import Cluster, wait_until
 from tests.conftest import TenantFixture
-from tests.workers.support import discard_open_jobs, reload, start, wait_for_status
+from tests.workers.support import discard_open_jobs, reload, start, start_child, wait_for_status
 
 pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 
@@ -85,6 +86,28 @@ async def test_the_parent_finishes_after_its_linked_children(cluster: Cluster, a
         assert (child.done, child.total) == (3, 3)
     assert waited_for_children, "the parent should have stayed RUNNING while its children ran"
     assert parent.ended_at >= max(child.ended_at for child in children)
+
+
+async def test_a_child_that_fails_its_run_fails_alone_and_its_parent_then_finishes(
+    cluster: Cluster, acme: TenantFixture
+):
+    start_workers(cluster)
+    parent = await start(acme, "test.plain", records=1, stepMs=100)
+    # One chunk of 40 rows, a few hundred milliseconds each: the parent's own record is done long before.
+    child = await start_child(
+        acme, parent, "data_import", chunk_size=40, rows=40, malformedAtRow=39, badRowRate=0, latencyScale=50
+    )
+
+    child = await wait_for_status(child, *TERMINAL, timeout=60)
+
+    assert (child.status, child.error) == (
+        JobStatus.FAILED, "contacts-export.csv is malformed at row 39: unterminated quoted field"
+    )
+    [own_chunk] = await Chunk.filter(job_id=parent.id)
+    assert own_chunk.status is ChunkStatus.COMPLETED and own_chunk.ended_at < child.ended_at
+    # Only the child's end can move the parent on now.
+    parent = await wait_for_status(parent, *TERMINAL, timeout=30)
+    assert parent.status is JobStatus.FINISHED and parent.ended_at >= child.ended_at
 
 
 async def test_stopping_the_parent_stops_its_children_and_resuming_continues_them(

@@ -18,22 +18,26 @@ import pytest
 import jobtower.demo  # noqa: F401  (registers noop and the catalogue in this process too)
 from domain.access import Role
 from domain.clock import utcnow
-from domain.jobs import complete_wait
-from domain.models import Chunk, Job, JobLog, Record, Schedule
+from domain.jobs import complete_wait, stop_job
+from domain.models import Chunk, Job, JobEvent, JobLog, Record, Schedule
+from domain.progress import children_progress
 from domain.registry import registry
 from domain.schedules import create_schedule, last_runs
-from domain.statuses import JobOutcome, JobStatus, RecordStatus
+from domain.statuses import TERMINAL, JobOutcome, JobStatus, RecordStatus
 from jobtower.job_types import (
     ai_embedding_batch,
     bulk_message_send,
     campaign_run,
+    campaign_sequence,
     contact_sync,
+    data_import,
+    ledger_close,
     renewal_reminders,
     scheduled_report,
 )
 from jobtower.job_types.simulated import seeded
 from tests.cluster import Cluster, wait_until
-from tests.workers.support import start, wait_for_status
+from tests.workers.support import reload, start, wait_for_records, wait_for_status
 
 pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 
@@ -101,6 +105,20 @@ CASES = [
         10,
         first_match((ai_embedding_batch.unreadable, S.FAILED)),
         ("NoExtractableText: ",),
+    ),
+    Case(
+        "data_import",
+        {"file": "leads.csv", "rows": 60, "badRowRate": 0.1, "maxBadRows": 60, "latencyScale": 0},
+        20,
+        first_match((data_import.bad, S.FAILED)),
+        ("InvalidRow: row ",),
+    ),
+    Case(
+        "ledger_close",
+        {"period": "2026-10", "accounts": 40, "failRate": 0.1, "latencyScale": 0},
+        20,
+        first_match((ledger_close.unreconciled, S.FAILED)),
+        ("UnreconciledDifference: account ",),
     ),
     Case(
         "noop",
@@ -280,3 +298,99 @@ async def test_system_prune_on_the_workers_deletes_only_its_tenants_old_jobs(
     [record] = await Record.filter(job_id=prune.id)
     assert record.journey[0][4] == {"deletedJobs": 1, "olderThanDays": 30}
     assert await JobLog.exists(job_id=prune.id, message__contains="pruned 1 jobs")
+
+
+async def test_a_data_import_fails_its_run_at_a_malformed_row_or_at_the_first_bad_row_over_the_limit(
+    running: Cluster, acme, subtests
+):
+    malformed = {"file": "leads.csv", "rows": 60, "malformedAtRow": 37, "badRowRate": 0, "latencyScale": 0}
+    file = "wrong-export.csv"
+    too_bad = {"file": file, "rows": 200, "badRowRate": 0.1, "maxBadRows": 3, "latencyScale": 0}
+    first_over = data_import.too_many_bad_rows_from(too_bad)
+    bad_before = [row for row in range(first_over) if data_import.bad(data_import.row_key(file, row), too_bad)]
+    assert first_over is not None and first_over < 150 and len(bad_before) == 3
+
+    broken = await start(acme, "data_import", chunk_size=20, **malformed)
+    # One chunk: its rows run in file order.
+    wrong = await start(acme, "data_import", chunk_size=200, **too_bad)
+
+    with subtests.test("a malformed file"):
+        job = await wait_for_status(broken, JobStatus.FINISHED, JobStatus.FAILED, timeout=60)
+        message = "leads.csv is malformed at row 37: unterminated quoted field"
+        assert (job.status, job.outcome, job.error) == (JobStatus.FAILED, None, message)
+        records = await record_outcomes(job)
+        failed = {key: record.error for key, record in records.items() if record.status is S.FAILED}
+        assert failed == {data_import.row_key("leads.csv", 37): message}
+
+    with subtests.test("too many bad rows"):
+        job = await wait_for_status(wrong, JobStatus.FINISHED, JobStatus.FAILED, timeout=60)
+        message = f"{file} has more than 3 bad rows (row {first_over} is one too many); the import stops"
+        assert (job.status, job.error) == (JobStatus.FAILED, message)
+        records = await record_outcomes(job)
+        assert records[data_import.row_key(file, first_over)].error == message
+        for row in bad_before:
+            record = records[data_import.row_key(file, row)]
+            assert record.status is S.FAILED and record.error.startswith(f"InvalidRow: row {row}: ")
+        # The import stopped there: the rest of the file was never loaded.
+        assert len(records) < 200
+
+
+async def test_a_ledger_close_asked_to_stop_stays_stopping_and_closes_every_account(running: Cluster, acme):
+    accounts = 48
+    job = await start(
+        acme, "ledger_close", chunk_size=4, period="2026-10", accounts=accounts, failRate=0, latencyScale=20
+    )
+    await wait_for_records(job, 3)
+
+    stopping = await stop_job(acme.actor(Role.OPERATOR), job.id)
+
+    assert stopping.status is JobStatus.STOPPING
+    at_request = await Record.filter(job_id=job.id).count()
+    worked_while_stopping = False
+
+    async def ended() -> Job | None:
+        nonlocal worked_while_stopping
+        current = await reload(job)
+        if current.status is JobStatus.STOPPING:
+            worked_while_stopping |= await Record.filter(job_id=job.id).count() > at_request
+        else:
+            assert current.status is JobStatus.FINISHED, current.status
+        return current if current.status in TERMINAL else None
+
+    job = await wait_until(ended, timeout=60, what="the ledger close to end")
+    assert worked_while_stopping, "it should have kept closing accounts while STOPPING"
+    assert (job.outcome, job.done, job.total, job.succeeded) == (JobOutcome.SUCCEEDED, accounts, accounts, accounts)
+    history = [event.to_status for event in await JobEvent.filter(job_id=job.id).order_by("seq")]
+    assert history[-3:] == [JobStatus.RUNNING, JobStatus.STOPPING, JobStatus.FINISHED]
+
+
+async def test_a_campaign_sequence_sends_each_touch_through_a_child_and_finishes_after_them(
+    running: Cluster, acme
+):
+    params = {"sequence": "onboarding", "cohort": "week-48", "contacts": 10, "dropOffRate": 0.7, "latencyScale": 0}
+    touches = campaign_sequence.SEQUENCES["onboarding"]
+    audiences = [campaign_sequence.audience_of(params, index) for index in range(len(touches))]
+    assert audiences == [10, 3, 1, 0]
+
+    root = await start(acme, "campaign_sequence", **params)
+    root = await wait_for_status(root, JobStatus.FINISHED, JobStatus.FAILED, timeout=60)
+
+    assert (root.status, root.outcome) == (JobStatus.FINISHED, JobOutcome.SUCCEEDED)
+    children = await Job.filter(parent_id=root.id).order_by("id")
+    sends = sorted((child.name, child.type, child.params["channel"], child.params["messages"]) for child in children)
+    assert sends == sorted(
+        (f"week-48: {touch} ({channel})", "bulk_message_send", channel, audience)
+        for (touch, channel), audience in zip(touches, audiences)
+        if audience
+    )
+    for child in children:
+        assert (child.status, child.root_id, child.done, child.total) == (
+            JobStatus.FINISHED, root.id, child.params["messages"], child.params["messages"]
+        )
+    assert root.ended_at >= max(child.ended_at for child in children)
+    records = await Record.filter(job_id=root.id).order_by("position")
+    assert [record.status for record in records] == [S.SUCCEEDED, S.SUCCEEDED, S.SUCCEEDED, S.SKIPPED]
+    spawned = {record.journey[-1][4]["childJobId"] for record in records if record.status is S.SUCCEEDED}
+    assert spawned == {child.id for child in children}
+    rolled_up = (await children_progress([root], include_system=False))[root.id]
+    assert (rolled_up.total, rolled_up.done, rolled_up.estimated) == (14, 14, False)
