@@ -92,7 +92,7 @@ async def test_a_job_subscriber_that_overflowed_catches_up_from_the_database_gap
     admin = acme.actor(Role.ADMIN)
     job = await start(acme, "test.plain", records=3)
     await mark_running(job.id)
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     hub = StreamHub(redis, capacity=3)
     updates = job_updates(hub, job, after_seq=2)
     try:

@@ -45,7 +45,6 @@ from tests.gql.live import (  # noqa: F401  (fixtures)
 )
 from tests.gql.ws import GraphQLWebSocket, Operation, Rejected, graphql_ws
 from tests.workers.support import start, wait_for_status
-from workers import keys
 from workers.progress import ProgressPublisher
 
 JOB_UPDATED = """
@@ -112,7 +111,7 @@ async def test_another_tenants_job_answers_exactly_like_a_missing_one(
     api: Api, make_tenant: MakeTenant, redis: Redis
 ):
     acme, globex = await make_tenant(), await make_tenant()
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     theirs = await start(globex, "test.plain", records=5)
     system = await start(acme, "test.system", records=5)  # admins only
     ours = await start(acme, "test.plain", records=5)
@@ -173,7 +172,7 @@ async def test_a_subscriber_that_drops_and_resumes_with_after_seq_gets_exactly_w
     api: Api, acme: TenantFixture, redis: Redis
 ):
     admin = acme.actor(Role.ADMIN)
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     job = await start(acme, "test.plain", records=5)
     await relay_all(redis)
     viewer = await token(acme, Role.VIEWER)
@@ -218,7 +217,7 @@ async def test_live_events_keep_seq_order_when_the_relay_skips_or_repeats_them(
 ):
     admin = acme.actor(Role.ADMIN)
     job = await start(acme, "test.plain", records=5)
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     progress = ProgressPublisher(redis, min_interval=0)
 
     async def progress_report(seq: int, done: int) -> None:
@@ -234,22 +233,22 @@ async def test_live_events_keep_seq_order_when_the_relay_skips_or_repeats_them(
 
         # Event 2 is never relayed (Redis lost it); event 3 is. 2 comes first, from the database.
         await mark_running(job.id)
-        await relay_nothing_so_far(redis)
+        await relay_nothing_so_far()
         await set_job_low_priority(admin, job.id, True)
         await relay_all(redis)
         received = await live.collect(last_seq_is(3), what="events 2 and 3")
 
         # Progress that knows of event 4 before the relay published it: 4 comes first.
         await stop_job(admin, job.id)
-        await relay_nothing_so_far(redis)
+        await relay_nothing_so_far()
         await progress_report(seq=4, done=2)
         received += await live.collect(
             lambda got: bool(got) and got[-1]["jobUpdated"]["kind"] == "PROGRESS", what="progress after event 4"
         )
 
-        # The relay publishes 2, 3 and 4 again (it restarted from an older cursor), then 5;
-        # a worker that still knows seq 3 reports progress: it never takes seq back.
-        await redis.set(keys.RELAY_CURSOR, 0)
+        # The relay publishes 2, 3 and 4 again (it stopped before marking them published),
+        # then 5; a worker that still knows seq 3 reports progress: it never takes seq back.
+        await JobEvent.filter(job_id=job.id, seq__gte=2).update(awaiting_relay=True)
         await set_job_low_priority(admin, job.id, False)
         await relay_all(redis)
         received += await live.collect(last_seq_is(5), what="event 5")
@@ -414,7 +413,7 @@ async def test_jobs_changed_delivers_the_jobs_the_filter_and_the_role_let_throug
 ):
     acme, globex = await make_tenant(), await make_tenant()
     admin = acme.actor(Role.ADMIN)
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     probe = await start(acme, "test.plain", records=1)
     await mark_running(probe.id)
     async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
@@ -484,7 +483,7 @@ async def test_live_ops_moves_with_the_subscribers_own_jobs_only(
     api: Api, make_tenant: MakeTenant, redis: Redis
 ):
     acme, globex = await make_tenant(), await make_tenant()
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
         live = await ws.subscribe(LIVE_OPS)
         [first] = await live.collect(lambda got: len(got) >= 1, what="the summary now")
