@@ -76,7 +76,7 @@ _EVENT_FIELDS = tuple(field.name for field in dataclass_fields(JobEventMessage))
 
 @dataclass(frozen=True)
 class LogsWritten:
-    """A flush wrote ``lines`` log lines of these ``levels`` for a job: look again.
+    """A flush wrote log lines of these ``levels`` for a job: look again.
 
     One entry per flush, not per line: subscribers read the lines themselves,
     from the database, after the last one they delivered. The levels let a
@@ -84,20 +84,15 @@ class LogsWritten:
     """
 
     job_id: int
-    lines: int
     levels: frozenset[str]
 
     def encode(self) -> dict[str, str]:
-        return {"job": str(self.job_id), "lines": str(self.lines), "levels": ",".join(sorted(self.levels))}
+        return {"job": str(self.job_id), "levels": ",".join(sorted(self.levels))}
 
     @classmethod
     def decode(cls, fields: dict[Any, Any]) -> LogsWritten:
         levels = _field(fields, "levels")
-        return cls(
-            job_id=int(_field(fields, "job")),
-            lines=int(_field(fields, "lines")),
-            levels=frozenset(levels.split(",")) if levels else frozenset(),
-        )
+        return cls(job_id=int(_field(fields, "job")), levels=frozenset(levels.split(",")) if levels else frozenset())
 
 
 def _field(fields: dict[Any, Any], name: str) -> str:

@@ -38,7 +38,8 @@ async def add_actor_kinds(apps: StateApps, schema_editor: BaseSchemaEditor) -> N
     workers = ", ".join(f"'{name}'" for name in WORKER_OPERATIONS)
     statements = [
         f"ALTER TABLE job_event ADD COLUMN actor_kind VARCHAR(12) NOT NULL DEFAULT '{ActorKind.SYSTEM.value}'",
-        "UPDATE job_event SET actor_kind = (SELECT kind FROM principal WHERE principal.id = job_event.actor_principal_id)"
+        "UPDATE job_event SET actor_kind ="
+        " (SELECT kind FROM principal WHERE principal.id = job_event.actor_principal_id)"
         " WHERE actor_principal_id IS NOT NULL",
         f"UPDATE job_event SET actor_kind = '{ActorKind.WORKER.value}'"
         f" WHERE actor_principal_id IS NULL AND {operation} IN ({workers})",

@@ -1,8 +1,10 @@
 """What ``jobUpdated`` and ``jobsChanged`` deliver: each job's events gap-free, in ``seq`` order.
 
-Live events come from the tenant's Redis stream (``gql.streams``); the database
-(``domain.history``) holds every event except progress. Per job and subscriber
-a ``JobSequence`` remembers the last ``seq`` delivered and keeps three rules:
+Live events come from the tenant's Redis stream (``workers.streams``); the
+database (``domain.history``) holds every event except progress. An event says
+what it changed, who or what caused it and when, live or replayed alike. Per
+job and subscriber a ``JobSequence`` remembers the last ``seq`` delivered and
+keeps three rules:
 
 * an event that is not PROGRESS is delivered exactly once: one at or below the
   last ``seq`` is a duplicate (the relay and a catch-up both had it) and is
@@ -24,23 +26,24 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
 
-from domain.access import Actor
+from domain.access import Actor, ActorKind
 from domain.clock import utcnow
 from domain.errors import NotFound
 from domain.execution import Counts
-from domain.history import events_after, events_since, hidden_at
+from domain.history import changes_of, events_after, events_since, hidden_at, operation_of
 from domain.jobs import visible_jobs
 from domain.listing import JobListFilter, filtered_jobs
 from domain.models import Job, JobEvent
-from domain.statuses import EventKind, JobStatus
+from domain.statuses import EventKind, JobStatus, Operation
 from gql.ids import from_global_id
-from gql.streams import Entry, StreamHub, StreamKind
 from workers import keys
 from workers.events import JobEventMessage
 from workers.progress import in_flight_counts
+from workers.streams import JOB_EVENTS, Entry, StreamHub
 
 # jobsChanged remembers this many jobs' last seq; a job forgotten and seen again
 # starts over from its next live event.
@@ -53,12 +56,18 @@ CATCH_UP_LIMIT = 10_000
 
 @dataclass(frozen=True)
 class JobEventItem:
+    """One event of a job as subscribers deliver it: what changed, who or what caused it, when."""
+
     job_id: int
     seq: int
     kind: EventKind
     at: datetime
     status: JobStatus
     from_status: JobStatus | None
+    operation: Operation | None
+    actor_kind: ActorKind
+    actor_name: str
+    changes: dict[str, Any]
     # The stream entry it came from: every subscriber delivering it shares one read of the job.
     entry_id: str | None = None
 
@@ -71,6 +80,10 @@ class JobEventItem:
             at=datetime.fromisoformat(message.at),
             status=JobStatus(message.status),
             from_status=JobStatus(message.from_status) if message.from_status else None,
+            operation=message.operation,
+            actor_kind=message.actor_kind,
+            actor_name=message.actor_name,
+            changes=message.changes,
             entry_id=entry_id,
         )
 
@@ -83,13 +96,11 @@ class JobEventItem:
             at=event.at,
             status=JobStatus(event.to_status),
             from_status=JobStatus(event.from_status) if event.from_status else None,
+            operation=operation_of(event),
+            actor_kind=ActorKind(event.actor_kind),
+            actor_name=event.actor,
+            changes=changes_of(event),
         )
-
-
-# A tenant's job events, as the stream hub reads them. Progress is not held back to be
-# coalesced: it would arrive late. A subscriber that falls behind gets only the newest
-# progress it has waiting (``latest_progress``).
-JOB_EVENTS = StreamKind(JobEventMessage.decode)
 
 
 def _item_of(entry: Entry) -> JobEventItem:

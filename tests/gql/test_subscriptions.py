@@ -11,6 +11,7 @@ all about another tenant's jobs.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -56,7 +57,15 @@ subscription($id: ID!, $afterSeq: Int) {
 }"""
 JOBS_CHANGED = """
 subscription($filter: JobFilter) {
-  jobsChanged(filter: $filter) { seq kind job { id status hidden } }
+  jobsChanged(filter: $filter) { seq kind fromStatus toStatus actor { kind } job { id status hidden } }
+}"""
+# What an event says it changed, who or what caused it and when.
+JOB_CHANGES = """
+subscription($id: ID!, $afterSeq: Int) {
+  jobUpdated(id: $id, afterSeq: $afterSeq) {
+    seq kind at fromStatus toStatus operation actor { kind name } changes { field value }
+    job { status }
+  }
 }"""
 JOB_LOGS = """
 subscription($jobId: ID!, $level: LogLevel) {
@@ -274,6 +283,47 @@ async def test_live_events_keep_seq_order_when_the_relay_skips_or_repeats_them(
     assert last["status"] == refreshed["job"]["status"] == "STOPPING"
 
 
+def what_changed(events: list[dict[str, Any]]) -> list[tuple]:
+    return [
+        (e["seq"], e["kind"], e["fromStatus"], e["toStatus"], e["operation"], e["actor"]["kind"], e["actor"]["name"],
+         [(c["field"], c["value"]) for c in e["changes"]])
+        for e in (received["jobUpdated"] for received in events)
+    ]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_replayed_and_live_events_say_what_each_changed_not_what_the_job_is_now(
+    api: Api, acme: TenantFixture, redis: Redis
+):
+    operator = acme.actor(Role.ADMIN, name="night shift")
+    await relay_nothing_so_far()
+    job = await start(acme, "test.plain", records=5)
+    await mark_running(job.id)
+    await set_job_low_priority(operator, job.id, True)
+    await stop_job(operator, job.id)
+    await relay_nothing_so_far()  # no live screen saw these: only the replay has them
+
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        updates = await ws.subscribe(JOB_CHANGES, {"id": gid(job), "afterSeq": 0})
+        replayed = await updates.collect(last_seq_is(4), what="the replayed events")
+        await mark_drained(job.id)
+        await relay_all(redis)
+        live = await updates.collect(last_seq_is(5), what="the live event")
+
+    assert what_changed(replayed + live) == [
+        (1, "CREATED", None, "PENDING", None, "USER", "admin user", []),
+        (2, "STATUS_CHANGED", "PENDING", "RUNNING", "CHUNK_STARTED", "WORKER", "worker", []),
+        (3, "PRIORITY_CHANGED", "RUNNING", "RUNNING", None, "USER", "night shift", [("lowPriority", True)]),
+        (4, "STATUS_CHANGED", "RUNNING", "STOPPING", "STOP", "USER", "night shift", []),
+        (5, "STATUS_CHANGED", "STOPPING", "STOPPED", "DRAINED", "WORKER", "worker", []),
+    ]
+    recorded_at = await JobEvent.filter(job_id=job.id).order_by("seq").values_list("at", flat=True)
+    assert [datetime.fromisoformat(e["jobUpdated"]["at"]) for e in replayed + live] == recorded_at
+    # The job beside each event is the job as of its delivery.
+    assert {e["jobUpdated"]["job"]["status"] for e in replayed} == {"STOPPING"}
+    assert live[-1]["jobUpdated"]["job"]["status"] == "STOPPED"
+
+
 # ---------------------------------------------------------------- real workers
 
 
@@ -452,16 +502,18 @@ async def test_jobs_changed_delivers_the_jobs_the_filter_and_the_role_let_throug
         )
 
     delivered = [
-        (e["jobsChanged"]["job"]["id"], e["jobsChanged"]["kind"], e["jobsChanged"]["seq"])
+        (e["jobsChanged"]["job"]["id"], e["jobsChanged"]["kind"], e["jobsChanged"]["seq"],
+         e["jobsChanged"]["fromStatus"], e["jobsChanged"]["toStatus"], e["jobsChanged"]["actor"]["kind"])
         for e in received
         if e["jobsChanged"]["job"]["id"] != gid(probe)
     ]
+    # Each event says its own move, whatever the job went on to do.
     assert delivered == [
-        (gid(entering), "STATUS_CHANGED", 2),
-        (gid(entering), "STATUS_CHANGED", 3),
-        (gid(hidden), "STATUS_CHANGED", 2),
-        (gid(hidden), "HIDDEN", 3),
-        (gid(last), "STATUS_CHANGED", 2),
+        (gid(entering), "STATUS_CHANGED", 2, "PENDING", "RUNNING", "WORKER"),
+        (gid(entering), "STATUS_CHANGED", 3, "RUNNING", "FINISHED", "WORKER"),
+        (gid(hidden), "STATUS_CHANGED", 2, "PENDING", "RUNNING", "WORKER"),
+        (gid(hidden), "HIDDEN", 3, "RUNNING", "RUNNING", "USER"),
+        (gid(last), "STATUS_CHANGED", 2, "PENDING", "RUNNING", "WORKER"),
     ]
     # Each carries the job as of delivery: the one that left the filter shows where it went.
     shown = {e["jobsChanged"]["job"]["id"]: e["jobsChanged"]["job"] for e in received}
