@@ -3,16 +3,24 @@ what moved the job or what else changed, who or what caused it, and when."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.access import PrincipalKind, Role
 from domain.clock import utcnow
-from domain.execution import settle_idle_wind_downs
-from domain.jobs import mark_running
+from domain.execution import (
+    MAX_CHUNK_ATTEMPTS,
+    reap_expired_leases,
+    release_chunk,
+    settle_idle_wind_downs,
+)
+from domain.jobs import expire_waits, mark_running
+from domain.models import Chunk, Job, Record
+from domain.statuses import ChunkStatus, JobStatus, RecordStatus
 from domain.tenants import create_token
 from gql.ids import from_global_id
-from tests.gql.support import Api, TenantApi
+from tests.domain.scenarios import add_chunk, put_in
+from tests.gql.support import Api, TenantApi, gid
 
 START = """
 mutation { startJob(input: {type: "test.plain", params: {records: 3}}) { ... on JobStarted { job { id } } } }
@@ -23,7 +31,6 @@ mutation($id: ID!) { %s(id: $id%s) { ... on JobOperationSuccess { job { id } } }
 HISTORY = """
 query History($id: ID!, $first: Int, $after: String) {
   job(id: $id) {
-    status
     history(first: $first, after: $after) {
       totalCount
       pageInfo { hasNextPage endCursor }
@@ -96,3 +103,44 @@ async def test_a_jobs_history_says_what_each_event_changed_who_caused_it_and_whe
     assert before <= moments[0] and moments == sorted(moments) and moments[-1] <= after
     # Each event is its own change; the job beside it is the job now.
     assert {(event["job"]["id"], event["job"]["status"]) for event in events} == {(job_id, "PENDING")}
+
+
+async def running_with_one_chunk(api: Api, record: RecordStatus, owner: str | None) -> tuple[Job, Chunk]:
+    job = await Job.get(id=from_global_id((await api.data(START))["startJob"]["job"]["id"], "Job"))
+    await mark_running(job.id)
+    await Job.filter(id=job.id).update(enumerated=True, total=1)
+    return job, await add_chunk(job, 0, ChunkStatus.RUNNING, [record], lease_owner=owner)
+
+
+async def last_event(api: Api, job: Job) -> tuple:
+    page = (await api.data(HISTORY, {"id": gid("Job", job.id), "first": 100}))["job"]["history"]
+    return change(page["edges"][-1]["node"])[1:7]
+
+
+async def test_what_the_work_reports_is_a_workers_and_what_the_platform_decides_the_systems(acme_api: TenantApi):
+    operator = await acme_api.as_(Role.OPERATOR)
+
+    # The worker that ran the last chunk releases it: the job is done.
+    done, chunk = await running_with_one_chunk(operator, RecordStatus.SUCCEEDED, owner="worker-1")
+    await release_chunk(chunk.id, "worker-1", ChunkStatus.COMPLETED)
+    # The last chunk's worker died once too often: the reaper gives it up, and the job ends.
+    abandoned, chunk = await running_with_one_chunk(operator, RecordStatus.RUNNING, owner="worker-2")
+    await Chunk.filter(id=chunk.id).update(
+        attempts=MAX_CHUNK_ATTEMPTS, lease_expires_at=utcnow() - timedelta(seconds=1)
+    )
+    await reap_expired_leases()
+    # Nobody answered a waiting record in time: the job runs on.
+    waited, chunk = await running_with_one_chunk(operator, RecordStatus.WAITING, owner=None)
+    await put_in(waited, JobStatus.WAITING)
+    await Record.filter(chunk_id=chunk.id).update(wait_deadline=utcnow() - timedelta(seconds=1))
+    await expire_waits()
+
+    assert await last_event(operator, done) == (
+        "STATUS_CHANGED", "RUNNING", "FINISHED", "WORK_DONE", "WORKER", "worker"
+    )
+    assert await last_event(operator, abandoned) == (
+        "STATUS_CHANGED", "RUNNING", "FINISHED", "WORK_DONE", "SYSTEM", "system"
+    )
+    assert await last_event(operator, waited) == (
+        "STATUS_CHANGED", "WAITING", "RUNNING", "WAIT_COMPLETED", "SYSTEM", "system"
+    )
