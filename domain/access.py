@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,18 +35,36 @@ class PrincipalKind(StrEnum):
     SYSTEM = "SYSTEM"  # the platform itself: schedules, pruning
 
 
+class ActorKind(StrEnum):
+    """Who or what caused something a job's history records."""
+
+    USER = "USER"  # a person, through a token
+    BOT = "BOT"  # automation, through a token
+    SYSTEM = "SYSTEM"  # the platform: dispatcher, reaper, wait timeouts, schedules
+    WORKER = "WORKER"  # a worker, reporting what the work did: started, waiting, done, drained, failed
+
+    @classmethod
+    def of_principal(cls, kind: PrincipalKind) -> ActorKind:
+        return cls(kind.value)
+
+
 @dataclass(frozen=True)
 class Actor:
-    """The principal a domain verb acts for."""
+    """The principal a domain verb acts for, or the part of the platform acting by itself."""
 
     tenant_id: int
     role: Role
     name: str
     principal_id: int | None = None
+    kind: ActorKind = ActorKind.USER
 
     @classmethod
     def system(cls, tenant_id: int) -> Actor:
-        return cls(tenant_id=tenant_id, role=Role.ADMIN, name="system")
+        return cls(tenant_id=tenant_id, role=Role.ADMIN, name="system", kind=ActorKind.SYSTEM)
+
+    @classmethod
+    def worker(cls, tenant_id: int) -> Actor:
+        return cls(tenant_id=tenant_id, role=Role.ADMIN, name="worker", kind=ActorKind.WORKER)
 
     @property
     def is_platform(self) -> bool:
@@ -64,6 +83,10 @@ class Actor:
     @property
     def sees_system_jobs(self) -> bool:
         return self.has(Role.ADMIN)
+
+
+# The platform acting by itself on one of a tenant's jobs: ``Actor.system`` or ``Actor.worker``.
+PlatformActor = Callable[[int], Actor]
 
 
 TOKEN_PREFIX = "jt_"

@@ -24,6 +24,7 @@ import asyncpg
 from tortoise.expressions import Q
 
 from domain import chunks, db
+from domain.access import Actor, PlatformActor
 from domain.clock import utcnow
 from domain.counts import Counts
 from domain.jobs import fail_job, finish_job, mark_drained, mark_running, mark_waiting
@@ -333,8 +334,11 @@ async def release_chunk(
 # ---------------------------------------------------------------- settling
 
 
-async def settle_job(job_id: int) -> None:
-    """Move the job on if its chunks and children say so: finished, waiting, stopped or canceled."""
+async def settle_job(job_id: int, by: PlatformActor = Actor.worker) -> None:
+    """Move the job on if its chunks and children say so: finished, waiting, stopped or canceled.
+
+    ``by``: who noticed, for the job's history: a worker releasing a chunk, or the system.
+    """
     job = await Job.get_or_none(id=job_id)
     if job is None or job.status in TERMINAL or job.status in (JobStatus.PENDING, JobStatus.STOPPED):
         return
@@ -358,13 +362,13 @@ async def settle_job(job_id: int) -> None:
     changed: Job | None = None
     if job.status is JobStatus.CANCELING or (job.status is JobStatus.STOPPING and job.stoppable):
         if not leased and not children_in_flight:
-            changed = await mark_drained(job_id)
+            changed = await mark_drained(job_id, by)
     elif job.enumerated and not (leased or pending or parked or children_open):
-        changed = await finish_job(job_id)
+        changed = await finish_job(job_id, by)
     elif job.status is JobStatus.RUNNING and job.enumerated and parked and not (leased or pending):
-        changed = await mark_waiting(job_id)
+        changed = await mark_waiting(job_id, by)
     if changed is not None and changed.status in TERMINAL | {JobStatus.STOPPED} and job.parent_id:
-        await settle_job(job.parent_id)
+        await settle_job(job.parent_id, by)
 
 
 async def settle_idle_wind_downs() -> None:
@@ -379,7 +383,7 @@ async def settle_idle_wind_downs() -> None:
         [JobStatus.STOPPING.value, JobStatus.CANCELING.value],
     )
     for row in rows:
-        await settle_job(row["id"])
+        await settle_job(row["id"], by=Actor.system)
 
 
 async def reap_expired_leases() -> list[int]:
@@ -400,7 +404,7 @@ async def reap_expired_leases() -> list[int]:
     )
     jobs = sorted({chunk.job_id for chunk in lost})
     for job_id in jobs:
-        await settle_job(job_id)
+        await settle_job(job_id, by=Actor.system)
     return jobs
 
 

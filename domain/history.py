@@ -1,21 +1,50 @@
-"""A job's event history read back: what a subscriber missed, in ``seq`` order.
+"""A job's event history read back: what each event says, what a subscriber missed, and
+what the relay has still to publish.
 
 Every event a verb records is in ``job_event`` with the job's next ``seq``,
 committed with the change itself, so the table is the gap-free truth the live
-streams are copied from.
+streams are copied from. An event says the status before and after, who caused
+it (``actor`` and ``actor_kind``), when, and in ``data`` the operation that
+moved the job and the fields a change that is not a move set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from tortoise.expressions import Subquery
 
 from domain.models import JobEvent
-from domain.statuses import EventKind
+from domain.statuses import EventKind, Operation
 
 PAGE = 1000
+OPERATION = "operation"
+
+
+def operation_of(event: JobEvent) -> Operation | None:
+    """The operator verb or the work's report that moved the job; None for what is not a move."""
+    name = event.data.get(OPERATION)
+    return None if name is None else Operation(name)
+
+
+def changes_of(event: JobEvent) -> dict[str, Any]:
+    """The job's fields the event set, with their new values (``low_priority``, ``hidden``)."""
+    return {name: value for name, value in event.data.items() if name != OPERATION}
+
+
+async def awaiting_relay(limit: int) -> list[JobEvent]:
+    """The oldest events the relay has yet to publish, however late their transactions committed."""
+    # ``= true`` written out, as the partial index says it: neither SQLite nor PostgreSQL's
+    # generic plans use the index for a bound parameter they cannot see is true.
+    return await JobEvent.raw(
+        f"SELECT * FROM job_event WHERE awaiting_relay = true ORDER BY id LIMIT {int(limit)}"
+    )
+
+
+async def relayed(event_ids: Sequence[int]) -> None:
+    await JobEvent.filter(id__in=list(event_ids)).update(awaiting_relay=None)
 
 
 async def events_after(job_id: int, after_seq: int, through_seq: int | None = None) -> list[JobEvent]:

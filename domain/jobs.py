@@ -19,7 +19,7 @@ from tortoise.expressions import F, Subquery
 from tortoise.queryset import QuerySet
 
 from domain import chunks, db
-from domain.access import Actor, Role
+from domain.access import Actor, PlatformActor, Role
 from domain.clock import month_of, utcnow
 from domain.errors import (
     InvalidInput,
@@ -29,6 +29,7 @@ from domain.errors import (
     NotFound,
     PlanLimitExceeded,
 )
+from domain.history import OPERATION
 from domain.journal import transition_line
 from domain.logs import write_logs
 from domain.models import Chunk, Job, JobEvent, PlanUsage, Record, Tenant
@@ -263,9 +264,9 @@ async def _start_if_no_chunk_will(job: Job) -> Job:
     """
     if not job.enumerated or await Chunk.filter(job_id=job.id, status__in=CHUNK_OPEN).exists():
         return job
-    job = await mark_running(job.id) or job
+    job = await mark_running(job.id, by=Actor.system) or job
     if not await Job.filter(parent_id=job.id).exclude(status__in=TERMINAL).exists():
-        job = await finish_job(job.id) or job
+        job = await finish_job(job.id, by=Actor.system) or job
     return job
 
 
@@ -417,16 +418,16 @@ async def _cascade(
 # ---------------------------------------------------------------- worker events
 
 
-async def mark_running(job_id: int) -> Job | None:
+async def mark_running(job_id: int, by: PlatformActor = Actor.worker) -> Job | None:
     """The first chunk started."""
-    return await _event(job_id, Operation.CHUNK_STARTED)
+    return await _event(job_id, Operation.CHUNK_STARTED, by)
 
 
-async def mark_waiting(job_id: int) -> Job | None:
-    return await _event(job_id, Operation.ALL_WAITING)
+async def mark_waiting(job_id: int, by: PlatformActor = Actor.worker) -> Job | None:
+    return await _event(job_id, Operation.ALL_WAITING, by)
 
 
-async def mark_drained(job_id: int) -> Job | None:
+async def mark_drained(job_id: int, by: PlatformActor = Actor.worker) -> Job | None:
     """Nothing is in flight any more after a stop or cancel request.
 
     A non-stoppable type asked to stop keeps working until it finishes or fails,
@@ -435,29 +436,29 @@ async def mark_drained(job_id: int) -> Job | None:
     job = await Job.get_or_none(id=job_id)
     if job is None or (job.status is JobStatus.STOPPING and not job.stoppable):
         return None
-    return await _try_transition(job, Operation.DRAINED, Actor.system(job.tenant_id), effect=_after_drain)
+    return await _try_transition(job, Operation.DRAINED, by(job.tenant_id), effect=_after_drain)
 
 
-async def finish_job(job_id: int) -> Job | None:
+async def finish_job(job_id: int, by: PlatformActor = Actor.worker) -> Job | None:
     """All chunks and children are done: FINISHED with an outcome (CANCELED if it was canceling)."""
-    return await _event(job_id, Operation.WORK_DONE, effect=_set_outcome)
+    return await _event(job_id, Operation.WORK_DONE, by, effect=_set_outcome)
 
 
-async def fail_job(job_id: int, error: str) -> Job | None:
+async def fail_job(job_id: int, error: str, by: PlatformActor = Actor.worker) -> Job | None:
     return await _event(
-        job_id, Operation.RUN_FAILED, effect=_give_up_chunks, updates={"error": error[:10_000]}
+        job_id, Operation.RUN_FAILED, by, effect=_give_up_chunks, updates={"error": error[:10_000]}
     )
 
 
 async def _event(
-    job_id: int, operation: Operation, *, effect: Effect | None = None, updates: dict | None = None
+    job_id: int, operation: Operation, by: PlatformActor, *, effect: Effect | None = None, updates: dict | None = None
 ) -> Job | None:
-    """Apply a worker-reported event if it is legal now; None if the job is gone or moved on."""
+    """Apply an event the work reported (``by`` a worker, or the system watching it) if it is
+    legal now; None if the job is gone or moved on."""
     job = await Job.get_or_none(id=job_id)
     if job is None:
         return None
-    actor = Actor.system(job.tenant_id)
-    return await _try_transition(job, operation, actor, effect=effect, updates=updates)
+    return await _try_transition(job, operation, by(job.tenant_id), effect=effect, updates=updates)
 
 
 async def _try_transition(job: Job, operation: Operation, actor: Actor, **kwargs: Any) -> Job | None:
@@ -532,7 +533,7 @@ async def _record_event(
 ) -> None:
     payload = dict(data or {})
     if operation is not None:
-        payload["operation"] = operation.value
+        payload[OPERATION] = operation.value
     await JobEvent.create(
         job_id=job.id,
         seq=job.seq,
@@ -540,6 +541,7 @@ async def _record_event(
         from_status=source,
         to_status=target,
         actor=actor.name,
+        actor_kind=actor.kind,
         actor_principal_id=actor.principal_id,
         at=utcnow(),
         data=payload,

@@ -7,10 +7,10 @@ Status columns are only ever written by the verbs in ``domain.jobs`` (jobs),
 from __future__ import annotations
 
 from tortoise import fields
-from tortoise.indexes import Index
+from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
 
-from domain.access import PrincipalKind, Role
+from domain.access import ActorKind, PrincipalKind, Role
 from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
 
 STATUS_LENGTH = 12
@@ -231,7 +231,8 @@ class Record(Model):
 
 
 class JobEvent(Model):
-    # The history of a job. ``seq`` is per job, gap-free and strictly increasing.
+    # The history of a job, and the outbox the relay publishes to the live streams.
+    # ``seq`` is per job, gap-free and strictly increasing.
 
     id = fields.BigIntField(primary_key=True)
     job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
@@ -241,16 +242,25 @@ class JobEvent(Model):
     kind = fields.CharField(max_length=32)
     from_status = fields.CharEnumField(JobStatus, max_length=STATUS_LENGTH, null=True)
     to_status = fields.CharEnumField(JobStatus, max_length=STATUS_LENGTH)
+    # Who or what caused the event: the actor's name and kind, and its principal if it has one.
     actor = fields.CharField(max_length=200)
+    actor_kind = fields.CharEnumField(ActorKind, max_length=STATUS_LENGTH)
     actor_principal: fields.ForeignKeyNullableRelation[Principal] = fields.ForeignKeyField(
         "jobtower.Principal", related_name="events", null=True
     )
     at = fields.DatetimeField()
+    # The operation that moved the job, and the fields a change that is not a move set.
     data = fields.JSONField(default=dict)
+    # TRUE until the relay has published the event, then NULL. An id order cannot tell
+    # what is left (ids are taken before commit, and transactions commit in any order);
+    # the marker can, and the partial index holds only what is left. NULL rather than
+    # FALSE: the rows recorded before the marker existed read as published.
+    awaiting_relay = fields.BooleanField(null=True, default=True)
 
     class Meta:
         table = "job_event"
         unique_together = (("job", "seq"),)
+        indexes = (PartialIndex(fields=("id",), condition={"awaiting_relay": True}),)
 
 
 class JobLog(Model):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 
 from domain import db
-from domain.access import Actor, PrincipalKind, Role, hash_token, new_token
+from domain.access import Actor, ActorKind, PrincipalKind, Role, hash_token, new_token
 from domain.clock import month_of, utcnow
 from domain.errors import InvalidInput, NotFound, Unauthenticated
 from domain.models import ApiToken, PlanUsage, Principal, Tenant
@@ -84,6 +84,7 @@ async def authenticate(token: str | None) -> Actor:
         role=principal.role,
         name=principal.name,
         principal_id=principal.id,
+        kind=ActorKind.of_principal(principal.kind),
     )
 
 

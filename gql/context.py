@@ -15,7 +15,7 @@ from domain.clock import utcnow
 from domain.errors import Unauthenticated
 from domain.scheduling import in_flight
 from gql.loaders import Loaders
-from gql.streams import StreamHub, hub_for
+from workers.streams import StreamHub, hub_for
 from workers.dispatcher import live_worker_slots
 
 

@@ -16,7 +16,7 @@ from domain.jobs import can_see
 from domain.errors import InvalidInput
 from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent, record_row
 from domain.logs import LogLevel
-from domain.models import Chunk, Job, JobLog, Principal, Record, Tenant
+from domain.models import Chunk, Job, JobEvent, JobLog, Principal, Record, Tenant
 from domain.progress import Progress, children_progress
 from domain.statuses import RecordStatus
 
@@ -90,6 +90,9 @@ class Loaders:
         self.chunk_record_count = _counts(Record, "chunk_id")
         self.child_pages = _pages(Job, "parent_id", "id", where=hidden_system, params=hidden_params)
         self.child_count = _counts(Job, "parent_id", hidden_system, hidden_params)
+        # A job's history, oldest first.
+        self.event_pages = _pages(JobEvent, "job_id", "seq")
+        self.event_count = _counts(JobEvent, "job_id")
         # A schedule's runs, newest first.
         self.schedule_runs = _pages(Job, "schedule_id", "id", descending=True, where=hidden_system, params=hidden_params)
         self._filtered: dict[Hashable, tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]] = {}

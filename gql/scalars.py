@@ -7,11 +7,11 @@ from typing import NewType
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.access import PrincipalKind, Role
+from domain.access import ActorKind, PrincipalKind, Role
 from domain.listing import Direction, JobOrderField
 from domain.logs import LogLevel
 from domain.progress import WaitingReason
-from domain.statuses import ChunkStatus, EventKind, JobOutcome, JobStatus, RecordStatus, StepStatus
+from domain.statuses import ChunkStatus, EventKind, JobOutcome, JobStatus, Operation, RecordStatus, StepStatus
 
 # Record counters can pass GraphQL's 32-bit Int.
 BigInt = NewType("BigInt", int)
@@ -30,6 +30,8 @@ for enum in (
     RecordStatus,
     StepStatus,
     EventKind,
+    Operation,
+    ActorKind,
     Role,
     PrincipalKind,
     LogLevel,

@@ -15,7 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from domain import db
 from domain.models import Tenant
 from domain.registry import registry
-from gql.streams import close_hub
+from workers.streams import close_hub
 from gql.view import GraphQLView
 from jobtower.collector import tune_garbage_collector
 from jobtower.limits import BodySizeLimit

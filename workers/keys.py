@@ -12,8 +12,6 @@ DISPATCHER_LEADER = f"{PREFIX}:dispatcher:leader"
 # Set by the dispatcher; when it is missing, Redis came back empty and whatever
 # was queued in it is gone.
 EPOCH = f"{PREFIX}:epoch"
-# The id of the last job event the relay copied from the database to the streams.
-RELAY_CURSOR = f"{PREFIX}:relay:last-event-id"
 
 
 def worker(worker_id: str) -> str:

@@ -19,7 +19,7 @@ from domain.clock import utcnow
 from domain.logs import LogLine
 from domain.statuses import EventKind
 from workers import keys
-from workers.events import JobEventMessage
+from workers.events import JobEventMessage, LogsWritten
 
 STREAM_MAXLEN = 100_000
 LOG_STREAM_MAXLEN = 10_000
@@ -96,20 +96,14 @@ class ProgressPublisher:
             return 0
 
     async def logs(self, lines: Iterable[LogLine]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
+        """Announce a flush of lines written to the database: one entry per job, not per line."""
+        levels: dict[int, set[str]] = {}
         for line in lines:
-            pipe.xadd(
-                keys.job_logs(line.job_id),
-                {
-                    "at": line.at.isoformat(),
-                    "level": line.level.value,
-                    "message": line.message,
-                    "chunk": "" if line.chunk_index is None else str(line.chunk_index),
-                    "record": line.record_key or "",
-                },
-                maxlen=LOG_STREAM_MAXLEN,
-                approximate=True,
-            )
+            levels.setdefault(line.job_id, set()).add(line.level.value)
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, written in levels.items():
+            flush = LogsWritten(job_id=job_id, levels=frozenset(written))
+            pipe.xadd(keys.job_logs(job_id), flush.encode(), maxlen=LOG_STREAM_MAXLEN, approximate=True)
         try:
             await pipe.execute()
         except RedisError as error:

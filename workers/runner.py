@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from domain.access import Actor, Role
+from domain.access import Actor, ActorKind, Role
 from domain.clock import utcnow
 from domain.counts import Counts
 from domain.execution import (
@@ -96,9 +96,13 @@ class StepContext:
         self, type: str, params: Mapping[str, Any] | None = None, name: str | None = None
     ) -> int:
         job = self.runner.job
-        # The platform starts children on behalf of whoever ran the parent.
+        # The platform starts children on behalf of whoever ran the parent, from the parent's work.
         actor = Actor(
-            tenant_id=job.tenant_id, role=Role.ADMIN, name=f"job {job.id}", principal_id=job.run_by_id
+            tenant_id=job.tenant_id,
+            role=Role.ADMIN,
+            name=f"job {job.id}",
+            principal_id=job.run_by_id,
+            kind=ActorKind.WORKER,
         )
         child = await start_job(
             actor, StartJobRequest(type=type, params=dict(params or {}), name=name, parent_id=job.id)

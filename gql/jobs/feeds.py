@@ -1,8 +1,10 @@
 """What ``jobUpdated`` and ``jobsChanged`` deliver: each job's events gap-free, in ``seq`` order.
 
-Live events come from the tenant's Redis stream (``gql.streams``); the database
-(``domain.history``) holds every event except progress. Per job and subscriber
-a ``JobSequence`` remembers the last ``seq`` delivered and keeps three rules:
+Live events come from the tenant's Redis stream (``workers.streams``); the
+database (``domain.history``) holds every event except progress. An event says
+what it changed, who or what caused it and when, live or replayed alike. Per
+job and subscriber a ``JobSequence`` remembers the last ``seq`` delivered and
+keeps three rules:
 
 * an event that is not PROGRESS is delivered exactly once: one at or below the
   last ``seq`` is a duplicate (the relay and a catch-up both had it) and is
@@ -22,23 +24,22 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from datetime import datetime, timedelta
+from typing import Any
 
-from redis.asyncio import Redis
 
-from domain.access import Actor
+from domain.access import Actor, ActorKind
 from domain.clock import utcnow
 from domain.errors import NotFound
-from domain.history import events_after, events_since, hidden_at
+from domain.history import changes_of, events_after, events_since, hidden_at, operation_of
 from domain.jobs import visible_jobs
 from domain.listing import JobListFilter, filtered_jobs
 from domain.models import Job, JobEvent
-from domain.statuses import EventKind, JobStatus
+from domain.statuses import EventKind, JobStatus, Operation
 from gql.ids import from_global_id
-from gql.streams import Entry, StreamHub, StreamKind
 from workers import keys
 from workers.events import JobEventMessage
+from workers.streams import JOB_EVENTS, Entry, StreamHub
 
 # jobsChanged remembers this many jobs' last seq; a job forgotten and seen again
 # starts over from its next live event.
@@ -51,12 +52,18 @@ CATCH_UP_LIMIT = 10_000
 
 @dataclass(frozen=True)
 class JobEventItem:
+    """One event of a job as subscribers deliver it: what changed, who or what caused it, when."""
+
     job_id: int
     seq: int
     kind: EventKind
     at: datetime
     status: JobStatus
     from_status: JobStatus | None
+    operation: Operation | None
+    actor_kind: ActorKind
+    actor_name: str
+    changes: dict[str, Any]
     # The stream entry it came from: every subscriber delivering it shares one read of the job.
     entry_id: str | None = None
 
@@ -69,6 +76,10 @@ class JobEventItem:
             at=datetime.fromisoformat(message.at),
             status=JobStatus(message.status),
             from_status=JobStatus(message.from_status) if message.from_status else None,
+            operation=message.operation,
+            actor_kind=message.actor_kind,
+            actor_name=message.actor_name,
+            changes=message.changes,
             entry_id=entry_id,
         )
 
@@ -81,13 +92,11 @@ class JobEventItem:
             at=event.at,
             status=JobStatus(event.to_status),
             from_status=JobStatus(event.from_status) if event.from_status else None,
+            operation=operation_of(event),
+            actor_kind=ActorKind(event.actor_kind),
+            actor_name=event.actor,
+            changes=changes_of(event),
         )
-
-
-# A tenant's job events, as the stream hub reads them. Progress is not held back to be
-# coalesced: it would arrive late. A subscriber that falls behind gets only the newest
-# progress it has waiting (``latest_progress``).
-JOB_EVENTS = StreamKind(JobEventMessage.decode)
 
 
 def _item_of(entry: Entry) -> JobEventItem:
@@ -284,7 +293,7 @@ class JobState:
     as_of: str | None = None
 
 
-async def job_states(hub: StreamHub, redis: Redis, items: Sequence[JobEventItem]) -> dict[int, JobState]:
+async def job_states(hub: StreamHub, items: Sequence[JobEventItem]) -> dict[int, JobState]:
     """The jobs of ``items`` as of now, as a pull refresh reads them.
 
     A job whose newest item came live is read once per process for that stream
@@ -292,16 +301,16 @@ async def job_states(hub: StreamHub, redis: Redis, items: Sequence[JobEventItem]
     """
     if len(items) == 1 and items[0].entry_id is not None:  # the usual live event
         key = (items[0].job_id, items[0].entry_id)
-        return {key[0]: (await hub.shared.get_many([key], partial(_read_shared, redis)))[key]}
+        return {key[0]: (await hub.shared.get_many([key], _read_shared))[key]}
     newest: dict[int, str | None] = {}
     for item in items:
         if item.entry_id is not None or item.job_id not in newest:
             newest[item.job_id] = item.entry_id
     replayed = sorted(job_id for job_id, entry in newest.items() if entry is None)
-    states = await _read_states(redis, replayed) if replayed else {}
+    states = await _read_states(replayed) if replayed else {}
     live = [(job_id, entry) for job_id, entry in newest.items() if entry is not None]
     if live:
-        shared = await hub.shared.get_many(live, partial(_read_shared, redis))
+        shared = await hub.shared.get_many(live, _read_shared)
         states.update({job_id: state for (job_id, _), state in shared.items()})
     return states
 
@@ -310,16 +319,16 @@ async def read_states_ahead(hub: StreamHub, entries: list[Entry]) -> None:
     """The jobs of live entries, read before their subscribers wake: each then finds its
     ``job_states`` done, instead of all of them waking twice, once to ask and once to get it."""
     await hub.shared.get_many(
-        [(entry.message.job_id, entry.id) for entry in entries], partial(_read_shared, hub.redis)
+        [(entry.message.job_id, entry.id) for entry in entries], _read_shared
     )
 
 
-async def _read_shared(redis: Redis, keys: list[tuple[int, str]]) -> dict[tuple[int, str], JobState]:
-    found = await _read_states(redis, sorted({job_id for job_id, _ in keys}))
+async def _read_shared(keys: list[tuple[int, str]]) -> dict[tuple[int, str], JobState]:
+    found = await _read_states(sorted({job_id for job_id, _ in keys}))
     return {(job_id, entry): replace(found[job_id], as_of=entry) for job_id, entry in keys}
 
 
-async def _read_states(redis: Redis, job_ids: list[int]) -> dict[int, JobState]:
+async def _read_states(job_ids: list[int]) -> dict[int, JobState]:
     if not job_ids:
         return {}
     jobs = {job.id: job for job in await Job.filter(id__in=job_ids)}

@@ -1,38 +1,24 @@
 """Subscriptions to jobs: one job's events (``jobUpdated``) and a filtered list's (``jobsChanged``).
 
-The events come gap-free from ``gql.jobs.feeds``; each carries the job as of
-its delivery, read the way a pull refresh reads it (the row and the chunks in
-flight), so a live screen and a refresh show the same truth.
+The events come gap-free from ``gql.jobs.feeds``; each says what changed, who
+or what caused it and when, and carries the job as of its delivery, read the
+way a pull refresh reads it (the row and the chunks in flight), so a live
+screen and a refresh show the same truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Hashable
-from datetime import datetime
+from collections.abc import AsyncGenerator
 
 import strawberry
 
 from domain.errors import InvalidInput
-from domain.statuses import EventKind
 from gql.context import Info
+from gql.jobs.events import JobEventNode
 from gql.jobs.feeds import JobEventItem, JobsFilter, job_states, job_updates, jobs_changed, subscribed_job
 from gql.jobs.queries import JobFilter
 from gql.jobs.types import JobNode
 from gql.loaders import Loaders
-from gql.scalars import BigInt
-
-
-@strawberry.type(name="JobEvent")
-class JobEventNode:
-    # Subscribers delivering the same live event with the same job state share one
-    # execution of the same document (gql.fanout).
-    share_key: strawberry.Private[Hashable | None]
-    seq: BigInt = strawberry.field(
-        description="The job's event number: gap-free per job; PROGRESS repeats the latest one."
-    )
-    kind: EventKind
-    at: datetime
-    job: JobNode = strawberry.field(description="The job as of this delivery, as a refresh would show it.")
 
 
 @strawberry.type
@@ -71,7 +57,7 @@ class JobSubscriptions:
 async def _delivered(info: Info, items: list[JobEventItem]) -> list[JobEventNode]:
     """The events of ``items`` whose job still exists, each with the job as of now."""
     context = info.context
-    states = await job_states(context.streams, context.redis, items)
+    states = await job_states(context.streams, items)
     found = {job_id: state for job_id, state in states.items() if state.job is not None}
 
     def prime(loaders: Loaders) -> None:
@@ -87,7 +73,5 @@ async def _delivered(info: Info, items: list[JobEventItem]) -> list[JobEventNode
         share_key = None
         if item.entry_id is not None and state.as_of is not None:
             share_key = (item.job_id, item.seq, item.kind, item.entry_id, state.as_of)
-        nodes.append(
-            JobEventNode(share_key=share_key, seq=item.seq, kind=item.kind, at=item.at, job=JobNode.of(state.job))
-        )
+        nodes.append(JobEventNode.of(item, JobNode.of(state.job), share_key))
     return nodes

@@ -36,6 +36,7 @@ from domain.statuses import (
 )
 from gql.context import Info
 from gql.ids import to_global_id
+from gql.jobs.events import JobEventNode
 from gql.loaders import PageResult, load_page
 from gql.node import Connection, Node
 from gql.scalars import JSON, BigInt
@@ -210,6 +211,21 @@ class JobNode(Node):
         values = decode_cursor(after, 1)
         result = await load_page(loaders.child_pages, self.model.id, page_size(first), values and int(values[0]))
         return _connection(result, JobNode.of, lambda job: job.id, lambda: loaders.child_count.load(self.model.id))
+
+    @strawberry.field(
+        description="What happened to the job, oldest first: what each event changed, who or what caused it, when."
+    )
+    async def history(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[JobEventNode]:
+        loaders = info.context.loaders
+        result = await load_page(loaders.event_pages, self.model.id, page_size(first), _position_after(after))
+        return _connection(
+            result,
+            lambda event: JobEventNode.of_event(event, self),
+            lambda event: event.seq,
+            lambda: loaders.event_count.load(self.model.id),
+        )
 
     @strawberry.field(
         description="The progress of every descendant (children, their children, and so on) summed;"

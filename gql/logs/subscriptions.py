@@ -1,10 +1,11 @@
 """``jobLogs``: a job's new log lines as they are written, from a minimum level up.
 
 The lines are read from the database, the same rows the ``logs`` connection
-pages through. Redis only says when to look: a worker adds to the job's log
-stream after each batch of lines it writes, and the verbs that log without a
-worker (a lost chunk, a force stop, a failed enumeration) also record a job
-event, so the tenant's event stream wakes the subscriber for this job too.
+pages through. Redis only says when to look: a worker adds one entry to the
+job's log stream per flush, naming the levels it wrote, and a subscriber wakes
+only for a flush with lines it shows. The verbs that log without a worker (a
+force stop, a failed enumeration) also record a job event, so the job's events
+on the tenant's stream wake the subscriber too; its progress does not.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import strawberry
 
 from domain.logs import LogLevel, at_least, last_line_id, lines_after
 from domain.models import Job, JobLog
+from domain.statuses import EventKind
 from gql.context import Info
-from gql.jobs.feeds import JOB_EVENTS, subscribed_job
+from gql.jobs.feeds import subscribed_job
 from gql.jobs.types import LogEntryNode
-from gql.streams import StreamHub, StreamKind
 from workers import keys
+from workers.events import JobEventMessage, LogsWritten
+from workers.streams import JOB_EVENTS, LOG_FLUSHES, Mailbox, StreamHub
 
 PAGE = 500
 # Concurrent writers may commit log ids out of order (PostgreSQL sequences): a
@@ -57,19 +60,23 @@ class LogTail:
         return fresh
 
 
-def _log_written(fields: dict) -> None:
-    return None  # the entry only says "look"; the line is read from the database
+async def log_wake_ups(hub: StreamHub, job: Job, levels: Sequence[LogLevel]) -> Mailbox:
+    """A mailbox for what may have written lines of ``job`` at ``levels``: the job's flushes
+    with lines of those levels, and its events that are not progress."""
+    shown = {level.value for level in levels}
 
+    def wakes(message: LogsWritten | JobEventMessage) -> bool:
+        if isinstance(message, LogsWritten):
+            return not shown.isdisjoint(message.levels)
+        return message.job_id == job.id and message.kind is not EventKind.PROGRESS
 
-# A job's log stream: one wake-up a turn is enough, the tail reads everything new.
-LOG_WRITTEN = StreamKind(_log_written, coalesce=lambda _: ("written", True))
+    return await hub.subscribe(
+        {keys.job_logs(job.id): LOG_FLUSHES, keys.tenant_events(job.tenant_id): JOB_EVENTS}, accept=wakes
+    )
 
 
 async def log_lines(hub: StreamHub, job: Job, levels: Sequence[LogLevel]) -> AsyncIterator[list[JobLog]]:
-    mailbox = await hub.subscribe(
-        {keys.job_logs(job.id): LOG_WRITTEN, keys.tenant_events(job.tenant_id): JOB_EVENTS},
-        accept=lambda message: message is None or message.job_id == job.id,
-    )
+    mailbox = await log_wake_ups(hub, job, levels)
     try:
         # Only what is written from now on: the mailbox exists, so nothing after this is missed.
         tail = LogTail(job.id, levels, await last_line_id(job.id))

@@ -20,9 +20,9 @@ from domain.access import Actor
 from domain.liveops import LiveOps, live_ops_summary
 from domain.models import Tenant
 from gql.context import Context, Info
-from gql.jobs.feeds import JOB_EVENTS
 from gql.ops.types import LiveOpsSummary
 from workers import keys
+from workers.streams import JOB_EVENTS
 
 MIN_INTERVAL_SECONDS = 1.0
 REFRESH_SECONDS = 5.0

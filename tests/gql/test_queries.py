@@ -161,9 +161,9 @@ async def test_a_pending_job_waits_and_its_waiting_time_grows(acme_api: TenantAp
         "waitingReason": "QUEUED",
         # Not enumerated yet: the total is the type's estimate from the params.
         "progress": {
-                "total": 10, "done": 0, "succeeded": 0, "failed": 0, "skipped": 0, "interrupted": 0, "canceled": 0,
-                "percent": 0.0, "estimated": True,
-            },
+            "total": 10, "done": 0, "succeeded": 0, "failed": 0, "skipped": 0, "interrupted": 0, "canceled": 0,
+            "percent": 0.0, "estimated": True,
+        },
         "parent": None,
         "root": {"id": gid("Job", job.id)},
         "restartedFrom": None,

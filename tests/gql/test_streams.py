@@ -10,21 +10,23 @@ import pytest
 from redis.asyncio import Redis
 
 from domain.access import Role
-from domain.execution import Counts
 from domain.jobs import StartJobRequest, mark_running, set_job_low_priority, start_job
+from domain.logs import LogLevel, LogLine, at_least, write_logs
 from domain.models import Job, JobEvent
 from domain.statuses import EventKind
 from gql.context import Context
 from gql.ids import to_global_id
 from gql.jobs.feeds import job_updates
+from gql.logs.subscriptions import log_lines
 from gql.schema import schema
-from gql.streams import StreamHub, StreamKind, close_hub
 from tests.cluster import wait_until
 from tests.conftest import TenantFixture
+from tests.gql.support import counting_statements
 from tests.gql.live import live_redis_url, redis, relay_all, relay_nothing_so_far  # noqa: F401  (fixtures)
 from tests.workers.support import start
 from workers.events import JobEventMessage
 from workers.progress import ProgressPublisher
+from workers.streams import StreamHub, StreamKind, close_hub
 
 
 def gid(job: Job) -> str:
@@ -92,7 +94,7 @@ async def test_a_job_subscriber_that_overflowed_catches_up_from_the_database_gap
     admin = acme.actor(Role.ADMIN)
     job = await start(acme, "test.plain", records=3)
     await mark_running(job.id)
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     hub = StreamHub(redis, capacity=3)
     updates = job_updates(hub, job, after_seq=2)
     try:
@@ -152,10 +154,7 @@ async def test_subscribers_share_an_execution_only_when_their_answers_cannot_dif
         # Progress until every subscription is listening and got the same live event.
         publisher = ProgressPublisher(redis, min_interval=0)
         for attempt in range(200):
-            await publisher.chunk_counts(
-                job_id=parent.id, tenant_id=parent.tenant_id, seq=2, status="RUNNING",
-                chunk_id=1, counts=Counts(done=attempt, succeeded=attempt),
-            )
+            await publisher.progress(job_id=parent.id, tenant_id=parent.tenant_id, seq=2, status="RUNNING")
             await asyncio.wait(first.values(), timeout=0.2)
             if all(task.done() for task in first.values()):
                 break
@@ -210,3 +209,45 @@ async def test_a_status_change_supersedes_the_progress_waiting_before_it(redis: 
         assert await _delivered_until(box, ("b", "status", 3)) == [("b", "status", 3)]
     finally:
         await hub.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_log_subscriber_reads_once_per_flush_with_lines_it_shows_and_never_for_progress(
+    redis: Redis, acme: TenantFixture
+):
+    job = await start(acme, "test.plain", records=3)
+    await mark_running(job.id)
+    publisher = ProgressPublisher(redis, min_interval=0)
+
+    async def flush(level: LogLevel, count: int) -> None:
+        """What a worker does at a flush: write the lines, announce them, publish progress."""
+        lines = [LogLine(job.id, level, f"{level.value.lower()} {n}") for n in range(count)]
+        await write_logs(lines)
+        await publisher.logs(lines)
+        await publisher.progress(job_id=job.id, tenant_id=job.tenant_id, seq=2, status="RUNNING")
+
+    hub = StreamHub(redis)
+    with counting_statements() as sql:
+        def log_reads() -> int:
+            return sum(1 for statement in sql.statements if statement.startswith("SELECT") and '"job_log"' in statement)
+
+        warnings = log_lines(hub, job, at_least(LogLevel.WARNING))
+        first = asyncio.ensure_future(warnings.__anext__())
+        try:
+            # Subscribed once it has read where its job's log ends: it reads again only when woken.
+            await wait_until(lambda: _true(log_reads() == 1), timeout=30, what="the subscription's first read")
+            await flush(LogLevel.INFO, 20)
+            await flush(LogLevel.DEBUG, 20)
+            await flush(LogLevel.WARNING, 5)
+            delivered = await asyncio.wait_for(first, timeout=30)
+        finally:
+            await warnings.aclose()
+            await hub.close()
+        reads = log_reads()
+
+    assert [line.message for line in delivered] == [f"warning {n}" for n in range(5)]
+    assert reads == 2, sql.statements
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -11,13 +11,13 @@ all about another tenant's jobs.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from domain.access import Role
-from domain.execution import Counts
 from domain.jobs import (
     finish_job,
     hide_job,
@@ -45,7 +45,6 @@ from tests.gql.live import (  # noqa: F401  (fixtures)
 )
 from tests.gql.ws import GraphQLWebSocket, Operation, Rejected, graphql_ws
 from tests.workers.support import start, wait_for_status
-from workers import keys
 from workers.progress import ProgressPublisher
 
 JOB_UPDATED = """
@@ -57,7 +56,15 @@ subscription($id: ID!, $afterSeq: Int) {
 }"""
 JOBS_CHANGED = """
 subscription($filter: JobFilter) {
-  jobsChanged(filter: $filter) { seq kind job { id status hidden } }
+  jobsChanged(filter: $filter) { seq kind fromStatus toStatus actor { kind } job { id status hidden } }
+}"""
+# What an event says it changed, who or what caused it and when.
+JOB_CHANGES = """
+subscription($id: ID!, $afterSeq: Int) {
+  jobUpdated(id: $id, afterSeq: $afterSeq) {
+    seq kind at fromStatus toStatus operation actor { kind name } changes { field value }
+    job { status }
+  }
 }"""
 JOB_LOGS = """
 subscription($jobId: ID!, $level: LogLevel) {
@@ -112,7 +119,7 @@ async def test_another_tenants_job_answers_exactly_like_a_missing_one(
     api: Api, make_tenant: MakeTenant, redis: Redis
 ):
     acme, globex = await make_tenant(), await make_tenant()
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     theirs = await start(globex, "test.plain", records=5)
     system = await start(acme, "test.system", records=5)  # admins only
     ours = await start(acme, "test.plain", records=5)
@@ -173,7 +180,7 @@ async def test_a_subscriber_that_drops_and_resumes_with_after_seq_gets_exactly_w
     api: Api, acme: TenantFixture, redis: Redis
 ):
     admin = acme.actor(Role.ADMIN)
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     job = await start(acme, "test.plain", records=5)
     await relay_all(redis)
     viewer = await token(acme, Role.VIEWER)
@@ -218,38 +225,36 @@ async def test_live_events_keep_seq_order_when_the_relay_skips_or_repeats_them(
 ):
     admin = acme.actor(Role.ADMIN)
     job = await start(acme, "test.plain", records=5)
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     progress = ProgressPublisher(redis, min_interval=0)
 
     async def progress_report(seq: int, done: int) -> None:
-        """What a worker publishes after a flush: its chunk's counts and the seq it knows."""
+        """What a worker does at a flush: raise the job's counters, then publish the seq it knows."""
+        await Job.filter(id=job.id).update(done=done, succeeded=done)
         current = await Job.get(id=job.id)
-        await progress.chunk_counts(
-            job_id=job.id, tenant_id=job.tenant_id, seq=seq, status=current.status.value,
-            chunk_id=1, counts=Counts(done=done, succeeded=done),
-        )
+        await progress.progress(job_id=job.id, tenant_id=job.tenant_id, seq=seq, status=current.status.value)
 
     async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
         live = await ws.subscribe(JOB_UPDATED, {"id": gid(job), "afterSeq": 1})
 
         # Event 2 is never relayed (Redis lost it); event 3 is. 2 comes first, from the database.
         await mark_running(job.id)
-        await relay_nothing_so_far(redis)
+        await relay_nothing_so_far()
         await set_job_low_priority(admin, job.id, True)
         await relay_all(redis)
         received = await live.collect(last_seq_is(3), what="events 2 and 3")
 
         # Progress that knows of event 4 before the relay published it: 4 comes first.
         await stop_job(admin, job.id)
-        await relay_nothing_so_far(redis)
+        await relay_nothing_so_far()
         await progress_report(seq=4, done=2)
         received += await live.collect(
             lambda got: bool(got) and got[-1]["jobUpdated"]["kind"] == "PROGRESS", what="progress after event 4"
         )
 
-        # The relay publishes 2, 3 and 4 again (it restarted from an older cursor), then 5;
-        # a worker that still knows seq 3 reports progress: it never takes seq back.
-        await redis.set(keys.RELAY_CURSOR, 0)
+        # The relay publishes 2, 3 and 4 again (it stopped before marking them published),
+        # then 5; a worker that still knows seq 3 reports progress: it never takes seq back.
+        await JobEvent.filter(job_id=job.id, seq__gte=2).update(awaiting_relay=True)
         await set_job_low_priority(admin, job.id, False)
         await relay_all(redis)
         received += await live.collect(last_seq_is(5), what="event 5")
@@ -269,10 +274,51 @@ async def test_live_events_keep_seq_order_when_the_relay_skips_or_repeats_them(
     ]
     statuses = [(s, k) for s, k, _ in summary(received) if k != "PROGRESS"]
     assert statuses == [(s, k) for s, k, _ in (await recorded(job))[1:]]
-    # Live progress is the pull refresh's: the database's counters plus the chunk in flight.
+    # Live progress is the pull refresh's: the database's counters.
     last = received[-1]["jobUpdated"]["job"]
     assert last["progress"] == refreshed["job"]["progress"] and last["progress"]["done"] == 3
     assert last["status"] == refreshed["job"]["status"] == "STOPPING"
+
+
+def what_changed(events: list[dict[str, Any]]) -> list[tuple]:
+    return [
+        (e["seq"], e["kind"], e["fromStatus"], e["toStatus"], e["operation"], e["actor"]["kind"], e["actor"]["name"],
+         [(c["field"], c["value"]) for c in e["changes"]])
+        for e in (received["jobUpdated"] for received in events)
+    ]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_replayed_and_live_events_say_what_each_changed_not_what_the_job_is_now(
+    api: Api, acme: TenantFixture, redis: Redis
+):
+    operator = acme.actor(Role.ADMIN, name="night shift")
+    await relay_nothing_so_far()
+    job = await start(acme, "test.plain", records=5)
+    await mark_running(job.id)
+    await set_job_low_priority(operator, job.id, True)
+    await stop_job(operator, job.id)
+    await relay_nothing_so_far()  # no live screen saw these: only the replay has them
+
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        updates = await ws.subscribe(JOB_CHANGES, {"id": gid(job), "afterSeq": 0})
+        replayed = await updates.collect(last_seq_is(4), what="the replayed events")
+        await mark_drained(job.id)
+        await relay_all(redis)
+        live = await updates.collect(last_seq_is(5), what="the live event")
+
+    assert what_changed(replayed + live) == [
+        (1, "CREATED", None, "PENDING", None, "USER", "admin user", []),
+        (2, "STATUS_CHANGED", "PENDING", "RUNNING", "CHUNK_STARTED", "WORKER", "worker", []),
+        (3, "PRIORITY_CHANGED", "RUNNING", "RUNNING", None, "USER", "night shift", [("lowPriority", True)]),
+        (4, "STATUS_CHANGED", "RUNNING", "STOPPING", "STOP", "USER", "night shift", []),
+        (5, "STATUS_CHANGED", "STOPPING", "STOPPED", "DRAINED", "WORKER", "worker", []),
+    ]
+    recorded_at = await JobEvent.filter(job_id=job.id).order_by("seq").values_list("at", flat=True)
+    assert [datetime.fromisoformat(e["jobUpdated"]["at"]) for e in replayed + live] == recorded_at
+    # The job beside each event is the job as of its delivery.
+    assert {e["jobUpdated"]["job"]["status"] for e in replayed} == {"STOPPING"}
+    assert live[-1]["jobUpdated"]["job"]["status"] == "STOPPED"
 
 
 # ---------------------------------------------------------------- real workers
@@ -414,7 +460,7 @@ async def test_jobs_changed_delivers_the_jobs_the_filter_and_the_role_let_throug
 ):
     acme, globex = await make_tenant(), await make_tenant()
     admin = acme.actor(Role.ADMIN)
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     probe = await start(acme, "test.plain", records=1)
     await mark_running(probe.id)
     async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
@@ -453,16 +499,18 @@ async def test_jobs_changed_delivers_the_jobs_the_filter_and_the_role_let_throug
         )
 
     delivered = [
-        (e["jobsChanged"]["job"]["id"], e["jobsChanged"]["kind"], e["jobsChanged"]["seq"])
+        (e["jobsChanged"]["job"]["id"], e["jobsChanged"]["kind"], e["jobsChanged"]["seq"],
+         e["jobsChanged"]["fromStatus"], e["jobsChanged"]["toStatus"], e["jobsChanged"]["actor"]["kind"])
         for e in received
         if e["jobsChanged"]["job"]["id"] != gid(probe)
     ]
+    # Each event says its own move, whatever the job went on to do.
     assert delivered == [
-        (gid(entering), "STATUS_CHANGED", 2),
-        (gid(entering), "STATUS_CHANGED", 3),
-        (gid(hidden), "STATUS_CHANGED", 2),
-        (gid(hidden), "HIDDEN", 3),
-        (gid(last), "STATUS_CHANGED", 2),
+        (gid(entering), "STATUS_CHANGED", 2, "PENDING", "RUNNING", "WORKER"),
+        (gid(entering), "STATUS_CHANGED", 3, "RUNNING", "FINISHED", "WORKER"),
+        (gid(hidden), "STATUS_CHANGED", 2, "PENDING", "RUNNING", "WORKER"),
+        (gid(hidden), "HIDDEN", 3, "RUNNING", "RUNNING", "USER"),
+        (gid(last), "STATUS_CHANGED", 2, "PENDING", "RUNNING", "WORKER"),
     ]
     # Each carries the job as of delivery: the one that left the filter shows where it went.
     shown = {e["jobsChanged"]["job"]["id"]: e["jobsChanged"]["job"] for e in received}
@@ -484,7 +532,7 @@ async def test_live_ops_moves_with_the_subscribers_own_jobs_only(
     api: Api, make_tenant: MakeTenant, redis: Redis
 ):
     acme, globex = await make_tenant(), await make_tenant()
-    await relay_nothing_so_far(redis)
+    await relay_nothing_so_far()
     async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
         live = await ws.subscribe(LIVE_OPS)
         [first] = await live.collect(lambda got: len(got) >= 1, what="the summary now")

@@ -1,13 +1,15 @@
-"""Live progress events in Redis: at most one per job per interval, and none left behind."""
+"""Live progress events in Redis: at most one per job per interval, none left behind, and one
+log-stream entry per flush."""
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from domain.logs import LogLevel, LogLine
 from domain.statuses import EventKind
 from tests.cluster import wait_until
 from workers import keys
-from workers.events import JobEventMessage
+from workers.events import JobEventMessage, LogsWritten
 from workers.progress import ProgressPublisher
 
 TENANT = 1
@@ -63,3 +65,19 @@ async def test_a_flush_after_the_interval_sends_its_event_at_once(redis: Redis):
     await wait_until(interval_over, timeout=5, what="the job's interval to end")
     await flush(publisher)
     assert len(await events(redis)) == 2
+
+
+async def test_a_log_flush_is_one_entry_per_job_naming_the_levels_it_wrote(redis: Redis):
+    lines = [LogLine(JOB, LogLevel.INFO, f"record {n} done") for n in range(50)]
+    lines += [LogLine(JOB, LogLevel.ERROR, "record 7 failed"), LogLine(JOB + 1, LogLevel.DEBUG, "another job")]
+
+    await ProgressPublisher(redis).logs(lines)
+
+    flushes = {
+        job_id: [LogsWritten.decode(fields) for _, fields in await redis.xrange(keys.job_logs(job_id))]
+        for job_id in (JOB, JOB + 1)
+    }
+    assert flushes == {
+        JOB: [LogsWritten(JOB, frozenset({"INFO", "ERROR"}))],
+        JOB + 1: [LogsWritten(JOB + 1, frozenset({"DEBUG"}))],
+    }

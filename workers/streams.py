@@ -25,7 +25,8 @@ Mailboxes are bounded. One that overflows drops what it holds and is marked
 ``lost``, so a slow subscriber never holds up the others; it catches up from
 the database, which keeps every job event and log line. A Redis outage is
 reported to every mailbox the same way. What a subscriber makes of the entries
-is ``gql.jobs.feeds``'s business.
+is its own business; the streams Jobtower writes, and how to read them, are at
+the end of this module.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from redis.exceptions import RedisError
 
 from domain.clock import utcnow
 from workers import keys
+from workers.events import JobEventMessage, LogsWritten
 
 log = logging.getLogger(__name__)
 
@@ -458,3 +460,15 @@ async def close_hub(redis: Redis) -> None:
     found = _hubs.pop(id(redis), None)
     if found is not None:
         await found[1].close()
+
+
+# ---------------------------------------------------------------- the streams Jobtower writes
+
+# A tenant's job events (``keys.tenant_events``). Progress is not held back to be
+# coalesced: it would arrive late. A subscriber that falls behind keeps only the newest
+# progress it has waiting.
+JOB_EVENTS = StreamKind(JobEventMessage.decode)
+# A job's log flushes (``keys.job_logs``): one wake-up a turn is enough, the subscriber
+# reads everything new. Flushes coalesce with those of the same levels only, so a
+# subscriber that shows some levels is still woken by the newest flush that has them.
+LOG_FLUSHES = StreamKind(LogsWritten.decode, coalesce=lambda flush: (flush.levels, True))
