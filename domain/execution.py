@@ -22,10 +22,10 @@ import asyncpg
 from tortoise.expressions import F, Q
 
 from domain import db
-from domain.clock import month_of, utcnow
+from domain.clock import utcnow
 from domain.jobs import fail_job, finish_job, mark_drained, mark_running, mark_waiting
 from domain.logs import LogLevel, LogLine, write_logs
-from domain.models import Chunk, Job, PlanUsage, Record
+from domain.models import Chunk, Job, Record
 from domain.statuses import (
     DISPATCHABLE,
     IN_FLIGHT,
@@ -308,7 +308,7 @@ _NOT_DONE = (RecordStatus.PENDING, RecordStatus.RUNNING, RecordStatus.WAITING)
 
 
 async def release_chunk(chunk_id: int, owner: str, status: ChunkStatus, *, parked: bool = False) -> bool:
-    """End the worker's hold on a chunk; counters recounted, job and plan usage brought up to date.
+    """End the worker's hold on a chunk; counters recounted, the job brought up to date.
 
     ``parked``: every remaining record waits on an answer, so the chunk stays RUNNING
     without a lease until ``complete_wait`` re-opens it.
@@ -345,23 +345,8 @@ async def release_chunk(chunk_id: int, owner: str, status: ChunkStatus, *, parke
             skipped=F("skipped") + (counts.skipped - chunk.skipped),
             last_progress_at=now,
         )
-        if newly_done:
-            tenant_id = (await Job.filter(id=chunk.job_id).values_list("tenant_id", flat=True))[0]
-            await _count_usage(tenant_id, newly_done)
     await settle_job(chunk.job_id)
     return True
-
-
-async def _count_usage(tenant_id: int, records: int) -> None:
-    month = month_of(utcnow())
-    updated = await PlanUsage.filter(tenant_id=tenant_id, month=month).update(
-        records_used=F("records_used") + records
-    )
-    if not updated:
-        await PlanUsage.bulk_create(
-            [PlanUsage(tenant_id=tenant_id, month=month, records_used=records)],
-            ignore_conflicts=True,
-        )
 
 
 # ---------------------------------------------------------------- settling

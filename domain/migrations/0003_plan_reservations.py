@@ -1,0 +1,27 @@
+"""Records reserved at admission: per job, and per tenant and month in the plan usage.
+
+Jobs admitted before this migration hold no reservation (0); their records count as
+used when they end, like every job's.
+"""
+
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise import fields
+
+class Migration(migrations.Migration):
+    dependencies = [('jobtower', '0002_record_without_foreign_keys')]
+
+    initial = False
+
+    operations = [
+        ops.AddField(
+            model_name='Job',
+            name='records_reserved',
+            field=fields.BigIntField(default=0),
+        ),
+        ops.AddField(
+            model_name='PlanUsage',
+            name='records_reserved',
+            field=fields.BigIntField(default=0),
+        ),
+    ]
