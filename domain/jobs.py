@@ -32,7 +32,6 @@ from domain.journey import answered, waiting_step
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Chunk, Job, JobEvent, Record, Tenant
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
-from domain.usage import reserve, settle
 from domain.statuses import (
     CHUNK_OPEN,
     CHUNK_TERMINAL,
@@ -49,6 +48,7 @@ from domain.statuses import (
     RecordStatus,
     check_transition,
 )
+from domain.usage import reserve, settle
 
 MAX_NAME_LENGTH = 200
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -109,7 +109,7 @@ async def start_job(actor: Actor, request: StartJobRequest) -> Job:
     """Admit a job: permission, type, params, plan limit, idempotency. Nothing is created on refusal."""
     actor.require(Role.OPERATOR, "startJob")
     if request.low_priority:
-        # Priority is an admin's decision, when a job starts as later (setJobLowPriority).
+        # Choosing a priority is an admin's decision, at the start as later (setJobLowPriority).
         actor.require(Role.ADMIN, "starting a job with low priority")
     job_type = registry.get(request.type)
     if job_type.system:
@@ -279,7 +279,7 @@ async def restart_job(actor: Actor, job_id: int) -> Job:
         source = await Job.get_or_none(id=old.restarted_from_id)
         if source is None:
             raise InvalidTransition(
-                old.status.value, Operation.RESTART.value, "the job it retried is gone: retry its records no more"
+                old.status.value, Operation.RESTART.value, "the job whose failed records it retried is gone"
             )
         return await _start_again(actor, source, name=old.name, retried=await _failed_records(source))
     return await _start_again(actor, old, name=old.name)
@@ -339,7 +339,7 @@ async def set_job_low_priority(actor: Actor, job_id: int, low_priority: bool) ->
     job = await get_job(actor, job_id)
     actor.require(Role.ADMIN, "setJobLowPriority")
     return await _mark(
-        job, actor, EventKind.PRIORITY_CHANGED, not_in=TERMINAL, operation="SET_LOW_PRIORITY", low_priority=low_priority
+        job, actor, EventKind.PRIORITY_CHANGED, refused_once_ended="SET_LOW_PRIORITY", low_priority=low_priority
     )
 
 
@@ -546,26 +546,23 @@ def _timestamps(job: Job, target: JobStatus) -> dict[str, Any]:
 
 
 async def _mark(
-    job: Job,
-    actor: Actor,
-    kind: EventKind,
-    *,
-    not_in: frozenset[JobStatus] = frozenset(),
-    operation: str = "",
-    **changes: Any,
+    job: Job, actor: Actor, kind: EventKind, *, refused_once_ended: str | None = None, **changes: Any
 ) -> Job:
     """A change that is not a status move (priority, hidden), still sequenced as an event.
 
-    Refused as ``operation`` while the job is in one of ``not_in``, checked by the update itself.
+    ``refused_once_ended``: the operation, refused (INVALID_TRANSITION) once the job
+    ended; the guarded update checks it, so a job ending meanwhile is refused too.
     """
     async with db.transaction():
         marked = Job.filter(id=job.id)
-        if not_in:
-            marked = marked.exclude(status__in=list(not_in))
+        if refused_once_ended is not None:
+            marked = marked.exclude(status__in=list(TERMINAL))
         updated = await marked.update(seq=F("seq") + 1, **changes)
         await job.refresh_from_db()
         if not updated:
-            raise InvalidTransition(job.status.value, operation, f"a {job.status} job runs nothing more")
+            raise InvalidTransition(
+                job.status.value, refused_once_ended or kind.value, f"the job is {job.status}: it runs nothing more"
+            )
         await _record_event(job, kind, job.status, job.status, actor, data=changes)
     return job
 

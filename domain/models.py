@@ -125,7 +125,7 @@ class Job(Model):
     idempotency_key = fields.CharField(max_length=200, null=True)
     # Records admission holds for the job in its month's plan usage (domain.usage),
     # given back when the job ends.
-    records_reserved = fields.BigIntField(default=0)
+    records_reserved = fields.BigIntField(default=0, db_default=0)
     # The last event's per-job sequence number.
     seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -275,7 +275,7 @@ class PlanUsage(Model):
     jobs_used = fields.BigIntField(default=0)
     records_used = fields.BigIntField(default=0)
     # What the jobs admitted this month and not ended yet may still process.
-    records_reserved = fields.BigIntField(default=0)
+    records_reserved = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "plan_usage"

@@ -1,7 +1,8 @@
 """Records reserved at admission: per job, and per tenant and month in the plan usage.
 
-Jobs admitted before this migration hold no reservation (0); their records count as
-used when they end, like every job's.
+The columns default to 0 in the database too, so rows written before this migration
+(and writers that do not know the column) hold no reservation; such jobs' records
+count as used when they end, like every job's.
 """
 
 from tortoise import migrations
@@ -17,11 +18,11 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Job',
             name='records_reserved',
-            field=fields.BigIntField(default=0),
+            field=fields.BigIntField(default=0, db_default=0),
         ),
         ops.AddField(
             model_name='PlanUsage',
             name='records_reserved',
-            field=fields.BigIntField(default=0),
+            field=fields.BigIntField(default=0, db_default=0),
         ),
     ]
