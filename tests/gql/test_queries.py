@@ -80,13 +80,14 @@ async def test_usage_counts_this_months_jobs_against_the_plan(tenant_api):
     for _ in range(2):
         await start(operator.actor, params={"records": 3})
 
-    data = await operator.data("{ usage { month jobsUsed jobsLimit recordsUsed recordsLimit } }")
+    data = await operator.data("{ usage { month jobsUsed jobsLimit recordsUsed recordsReserved recordsLimit } }")
 
     assert data["usage"] == {
         "month": utcnow().strftime("%Y-%m"),
         "jobsUsed": 2,
         "jobsLimit": 5,
-        "recordsUsed": 0,  # records count as they are processed
+        "recordsUsed": 0,  # records count as used when their job ends
+        "recordsReserved": 6,  # until then, the jobs hold what they will run
         "recordsLimit": 1_000,
     }
     unlimited = await (await tenant_api()).as_(Role.VIEWER)
