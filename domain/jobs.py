@@ -27,12 +27,12 @@ from domain.errors import (
     JobNotRestartable,
     JobNotStoppable,
     NotFound,
-    PlanLimitExceeded,
 )
 from domain.history import OPERATION
 from domain.journal import transition_line
+from domain.journey import answered, waiting_step
 from domain.logs import write_logs
-from domain.models import Chunk, Job, JobEvent, PlanUsage, Record, Tenant
+from domain.models import Chunk, Job, JobEvent, Record, Tenant
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
 from domain.statuses import (
     CHUNK_OPEN,
@@ -48,6 +48,7 @@ from domain.statuses import (
     RecordStatus,
     check_transition,
 )
+from domain.usage import reserve, settle
 
 MAX_NAME_LENGTH = 200
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -107,6 +108,9 @@ def can_see(actor: Actor, job: Job) -> bool:
 async def start_job(actor: Actor, request: StartJobRequest) -> Job:
     """Admit a job: permission, type, params, plan limit, idempotency. Nothing is created on refusal."""
     actor.require(Role.OPERATOR, "startJob")
+    if request.low_priority:
+        # Choosing a priority is an admin's decision, at the start as later (setJobLowPriority).
+        actor.require(Role.ADMIN, "starting a job with low priority")
     job_type = registry.get(request.type)
     if job_type.system:
         actor.require(Role.ADMIN, f"starting the system job type {job_type.name}")
@@ -195,29 +199,14 @@ def _check_length(field: str, value: str | None, limit: int) -> None:
 
 
 async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
+    """Create the job with its plan reservation, or refuse with ``PlanLimitExceeded``."""
     tenant = await Tenant.get(id=job.tenant_id)
-    month = month_of(utcnow())
-    await PlanUsage.bulk_create(
-        [PlanUsage(tenant_id=tenant.id, month=month)], ignore_conflicts=True
-    )
+    # The job's creation is the moment every later figure of it counts from, and
+    # the month its records count in: one reading of the clock for both.
+    job.created_at = utcnow()
+    job.records_reserved = records_requested or 0
     async with db.transaction():
-        # The guarded increment is the reservation: two admissions racing for the
-        # last job of the month cannot both pass it.
-        usage = PlanUsage.filter(tenant_id=tenant.id, month=month)
-        if tenant.jobs_per_month is not None:
-            usage = usage.filter(jobs_used__lt=tenant.jobs_per_month)
-        if not await usage.update(jobs_used=F("jobs_used") + 1):
-            used = await _usage(tenant.id, month)
-            raise PlanLimitExceeded("jobs", tenant.jobs_per_month or 0, used.jobs_used, 1)
-        used = await _usage(tenant.id, month)
-        if tenant.records_per_month is not None:
-            requested = records_requested or 0
-            if used.records_used + requested > tenant.records_per_month or (
-                used.records_used >= tenant.records_per_month
-            ):
-                raise PlanLimitExceeded(
-                    "records", tenant.records_per_month, used.records_used, requested
-                )
+        await reserve(tenant, month_of(job.created_at), records_requested)
         job.seq = 1
         await job.save()
         if job.root_id is None:
@@ -225,10 +214,6 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
             await Job.filter(id=job.id).update(root_id=job.id)
         await _record_event(job, EventKind.CREATED, None, JobStatus.PENDING, actor)
     return job
-
-
-async def _usage(tenant_id: int, month: str) -> PlanUsage:
-    return await PlanUsage.get(tenant_id=tenant_id, month=month)
 
 
 # ---------------------------------------------------------------- operator verbs
@@ -281,33 +266,58 @@ async def cancel_job(actor: Actor, job_id: int) -> Job:
 
 
 async def restart_job(actor: Actor, job_id: int) -> Job:
-    """A new PENDING job with the old one's type, name and params; the old job keeps its history."""
+    """A new PENDING job with the old one's type, name and params; the old job keeps its history.
+
+    A retry run again is the same retry: it runs the failed records of the job it retried.
+    """
     old = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, "restartJob")
     if not old.restartable:
         raise JobNotRestartable(old.type)
     check_transition(old.status, Operation.RESTART)
-    return await _start_again(actor, old, retry_failed=False)
+    if old.retry_failed and old.restarted_from_id is not None:
+        source = await Job.get_or_none(id=old.restarted_from_id)
+        if source is None:
+            raise InvalidTransition(
+                old.status.value, Operation.RESTART.value, "the job whose failed records it retried is gone"
+            )
+        return await _start_again(actor, source, name=old.name, retried=await _failed_records(source))
+    return await _start_again(actor, old, name=old.name)
 
 
 async def retry_failed_records(actor: Actor, job_id: int) -> Job:
-    """A new job that runs again the records of ``job_id`` that failed or were interrupted."""
+    """A new job that runs again the records of ``job_id`` that failed or were interrupted.
+
+    Its name and its total say how many; ``restartedFrom`` links the job it retries.
+    """
     old = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, "retryFailedRecords")
     if not old.restartable:
         raise JobNotRestartable(old.type)
     check_transition(old.status, Operation.RETRY_FAILED)
-    if not await Record.exists(job_id=old.id, status__in=RECORD_RETRYABLE):
+    failed = await _failed_records(old)
+    if not failed:
         raise InvalidTransition(old.status.value, Operation.RETRY_FAILED.value, "the job has no failed records")
-    return await _start_again(actor, old, retry_failed=True)
+    return await _start_again(actor, old, name=_retry_name(old.name, failed), retried=failed)
 
 
-async def _start_again(actor: Actor, old: Job, *, retry_failed: bool) -> Job:
+async def _failed_records(job: Job) -> int:
+    return await Record.filter(job_id=job.id, status__in=RECORD_RETRYABLE).count()
+
+
+def _retry_name(name: str, failed: int) -> str:
+    said = f" (retry of {failed} failed record{'' if failed == 1 else 's'})"
+    return name[: MAX_NAME_LENGTH - len(said)] + said
+
+
+async def _start_again(actor: Actor, old: Job, *, name: str, retried: int | None = None) -> Job:
+    """A new job of ``old``'s type and params; ``retried``: it runs only that many records,
+    the failed ones of ``old``, a number known exactly before they are enumerated."""
     job_type = registry.get(old.type)
     job = Job(
         tenant_id=old.tenant_id,
         type=old.type,
-        name=old.name,
+        name=name,
         params=old.params,
         chunk_size=old.chunk_size,
         system=old.system,
@@ -316,21 +326,21 @@ async def _start_again(actor: Actor, old: Job, *, retry_failed: bool) -> Job:
         low_priority=old.low_priority,
         run_by_id=actor.principal_id,
         restarted_from_id=old.id,
-        retry_failed=retry_failed,
+        retry_failed=retried is not None,
+        total=retried,
         step_names=old.step_names,
     )
-    requested = (
-        await Record.filter(job_id=old.id, status__in=RECORD_RETRYABLE).count()
-        if retry_failed
-        else job_type.records_requested(old.params)
-    )
+    requested = retried if retried is not None else job_type.records_requested(old.params)
     return await _admit(actor, job, requested)
 
 
 async def set_job_low_priority(actor: Actor, job_id: int, low_priority: bool) -> Job:
+    """Refused once the job ended: it runs nothing more, so a priority would mean nothing."""
     job = await get_job(actor, job_id)
     actor.require(Role.ADMIN, "setJobLowPriority")
-    return await _mark(job, actor, EventKind.PRIORITY_CHANGED, low_priority=low_priority)
+    return await _mark(
+        job, actor, EventKind.PRIORITY_CHANGED, refused_once_ended="SET_LOW_PRIORITY", low_priority=low_priority
+    )
 
 
 async def hide_job(actor: Actor, job_id: int) -> Job:
@@ -341,15 +351,31 @@ async def hide_job(actor: Actor, job_id: int) -> Job:
 
 
 async def complete_wait(actor: Actor, record_id: int, payload: Any = None) -> Record:
-    """Deliver the answer a WAITING record waits for; the record continues from its next step."""
+    """Deliver the answer a WAITING record waits for; the record continues from its next step.
+
+    An answer the waiting step does not expect (its ``answer_schema``) is refused
+    with ``InvalidInput`` naming the field, and changes nothing.
+    """
     record = await get_record(actor, record_id)
     actor.require(Role.OPERATOR, "completeWait")
+    if record.status is RecordStatus.WAITING:
+        _check_answer(record, payload)
     if not await _continue_waiting(record, payload, actor):
         raise InvalidTransition(
             record.status.value, "COMPLETE_WAIT", f"record is {record.status}, not WAITING"
         )
     await record.refresh_from_db()
     return record
+
+
+def _check_answer(record: Record, payload: Any) -> None:
+    index = waiting_step(record.journey)
+    job = record.job
+    if index is None or index >= len(job.step_names) or job.type not in registry:
+        return
+    step = registry.get(job.type).step_named(job.step_names[index])
+    if step is not None:
+        step.check_answer(payload)
 
 
 # What a step that waited finds in ``context.payload`` when nobody answered in time.
@@ -369,9 +395,12 @@ async def expire_waits(limit: int = 1000) -> int:
 
 
 async def _continue_waiting(record: Record, payload: Any, actor: Actor) -> bool:
+    # A WAITING record's journey does not change until it is reopened, so the one
+    # read with it is the one the guarded update replaces.
+    journey = answered(record.journey, actor.name) if waiting_step(record.journey) is not None else record.journey
     async with db.transaction():
         reopened = await Record.filter(id=record.id, status=RecordStatus.WAITING).update(
-            status=RecordStatus.PENDING, wait_payload=payload, wait_deadline=None
+            status=RecordStatus.PENDING, wait_payload=payload, wait_deadline=None, journey=journey
         )
         if not reopened:
             return False
@@ -495,6 +524,8 @@ async def _transition(
                 await job.refresh_from_db()
                 if effect is not None:
                     await effect(job)
+                if target in TERMINAL:
+                    await settle(job)
                 await _record_event(job, EventKind.STATUS_CHANGED, source, job.status, actor, operation)
                 await write_logs([transition_line(job, source, operation, actor)])
                 return job
@@ -513,11 +544,24 @@ def _timestamps(job: Job, target: JobStatus) -> dict[str, Any]:
     return {}
 
 
-async def _mark(job: Job, actor: Actor, kind: EventKind, **changes: Any) -> Job:
-    """A change that is not a status move (priority, hidden), still sequenced as an event."""
+async def _mark(
+    job: Job, actor: Actor, kind: EventKind, *, refused_once_ended: str | None = None, **changes: Any
+) -> Job:
+    """A change that is not a status move (priority, hidden), still sequenced as an event.
+
+    ``refused_once_ended``: the operation, refused (INVALID_TRANSITION) once the job
+    ended; the guarded update checks it, so a job ending meanwhile is refused too.
+    """
     async with db.transaction():
-        await Job.filter(id=job.id).update(seq=F("seq") + 1, **changes)
+        marked = Job.filter(id=job.id)
+        if refused_once_ended is not None:
+            marked = marked.exclude(status__in=list(TERMINAL))
+        updated = await marked.update(seq=F("seq") + 1, **changes)
         await job.refresh_from_db()
+        if not updated:
+            raise InvalidTransition(
+                job.status.value, refused_once_ended or kind.value, f"the job is {job.status}: it runs nothing more"
+            )
         await _record_event(job, kind, job.status, job.status, actor, data=changes)
     return job
 

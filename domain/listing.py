@@ -22,7 +22,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 
 from domain import db
-from domain.access import Actor
+from domain.access import Actor, Role
 from domain.errors import InvalidInput, NotFound
 from domain.jobs import visible_jobs
 from domain.models import Job, Record
@@ -125,7 +125,10 @@ def filtered_jobs(actor: Actor, where: JobListFilter) -> Any:
         if not actor.sees_tenant(where.tenant_id):
             raise NotFound("tenant", where.tenant_id)
         jobs = jobs.filter(tenant_id=where.tenant_id)
-    if not (where.include_system and actor.sees_system_jobs):
+    if where.include_system:
+        # Refused rather than ignored: a list that silently left them out would look complete.
+        actor.require(Role.ADMIN, "listing system jobs (includeSystem)")
+    else:
         jobs = jobs.filter(system=False)
     if not where.include_hidden:
         jobs = jobs.filter(hidden=False)

@@ -123,6 +123,9 @@ class Job(Model):
         "jobtower.Schedule", related_name="runs", null=True
     )
     idempotency_key = fields.CharField(max_length=200, null=True)
+    # Records admission holds for the job in its month's plan usage (domain.usage),
+    # given back when the job ends.
+    records_reserved = fields.BigIntField(default=0, db_default=0)
     # The last event's per-job sequence number.
     seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -136,8 +139,8 @@ class Job(Model):
     succeeded = fields.BigIntField(default=0)
     failed = fields.BigIntField(default=0)
     skipped = fields.BigIntField(default=0)
-    interrupted = fields.BigIntField(default=0)
-    canceled = fields.BigIntField(default=0)
+    interrupted = fields.BigIntField(default=0, db_default=0)
+    canceled = fields.BigIntField(default=0, db_default=0)
     error_logs = fields.BigIntField(default=0)
 
     class Meta:
@@ -183,8 +186,8 @@ class Chunk(Model):
     succeeded = fields.BigIntField(default=0)
     failed = fields.BigIntField(default=0)
     skipped = fields.BigIntField(default=0)
-    interrupted = fields.BigIntField(default=0)
-    canceled = fields.BigIntField(default=0)
+    interrupted = fields.BigIntField(default=0, db_default=0)
+    canceled = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "chunk"
@@ -279,7 +282,8 @@ class JobLog(Model):
 
 
 class PlanUsage(Model):
-    # What a tenant used in one calendar month (UTC), counted against its limits.
+    # What a tenant used in one calendar month (UTC), and what its running jobs hold:
+    # both count against its limits (domain.usage).
 
     id = fields.BigIntField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
@@ -288,6 +292,8 @@ class PlanUsage(Model):
     month = fields.CharField(max_length=7)  # "2026-11"
     jobs_used = fields.BigIntField(default=0)
     records_used = fields.BigIntField(default=0)
+    # What the jobs admitted this month and not ended yet may still process.
+    records_reserved = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "plan_usage"

@@ -20,6 +20,9 @@ A developer describes a job type once::
 callable that receives a ``RecordContext``. A step ends a record early by
 raising ``SkipRecord`` or ``WaitForAnswer``, or the whole job with ``FailJob``;
 any other exception fails the step (after its retries) and so the record.
+A step that waits declares the answer it expects as a JSON Schema
+(``Step("approve", approve, answer_schema={...})``): ``completeWait`` refuses
+any other payload.
 """
 
 from __future__ import annotations
@@ -88,6 +91,19 @@ class RecordContext(Protocol):
     ) -> int: ...
 
 
+def check_against(schema: Mapping[str, Any], value: Any, field: str) -> None:
+    """``InvalidInput`` naming the offending field (``params.records``) unless ``value`` matches."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        # The error sits on the object; the field at fault is the one that is missing.
+        path.append(next(str(name) for name in error.validator_value if name not in error.instance))
+    raise InvalidInput(field=".".join([field, *path]), message=error.message)
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -96,6 +112,17 @@ class Step:
     retries: int = 0
     # When the step gives up, fail the whole job instead of only the record.
     fail_job: bool = False
+    # For a step that raises WaitForAnswer: the JSON Schema its answer (completeWait's
+    # payload) must match. None accepts any answer.
+    answer_schema: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.answer_schema is not None:
+            jsonschema.Draft202012Validator.check_schema(self.answer_schema)
+
+    def check_answer(self, payload: Any) -> None:
+        if self.answer_schema is not None:
+            check_against(self.answer_schema, payload, "payload")
 
 
 @dataclass(frozen=True)
@@ -132,17 +159,17 @@ class JobType:
     def validate_params(self, params: Any) -> dict[str, Any]:
         if params is None:
             params = {}
-        validator = jsonschema.Draft202012Validator(self.params_schema)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(params))
-        if error is not None:
-            path = ".".join(str(part) for part in error.absolute_path)
-            raise InvalidInput(field="params" + (f".{path}" if path else ""), message=error.message)
+        check_against(self.params_schema, params, "params")
         if not isinstance(params, dict):
             raise InvalidInput(field="params", message="must be an object")
         return params
 
     def steps_for(self, params: Params) -> tuple[Step, ...]:
         return tuple(self.plan_steps(params)) if self.plan_steps else self.steps
+
+    def step_named(self, name: str) -> Step | None:
+        """One of ``steps`` (the steps a job's plan chooses from), by name."""
+        return next((step for step in self.steps if step.name == name), None)
 
     def concurrency_for(self, params: Params) -> int:
         width = self.record_concurrency

@@ -1,4 +1,4 @@
-"""Tenants, their principals and API tokens, and what they used of their plan."""
+"""Tenants, their principals and API tokens."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from tortoise.exceptions import IntegrityError
 
 from domain import db
 from domain.access import Actor, ActorKind, PrincipalKind, Role, hash_token, new_token
-from domain.clock import month_of, utcnow
 from domain.errors import InvalidInput, NotFound, Unauthenticated
-from domain.models import ApiToken, PlanUsage, Principal, Tenant
+from domain.models import ApiToken, Principal, Tenant
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -85,26 +84,4 @@ async def authenticate(token: str | None) -> Actor:
         name=principal.name,
         principal_id=principal.id,
         kind=ActorKind.of_principal(principal.kind),
-    )
-
-
-@dataclass(frozen=True)
-class UsageReport:
-    month: str
-    jobs_used: int
-    jobs_limit: int | None
-    records_used: int
-    records_limit: int | None
-
-
-async def plan_usage(actor: Actor) -> UsageReport:
-    tenant = await Tenant.get(id=actor.tenant_id)
-    month = month_of(utcnow())
-    usage = await PlanUsage.get_or_none(tenant_id=tenant.id, month=month)
-    return UsageReport(
-        month=month,
-        jobs_used=usage.jobs_used if usage else 0,
-        jobs_limit=tenant.jobs_per_month,
-        records_used=usage.records_used if usage else 0,
-        records_limit=tenant.records_per_month,
     )

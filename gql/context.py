@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,8 +29,7 @@ class Context:
     # The connection_init payload of a WebSocket client.
     connection_params: Any = None
     _loaders: Loaders | None = None
-    # One "now" per request, so every live figure in an answer agrees.
-    now: datetime = field(default_factory=utcnow)
+    _now: datetime | None = None
     _workers_online: int | None = None
     _busy_roots: set[int] | None = None
     # What a subscription event already read, for the loaders when a resolver first needs them.
@@ -41,6 +40,15 @@ class Context:
         if self.actor is None:
             raise Unauthenticated()
         return self.actor
+
+    @property
+    def now(self) -> datetime:
+        """One "now" per answer, so every live figure in it agrees. Read when the first figure
+        needs it, after the rows it is measured against were written and read: a job created by
+        this very request (startJob) never shows a negative waiting time."""
+        if self._now is None:
+            self._now = utcnow()
+        return self._now
 
     @property
     def loaders(self) -> Loaders:
@@ -64,7 +72,7 @@ class Context:
         """
         self._loaders = None
         self._primes = primes
-        self.now = utcnow()
+        self._now = None
         self._workers_online = None
         self._busy_roots = None
 

@@ -43,7 +43,9 @@ class NotRestartableError(Error):
 class PlanLimitError(Error):
     resource: str
     limit: int
-    used: int
+    used: int = strawberry.field(
+        description="What counts against the limit this month: for records, those used plus those reserved by jobs not ended."
+    )
     requested: int
 
 

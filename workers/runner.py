@@ -30,7 +30,7 @@ from domain.execution import (
     tally_records,
 )
 from domain.jobs import StartJobRequest, start_job
-from domain.journey import entry
+from domain.journey import continued, entry, waiting_step
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Record
 from domain.registry import FailJob, JobType, SkipRecord, WaitForAnswer
@@ -222,9 +222,9 @@ class ChunkRunner:
         continuing = item.existing
         started_at = continuing.started_at if continuing and continuing.started_at else utcnow()
         journey: list[Any] = list(continuing.journey) if continuing else []
-        first_step = 0
-        if journey and journey[-1][1] == StepStatus.WAITING.value:
-            first_step = journey.pop()[0]
+        # The step that waited runs again first, from its stored entry.
+        waited = journey.pop() if waiting_step(journey) is not None else None
+        first_step = waited[0] if waited is not None else 0
         if continuing is None:
             origin = time.perf_counter_ns()  # a fresh record starts now
         else:
@@ -243,10 +243,15 @@ class ChunkRunner:
         for index in range(first_step, len(steps)):
             step = steps[index]
             context.detail = None
-            began = time.perf_counter_ns()
+            began_us = (time.perf_counter_ns() - origin) // 1000
             step_status, error = await self._run_step(step, context)
-            took = None if step_status is StepStatus.WAITING else (time.perf_counter_ns() - began) // 1000
-            journey.append(entry(index, step_status, (began - origin) // 1000, took, context.detail, error))
+            end_us = (time.perf_counter_ns() - origin) // 1000
+            if waited is not None and index == first_step:
+                # One entry spans the step, its wait and who answered it.
+                journey.append(continued(waited, step_status, began_us, end_us, context.detail, error))
+            else:
+                # A step that asks keeps how long it ran before it did.
+                journey.append(entry(index, step_status, began_us, end_us - began_us, context.detail, error))
             if step_status is StepStatus.SUCCEEDED:
                 continue
             status = _RECORD_STATUS[step_status]

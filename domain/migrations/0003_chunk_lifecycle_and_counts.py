@@ -3,8 +3,10 @@ canceled records on their own.
 
 Before, a parked chunk was RUNNING without a lease and a chunk handed to the broker was
 PENDING under the lease owner ``queued``; interrupted records counted as failed, and
-canceled ones in no counter. The data step moves parked chunks to WAITING, clears the
-old queue marker and counts every chunk's records again, each job's from its chunks.
+canceled ones in no counter. The new counters default to 0 in the database too, so the
+columns can be added to tables that have rows. The data step moves parked chunks to
+WAITING, clears the old queue marker and counts every chunk's records again, each job's
+from its chunks.
 
 The status column changes only its description: like migration 0002, the change is
 made in the migration state only, because ``AlterField`` rebuilds the table on SQLite
@@ -75,9 +77,9 @@ class Migration(migrations.Migration):
                 max_length=12,
             ),
         ),
-        ops.AddField(model_name="Chunk", name="canceled", field=fields.BigIntField(default=0)),
-        ops.AddField(model_name="Chunk", name="interrupted", field=fields.BigIntField(default=0)),
-        ops.AddField(model_name="Job", name="canceled", field=fields.BigIntField(default=0)),
-        ops.AddField(model_name="Job", name="interrupted", field=fields.BigIntField(default=0)),
+        ops.AddField(model_name="Chunk", name="canceled", field=fields.BigIntField(default=0, db_default=0)),
+        ops.AddField(model_name="Chunk", name="interrupted", field=fields.BigIntField(default=0, db_default=0)),
+        ops.AddField(model_name="Job", name="canceled", field=fields.BigIntField(default=0, db_default=0)),
+        ops.AddField(model_name="Job", name="interrupted", field=fields.BigIntField(default=0, db_default=0)),
         ops.RunPython(move_to_the_new_lifecycle, move_back),
     ]

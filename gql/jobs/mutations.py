@@ -75,7 +75,9 @@ class StartJobInput:
     name: str | None = None
     params: JSON | None = None
     chunk_size: int | None = None
-    low_priority: bool | None = None
+    low_priority: bool | None = strawberry.field(
+        default=None, description="Priority is an admin's decision: true needs the ADMIN role, as setJobLowPriority does."
+    )
     idempotency_key: str | None = strawberry.field(
         default=None, description="The same key returns the same job instead of starting another."
     )
@@ -137,7 +139,9 @@ class JobMutations:
     async def hide_job(self, info: Info, id: strawberry.ID) -> JobOperationResult:
         return await _operated(jobs.hide_job, info, id)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="ADMIN only. Refused with INVALID_TRANSITION once the job ended: it runs nothing more."
+    )
     async def set_job_low_priority(
         self, info: Info, id: strawberry.ID, low_priority: bool
     ) -> JobOperationResult:
@@ -150,13 +154,19 @@ class JobMutations:
     async def restart_job(self, info: Info, id: strawberry.ID) -> StartJobResult:
         return await _started(lambda: jobs.restart_job(info.context.viewer, from_global_id(id, "Job")))
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="A new job over the records of jobId that failed or were interrupted: restartedFrom links"
+        " jobId, its name says how many records it retries and its progress counts only them."
+    )
     async def retry_failed_records(self, info: Info, job_id: strawberry.ID) -> StartJobResult:
         return await _started(
             lambda: jobs.retry_failed_records(info.context.viewer, from_global_id(job_id, "Job"))
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Answer a WAITING record. The payload must match what its waiting step expects"
+        " (JobType.waitAnswerSchemas), else INVALID_INPUT names the offending field and nothing changes."
+    )
     async def complete_wait(
         self, info: Info, record_id: strawberry.ID, payload: JSON | None = None
     ) -> RecordOperationResult:

@@ -27,7 +27,10 @@ class JobFilter:
     )
     created_after: datetime | None = None
     created_before: datetime | None = None
-    include_system: bool | None = None
+    include_system: bool | None = strawberry.field(
+        default=None,
+        description="System jobs too. Only admins see them: below ADMIN it is refused (FORBIDDEN), never ignored.",
+    )
     include_hidden: bool | None = None
     root_only: bool | None = None
 

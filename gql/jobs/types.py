@@ -372,9 +372,17 @@ class Step:
     status: StepStatus
     started_at: datetime
     ended_at: datetime | None
-    duration_seconds: float | None
+    duration_seconds: float | None = strawberry.field(
+        description="endedAt − startedAt: for a step that waited, its wait included (waitedSeconds)."
+    )
     detail: JSON | None
     error: str | None
+    waited_seconds: float | None = strawberry.field(
+        description="How long the step waited between asking for an answer and running again; null if it never waited."
+    )
+    answered_by: str | None = strawberry.field(
+        description="Who answered the step's wait (completeWait), or system when it timed out."
+    )
 
 
 @strawberry.type(name="Record")
@@ -462,6 +470,12 @@ class LogEntryNode(Node):
         )
 
 
+@strawberry.type(description="The answer a step that waits expects from completeWait.")
+class WaitAnswerSchema:
+    step: str
+    schema: JSON = strawberry.field(description="The JSON Schema completeWait's payload must match.")
+
+
 @strawberry.type(name="JobType")
 class JobTypeInfo:
     name: str
@@ -473,6 +487,10 @@ class JobTypeInfo:
     stall_threshold_seconds: float
     params_schema: JSON
     steps: list[str]
+    wait_answer_schemas: list[WaitAnswerSchema] = strawberry.field(
+        description="Per step that declares the answer it waits for: what completeWait must send."
+        " A waiting step not listed takes any answer."
+    )
 
     @classmethod
     def of(cls, job_type: DomainJobType) -> JobTypeInfo:
@@ -486,6 +504,11 @@ class JobTypeInfo:
             stall_threshold_seconds=job_type.stall_threshold.total_seconds(),
             params_schema=dict(job_type.params_schema),
             steps=[step.name for step in job_type.steps],
+            wait_answer_schemas=[
+                WaitAnswerSchema(step=step.name, schema=dict(step.answer_schema))
+                for step in job_type.steps
+                if step.answer_schema is not None
+            ],
         )
 
 

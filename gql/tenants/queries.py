@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.tenants import plan_usage
+from domain.usage import plan_usage
 from gql.context import Info
 from gql.tenants.types import PlanUsage, TenantNode, Viewer
 

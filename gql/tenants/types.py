@@ -6,7 +6,7 @@ import strawberry
 
 from domain import models
 from domain.access import PrincipalKind, Role
-from domain.tenants import UsageReport
+from domain.usage import UsageReport
 from gql.ids import to_global_id
 from gql.node import Node
 from gql.scalars import BigInt
@@ -45,12 +45,18 @@ class Viewer:
     name: str
 
 
-@strawberry.type
+@strawberry.type(
+    description="This month's usage of the plan. Starting a job counts it and reserves the records it"
+    " will run; recordsUsed + recordsReserved may not pass recordsLimit."
+)
 class PlanUsage:
     month: str
     jobs_used: BigInt
     jobs_limit: BigInt | None
-    records_used: BigInt
+    records_used: BigInt = strawberry.field(description="Records processed by this month's jobs that ended.")
+    records_reserved: BigInt = strawberry.field(
+        description="Records held by this month's jobs that have not ended; what a job did not use is given back when it ends."
+    )
     records_limit: BigInt | None
 
     @classmethod
@@ -60,5 +66,6 @@ class PlanUsage:
             jobs_used=usage.jobs_used,
             jobs_limit=usage.jobs_limit,
             records_used=usage.records_used,
+            records_reserved=usage.records_reserved,
             records_limit=usage.records_limit,
         )

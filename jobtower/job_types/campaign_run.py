@@ -3,10 +3,10 @@
 Per contact: ``segment`` (contacts outside the campaign's segment are
 skipped), ``render`` the personalised message, ``approve`` it, ``send`` it.
 A seeded share of contacts (key accounts) needs a human's approval: their
-record waits until ``completeWait`` answers with a payload such as
-``{"approved": true, "by": "maria"}``; ``{"approved": false}`` skips the
-contact. Everyone else passes ``approve`` at once, so the job finishes once
-the answers are in. A seeded share of sends bounces.
+record waits until ``completeWait`` answers ``{"approved": true, "by": "maria"}``
+(``APPROVAL_ANSWER``; any other payload is refused); ``"approved": false``
+skips the contact. Everyone else passes ``approve`` at once, so the job
+finishes once the answers are in. A seeded share of sends bounces.
 """
 
 from __future__ import annotations
@@ -52,6 +52,18 @@ PARAMS_SCHEMA = {
         },
         "latencyScale": {**LATENCY_SCHEMA, "default": 1},
     },
+    "additionalProperties": False,
+}
+
+
+# What the approve step waits for: the decision, and who took it.
+APPROVAL_ANSWER = {
+    "type": "object",
+    "properties": {
+        "approved": {"type": "boolean", "description": "Send the message, or skip the contact."},
+        "by": {"type": "string", "minLength": 1, "maxLength": 200, "description": "Who decided."},
+    },
+    "required": ["approved", "by"],
     "additionalProperties": False,
 }
 
@@ -102,10 +114,10 @@ async def approve(context: RecordContext) -> None:
     answer = context.payload
     if answer is None:
         raise WaitForAnswer("a key account: a human approves the message first")
-    if isinstance(answer, Mapping) and answer.get("approved") is False:
-        raise SkipRecord(f"rejected by {answer.get('by') or 'a reviewer'}")
-    approved_by = answer.get("by") if isinstance(answer, Mapping) else None
-    context.set_detail({"approvedBy": approved_by})
+    # completeWait let through only an APPROVAL_ANSWER.
+    if not answer["approved"]:
+        raise SkipRecord(f"rejected by {answer['by']}")
+    context.set_detail({"approvedBy": answer["by"]})
 
 
 async def send(context: RecordContext) -> None:
@@ -125,7 +137,7 @@ CAMPAIGN_RUN = registry.register(
         steps=(
             Step("segment", segment),
             Step("render", render),
-            Step("approve", approve),
+            Step("approve", approve, answer_schema=APPROVAL_ANSWER),
             Step("send", send),
         ),
         default_chunk_size=100,

@@ -47,14 +47,18 @@ SPAWNS = {("restart", status) for status in ENDED} | {
     ("retry_failed_records", status) for status in ENDED
 }
 
-# Operations allowed from any status that keep it (they still take a seq).
-MARKS = frozenset({"hide", "set_low_priority"})
+# Operations that keep the status (they still take a seq), and the statuses they are allowed in.
+MARKS: dict[str, frozenset[JobStatus]] = {
+    "hide": frozenset(JobStatus),
+    # An ended job runs nothing more: a priority would mean nothing.
+    "set_low_priority": frozenset(JobStatus) - frozenset(ENDED),
+}
 
 
 def after(operation: str, status: JobStatus) -> JobStatus | None:
     """The status ``operation`` moves a job to from ``status``; None if it is refused."""
     if operation in MARKS:
-        return status
+        return status if status in MARKS[operation] else None
     return MOVES.get((operation, status))
 
 

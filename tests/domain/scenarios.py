@@ -17,7 +17,7 @@ from domain.clock import utcnow
 from domain.models import Chunk, Job, JobEvent, JobLog, Record
 from domain.counts import COUNTERS, Counts
 from domain.statuses import ChunkStatus, JobStatus, RecordStatus
-from domain.tenants import plan_usage
+from domain.usage import plan_usage
 
 # Large enough that no test ever creates a row with it.
 MISSING_ID = 987_654_321_012

@@ -16,7 +16,7 @@ from domain.errors import (
 from domain.models import Job, PlanUsage
 from domain.registry import MAX_CHUNK_SIZE
 from domain.statuses import EventKind, JobStatus
-from domain.tenants import plan_usage
+from domain.usage import plan_usage
 from tests.domain.scenarios import events_of, jobs_used, put_in, start
 
 
@@ -98,8 +98,8 @@ async def test_the_monthly_record_limit_refuses_a_job_that_would_exceed_it(make_
 async def test_records_already_processed_this_month_count_against_the_record_limit(make_tenant):
     tenant = await make_tenant(records_per_month=50)
     operator = tenant.actor()
-    await start(operator, params={"records": 5})
-    await PlanUsage.filter(tenant_id=tenant.tenant.id).update(records_used=45)
+    await start(operator, params={"records": 5})  # still running: its 5 records are reserved
+    await PlanUsage.filter(tenant_id=tenant.tenant.id).update(records_used=40)
     admitted = await tenant_jobs(tenant)
 
     with pytest.raises(PlanLimitExceeded) as refused:

@@ -26,6 +26,7 @@ from domain.clock import month_of, utcnow
 from domain.errors import InvalidTransition, JobNotStoppable, PlanLimitExceeded
 from domain.models import Chunk, Job, Record
 from domain.statuses import ChunkStatus, JobStatus, RecordStatus
+from domain.usage import plan_usage
 from tests.domain.expectations import serial_histories
 from tests.domain.scenarios import (
     OPERATIONS,
@@ -182,12 +183,34 @@ async def test_two_starts_with_one_idempotency_key_make_one_job(acme):
     assert await jobs_used(bot) == 1
 
 
+async def test_two_starts_for_the_last_records_of_the_month_admit_exactly_one(make_tenant):
+    tenant = await make_tenant(records_per_month=3000)
+    operator = tenant.actor()
+    await start(operator, params={"records": 1000})
+
+    results = await settle([lambda: start(operator, params={"records": 2000})] * 2)
+
+    assert_one_admitted_for_records(results, limit=3000, requested=2000)
+    assert await Job.filter(tenant_id=tenant.tenant.id).count() == 2
+    assert (await plan_usage(operator)).records_reserved == 3000
+
+
 def assert_one_admitted(results: Sequence[Any], limit: int) -> None:
     admitted = [result for result in results if isinstance(result, Job)]
     refused = [result for result in results if not isinstance(result, Job)]
     assert len(admitted) == 1, results
     assert len(refused) == 1 and isinstance(refused[0], PlanLimitExceeded), results
     assert (refused[0].limit, refused[0].used, refused[0].requested) == (limit, limit, 1)
+
+
+def assert_one_admitted_for_records(results: Sequence[Any], limit: int, requested: int) -> None:
+    admitted = [result for result in results if isinstance(result, Job)]
+    refused = [result for result in results if not isinstance(result, Job)]
+    assert len(admitted) == 1, results
+    assert len(refused) == 1 and isinstance(refused[0], PlanLimitExceeded), results
+    assert (refused[0].resource, refused[0].limit, refused[0].used, refused[0].requested) == (
+        "records", limit, limit, requested
+    )
 
 
 def assert_same_job(results: Sequence[Any]) -> None:
@@ -305,6 +328,25 @@ async def test_parallel_starts_for_the_last_job_of_the_month_admit_exactly_one(m
     assert_one_admitted(results, limit=2)
     assert await Job.filter(tenant_id=tenant.tenant.id).count() == 2
     assert await jobs_used(operator) == 2
+
+
+@pytest.mark.postgres
+async def test_parallel_starts_for_the_last_records_of_the_month_admit_exactly_one(make_tenant, postgres_dsn):
+    tenant = await make_tenant(records_per_month=3000)
+    operator = tenant.actor()
+    await start(operator, params={"records": 1000})
+
+    results, blocked = await race_behind_a_lock(
+        postgres_dsn,
+        LOCK_USAGE,
+        [tenant.tenant.id, month_of(utcnow())],
+        [lambda: start(operator, params={"records": 2000})] * 2,
+    )
+
+    assert blocked == 2
+    assert_one_admitted_for_records(results, limit=3000, requested=2000)
+    assert await Job.filter(tenant_id=tenant.tenant.id).count() == 2
+    assert (await plan_usage(operator)).records_reserved == 3000
 
 
 @pytest.mark.postgres

@@ -10,7 +10,8 @@ from domain.access import Role, hash_token
 from domain.clock import month_of, utcnow
 from domain.errors import InvalidInput, NotFound, Unauthenticated
 from domain.models import ApiToken, Principal
-from domain.tenants import authenticate, create_tenant, create_token, plan_usage
+from domain.tenants import authenticate, create_tenant, create_token
+from domain.usage import plan_usage
 from tests.domain.scenarios import start
 
 

@@ -17,8 +17,10 @@ from domain.errors import (
     PlanLimitExceeded,
 )
 from domain.models import Chunk, Job, JobLog, Record
+from domain.counts import Counts
+from domain.progress import Progress, job_progress
 from domain.statuses import ChunkStatus, EventKind, JobOutcome, JobStatus, RecordStatus
-from tests.domain.expectations import ENDED, MOVES, SPAWNS
+from tests.domain.expectations import ENDED, MARKS, MOVES, SPAWNS
 from tests.domain.scenarios import (
     OPERATIONS,
     VERBS,
@@ -38,7 +40,7 @@ S = JobStatus
 C = ChunkStatus
 R = RecordStatus
 
-# The operations allowed from any status, and the event each records.
+# The operations that keep the status, and the event each records.
 MARK_EVENTS = {"hide": EventKind.HIDDEN, "set_low_priority": EventKind.PRIORITY_CHANGED}
 
 
@@ -76,7 +78,7 @@ async def test_every_operation_from_every_status(acme, operation, status):
         assert event_name(new_event) == operation
         assert len(after.events) == len(before.events) + 1
 
-    elif operation in MARK_EVENTS:
+    elif operation in MARK_EVENTS and status in MARKS[operation]:
         result = await OPERATIONS[operation](admin, job)
 
         assert result.status is status
@@ -553,6 +555,32 @@ async def test_retry_failed_records_starts_a_job_over_the_failed_records(acme):
     assert await execution.failed_record_keys(job.id) == ["r1", "r2"]
 
 
+async def test_a_retry_says_it_runs_the_failed_records_and_counts_only_them(acme):
+    operator = acme.actor()
+    old = await put_in(await start(operator, name="spring sale", params={"records": 5}), S.FINISHED)
+    await add_chunk(old, 0, C.COMPLETED, [R.SUCCEEDED, R.FAILED, R.SUCCEEDED, R.INTERRUPTED, R.FAILED])
+
+    retry = await jobs.retry_failed_records(operator, old.id)
+
+    assert (retry.name, retry.restarted_from_id, retry.params) == (
+        "spring sale (retry of 3 failed records)", old.id, {"records": 5}
+    )
+    assert job_progress(retry) == Progress(total=3, counts=Counts(), estimated=False)
+    assert retry.records_reserved == 3
+
+
+async def test_restarting_a_retry_retries_the_same_records_again(acme):
+    operator = acme.actor()
+    old = await put_in(await start(operator, name="spring sale", params={"records": 3}), S.FINISHED)
+    await add_chunk(old, 0, C.COMPLETED, [R.SUCCEEDED, R.FAILED, R.FAILED])
+    retry = await put_in(await jobs.retry_failed_records(operator, old.id), S.CANCELED)
+
+    again = await jobs.restart_job(operator, retry.id)
+
+    assert (again.name, again.retry_failed, again.restarted_from_id) == (retry.name, True, old.id)
+    assert (job_progress(again).total, again.records_reserved) == (2, 2)
+
+
 async def test_restart_is_refused_by_the_plan_limit_like_any_start(make_tenant):
     tenant = await make_tenant(jobs_per_month=1)
     operator = tenant.actor()
@@ -692,3 +720,31 @@ async def test_only_an_admin_sets_the_priority(acme):
     assert (await jobs.set_job_low_priority(admin, job.id, True)).low_priority is True
     assert (await jobs.set_job_low_priority(admin, job.id, False)).low_priority is False
     assert (await Job.get(id=job.id)).status is S.RUNNING
+
+
+@pytest.mark.parametrize("status", ENDED)
+async def test_the_priority_of_an_ended_job_cannot_change(acme, status):
+    admin = acme.actor(Role.ADMIN)
+    job = await put_in(await start(admin), status)
+    before = await snapshot(job.id)
+
+    with pytest.raises(InvalidTransition) as refused:
+        await jobs.set_job_low_priority(admin, job.id, True)
+
+    assert (refused.value.code, refused.value.status, refused.value.operation) == (
+        "INVALID_TRANSITION", status.value, "SET_LOW_PRIORITY"
+    )
+    assert await snapshot(job.id) == before
+
+
+async def test_starting_a_job_with_low_priority_is_an_admins_decision_like_setting_it(acme):
+    operator, admin = acme.actor(Role.OPERATOR), acme.actor(Role.ADMIN)
+
+    with pytest.raises(Forbidden) as refused:
+        await start(operator, low_priority=True)
+
+    assert (refused.value.code, refused.value.needed_role) == ("FORBIDDEN", "ADMIN")
+    assert await Job.filter(tenant_id=acme.tenant.id).count() == 0
+    assert await jobs_used(operator) == 0
+    assert (await start(operator, low_priority=False)).low_priority is False
+    assert (await start(admin, low_priority=True)).low_priority is True

@@ -112,7 +112,7 @@ def mutation_document(mutation: Mutation) -> str:
 QUERIES: dict[str, str] = {
     "node": "query Q($id: ID!) { node(id: $id) { __typename id } }",
     "job": "query Q($id: ID!) { job(id: $id) { id name } }",
-    "jobs": "{ jobs(filter: {includeSystem: true}) { totalCount edges { node { id } } } }",
+    "jobs": "{ jobs(filter: {includeHidden: true}) { totalCount edges { node { id } } } }",
     "jobTypes": "{ jobTypes { name system } }",
     "schedules": "{ schedules { id name lastRuns { id } } }",
     "viewer": "{ viewer { role tenant { id } } }",
@@ -139,6 +139,8 @@ async def test_each_role_may_do_what_its_rank_allows_and_no_more(acme_api: Tenan
         assert "errors" not in body, (role, name, body)
         assert all(value is not None for value in body["data"].values()), (role, name)
     assert (await api.data(QUERIES["viewer"]))["viewer"]["role"] == role.value
+    system_jobs = await api.error_codes("{ jobs(filter: {includeSystem: true}) { totalCount } }")
+    assert system_jobs == ([] if api.actor.has(Role.ADMIN) else ["FORBIDDEN"]), role
 
     outcomes = {}
     for mutation in MUTATIONS:
@@ -254,9 +256,10 @@ async def test_another_tenants_ids_answer_exactly_like_ids_of_nothing(tenant_api
 
     # Nor does anything of theirs show in the lists.
     listed = await asker.data(
-        'query L($slug: String) { jobs(filter: {search: $slug, includeSystem: true, includeHidden: true}) { totalCount }'
+        "query L($slug: String, $system: Boolean) {"
+        " jobs(filter: {search: $slug, includeSystem: $system, includeHidden: true}) { totalCount }"
         " schedules { id } viewer { tenant { id } } }",
-        {"slug": other.tenant.slug},
+        {"slug": other.tenant.slug, "system": asker.actor.has(Role.ADMIN)},
     )
     assert listed["jobs"]["totalCount"] == 0
     assert targets["Schedule"].id not in {s["id"] for s in listed["schedules"]}
@@ -293,12 +296,15 @@ async def test_system_jobs_are_invisible_below_admin(acme_api: TenantApi, role: 
     await assert_answers_like_missing(api, targets, MUTATIONS)
 
     listed = await api.data(
-        'query L($id: ID!) { all: jobs(filter: {includeSystem: true, search: "prune"}) { totalCount }'
+        'query L($id: ID!) { all: jobs(filter: {search: "prune"}) { totalCount }'
         " job(id: $id) { children { totalCount edges { node { name } } } }"
         " schedules { name } jobTypes { name } }",
         {"id": gid("Job", parent.id)},
     )
     assert listed["all"]["totalCount"] == 0
+    # Asking for them is refused, not quietly ignored.
+    asked = await api.execute('{ all: jobs(filter: {includeSystem: true, search: "prune"}) { totalCount } }')
+    assert [(e["extensions"]["code"], e["path"]) for e in asked["errors"]] == [("FORBIDDEN", ["all"])]
     assert listed["job"]["children"] == {"totalCount": 1, "edges": [{"node": {"name": "plain child"}}]}
     assert "nightly prune" not in {s["name"] for s in listed["schedules"]}
     assert "test.system" not in {t["name"] for t in listed["jobTypes"]}

@@ -13,8 +13,9 @@ from domain.models import Chunk, Job, JobLog, Record, Schedule
 from domain.schedules import create_schedule
 from domain.journey import entry
 from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus, StepStatus
-from domain.tenants import plan_usage
+from domain.usage import plan_usage
 from gql.ids import parse_global_id
+from jobtower.job_types.campaign_run import APPROVAL_ANSWER
 from tests.domain.scenarios import MISSING_ID, add_chunk, put_in, snapshot, start
 from tests.gql.support import Api, TenantApi, gid
 
@@ -99,7 +100,7 @@ async def tenant_state(tenant: TenantApi) -> tuple:
 
 
 async def test_start_job_admits_a_pending_job_with_what_was_asked(acme_api: TenantApi):
-    operator = await acme_api.as_(Role.OPERATOR)
+    operator = await acme_api.as_(Role.ADMIN)
 
     result = await start_job(operator, name="contacts", params={"records": 7}, chunkSize=3, lowPriority=True)
     default = await start_job(operator, type="test.approval")
@@ -122,6 +123,39 @@ async def test_start_job_admits_a_pending_job_with_what_was_asked(acme_api: Tena
     listed = await operator.data("{ jobs { edges { node { id } } } }")
     assert {edge["node"]["id"] for edge in listed["jobs"]["edges"]} == {job["id"], default["job"]["id"]}
     assert (await plan_usage(operator.actor)).jobs_used == 2
+
+
+async def test_a_job_just_started_has_waited_no_negative_time(acme_api: TenantApi):
+    operator = await acme_api.as_(Role.OPERATOR)
+    old = await start(operator.actor)
+    await put_in(old, JobStatus.FAILED, ended_at=utcnow())
+    fields = "__typename ... on JobStarted { job { status createdAt waitingSeconds durationSeconds } }"
+
+    started = await operator.data(f'mutation {{ result: startJob(input: {{type: "test.plain"}}) {{ {fields} }} }}')
+    restarted = await operator.data(f"mutation R($id: ID!) {{ result: restartJob(id: $id) {{ {fields} }} }}", {"id": gid("Job", old.id)})
+
+    for answer in (started, restarted):
+        job = answer["result"]["job"]
+        assert (job["status"], job["durationSeconds"]) == ("PENDING", None)
+        assert job["waitingSeconds"] >= 0, job
+
+
+async def test_start_job_reserves_the_records_of_the_job_in_the_usage(tenant_api):
+    tenant = await tenant_api(records_per_month=3000)
+    operator = await tenant.as_(Role.OPERATOR)
+    usage = "{ usage { jobsUsed jobsLimit recordsUsed recordsReserved recordsLimit } }"
+
+    first = await start_job(operator, params={"records": 2000})
+    second = await start_job(operator, params={"records": 2000})
+
+    assert first["__typename"] == "JobStarted"
+    refusal(second, "PlanLimitError", "PLAN_LIMIT", resource="records", limit=3000, used=2000, requested=2000)
+    assert (await operator.data(usage))["usage"] == {
+        "jobsUsed": 1, "jobsLimit": None, "recordsUsed": 0, "recordsReserved": 2000, "recordsLimit": 3000
+    }
+    await operate(operator, "cancelJob", first["job"]["id"])
+    assert (await operator.data(usage))["usage"]["recordsReserved"] == 0
+    assert (await start_job(operator, params={"records": 2000}))["__typename"] == "JobStarted"
 
 
 async def test_start_job_with_a_parent_starts_a_child(acme_api: TenantApi):
@@ -213,7 +247,7 @@ async def test_start_job_past_the_monthly_record_limit_is_refused_with_the_numbe
     assert (await start_job(operator, params={"records": 5}))["__typename"] == "JobStarted"
 
 
-async def test_start_job_needs_an_operator_and_system_types_an_admin(acme_api: TenantApi):
+async def test_start_job_needs_an_operator_and_system_types_and_low_priority_an_admin(acme_api: TenantApi):
     viewer = await acme_api.as_(Role.VIEWER)
     operator = await acme_api.as_(Role.OPERATOR)
     admin = await acme_api.as_(Role.ADMIN)
@@ -221,6 +255,7 @@ async def test_start_job_needs_an_operator_and_system_types_an_admin(acme_api: T
 
     refusal(await start_job(viewer), "ForbiddenError", "FORBIDDEN", neededRole="OPERATOR")
     refusal(await start_job(operator, type="test.system"), "ForbiddenError", "FORBIDDEN", neededRole="ADMIN")
+    refusal(await start_job(operator, lowPriority=True), "ForbiddenError", "FORBIDDEN", neededRole="ADMIN")
     assert await tenant_state(acme_api) == state
     assert (await start_job(admin, type="test.system"))["job"]["type"] == "test.system"
 
@@ -431,6 +466,26 @@ async def test_retry_failed_records_runs_only_the_failed_ones_again(acme_api: Te
     assert after_refusal == before
 
 
+async def test_a_retry_shows_how_many_failed_records_of_which_job_it_runs(acme_api: TenantApi):
+    operator = await acme_api.as_(Role.OPERATOR)
+    old = await start(operator.actor, name="spring sale", params={"records": 500})
+    await put_in(old, JobStatus.FINISHED, outcome=JobOutcome.WITH_ERRORS, ended_at=utcnow())
+    await add_chunk(old, 0, ChunkStatus.COMPLETED, [RecordStatus.SUCCEEDED] * 4 + [RecordStatus.FAILED] * 3)
+
+    answer = await operator.data(
+        "mutation R($id: ID!) { retryFailedRecords(jobId: $id) { ... on JobStarted { job {"
+        " name params restartedFrom { id name } progress { total done estimated } } } } }",
+        {"id": gid("Job", old.id)},
+    )
+
+    assert answer["retryFailedRecords"]["job"] == {
+        "name": "spring sale (retry of 3 failed records)",
+        "params": {"records": 500},  # the steps run with the params the records failed with
+        "restartedFrom": {"id": gid("Job", old.id), "name": "spring sale"},
+        "progress": {"total": 3, "done": 0, "estimated": False},
+    }
+
+
 def pk_of(global_id: str) -> int:
     parsed = parse_global_id(global_id)
     assert parsed is not None
@@ -449,6 +504,18 @@ async def test_an_admin_sets_low_priority_and_back(acme_api: TenantApi):
 
     assert (low["job"]["lowPriority"], normal["job"]["lowPriority"]) == (True, False)
     assert (low["job"]["status"], normal["job"]["status"]) == ("PENDING", "PENDING")
+
+
+@pytest.mark.parametrize("status", [JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED])
+async def test_the_priority_of_an_ended_job_is_refused_not_pretended(acme_api: TenantApi, status: JobStatus):
+    admin = await acme_api.as_(Role.ADMIN)
+    job = await put_in(await start(admin.actor), status, ended_at=utcnow())
+    before = await snapshot(job.id)
+
+    result = await operate(admin, "setJobLowPriority", job.id, lowPriority=True)
+
+    refusal(result, "InvalidTransitionError", "INVALID_TRANSITION", status=status.value, operation="SET_LOW_PRIORITY")
+    assert await snapshot(job.id) == before
 
 
 async def test_hide_job_takes_it_off_the_list_and_never_cancels_it(acme_api: TenantApi):
@@ -496,6 +563,31 @@ async def test_complete_wait_continues_a_waiting_record_with_the_answer(acme_api
     refusal(not_waiting, "InvalidTransitionError", "INVALID_TRANSITION", status="SUCCEEDED", operation="COMPLETE_WAIT")
     await waiting.refresh_from_db()
     assert waiting.wait_payload == {"by": "ana"}
+
+
+async def test_complete_wait_takes_only_the_answer_the_waiting_step_declares(acme_api: TenantApi):
+    operator = await acme_api.as_(Role.OPERATOR)
+    job = await start(operator.actor, type="campaign_run")
+    await put_in(job, JobStatus.WAITING)
+    await add_chunk(job, 0, ChunkStatus.RUNNING, [RecordStatus.WAITING])
+    record = await Record.get(job_id=job.id)
+    await Record.filter(id=record.id).update(
+        started_at=utcnow(),
+        journey=[entry(0, StepStatus.SUCCEEDED, 0, 10), entry(1, StepStatus.SUCCEEDED, 20, 10), entry(2, StepStatus.WAITING, 40, 5)],
+    )
+    before = await snapshot(job.id)
+    types = await operator.data("{ jobTypes { name waitAnswerSchemas { step schema } } }")
+
+    refused = [await complete_wait(operator, record.id, payload) for payload in ({"foo": 1}, {"approved": True}, None)]
+    unchanged = await snapshot(job.id)
+    answered = await complete_wait(operator, record.id, {"approved": True, "by": "maria"})
+
+    [campaign] = [t for t in types["jobTypes"] if t["name"] == "campaign_run"]
+    assert campaign["waitAnswerSchemas"] == [{"step": "approve", "schema": APPROVAL_ANSWER}]
+    for result, field in zip(refused, ("payload.approved", "payload.by", "payload")):
+        refusal(result, "InvalidInputError", "INVALID_INPUT", field=field)
+    assert unchanged == before
+    assert answered["record"]["status"] == "PENDING"
 
 
 async def test_complete_wait_needs_an_operator_and_an_existing_record(acme_api: TenantApi):

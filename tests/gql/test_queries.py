@@ -80,13 +80,14 @@ async def test_usage_counts_this_months_jobs_against_the_plan(tenant_api):
     for _ in range(2):
         await start(operator.actor, params={"records": 3})
 
-    data = await operator.data("{ usage { month jobsUsed jobsLimit recordsUsed recordsLimit } }")
+    data = await operator.data("{ usage { month jobsUsed jobsLimit recordsUsed recordsReserved recordsLimit } }")
 
     assert data["usage"] == {
         "month": utcnow().strftime("%Y-%m"),
         "jobsUsed": 2,
         "jobsLimit": 5,
-        "recordsUsed": 0,  # records count as they are processed
+        "recordsUsed": 0,  # records count as used when their job ends
+        "recordsReserved": 6,  # until then, the jobs hold what they will run
         "recordsLimit": 1_000,
     }
     unlimited = await (await tenant_api()).as_(Role.VIEWER)
@@ -280,7 +281,7 @@ query Tree($id: ID!, $status: [RecordStatus!]) {
       progress { total done succeeded failed skipped percent estimated }
       records { totalCount edges { node {
         id key position status outcome error attempts startedAt endedAt durationSeconds chunk { index } job { id }
-        journey { name status startedAt endedAt durationSeconds detail error }
+        journey { name status startedAt endedAt durationSeconds detail error waitedSeconds answeredBy }
       } } }
     } } }
     failed: records(status: $status) { totalCount edges { node { key } } }
@@ -306,7 +307,8 @@ async def test_a_job_tree_reads_from_children_down_to_each_records_journey(acme_
         attempts=1, started_at=started, ended_at=started + timedelta(seconds=3),
         journey=[
             entry(0, StepStatus.SUCCEEDED, 0, 500_000),
-            entry(1, StepStatus.SUCCEEDED, 600_000, 2_000_000, detail={"approvedBy": "ana"}),
+            # Asked, waited 1.9 s for ana's answer, then ran again.
+            entry(1, StepStatus.SUCCEEDED, 600_000, 2_000_000, {"approvedBy": "ana"}, None, 1_900_000, "ana of support"),
             entry(2, StepStatus.SUCCEEDED, 2_700_000, 300_000),
         ],
     )
@@ -346,6 +348,9 @@ async def test_a_job_tree_reads_from_children_down_to_each_records_journey(acme_
         ("prepare", "SUCCEEDED", 0.5, None, None),
         ("approve", "SUCCEEDED", 2.0, {"approvedBy": "ana"}, None),
         ("send", "SUCCEEDED", 0.3, None, None),
+    ]
+    assert [(s["waitedSeconds"], s["answeredBy"]) for s in good["journey"]] == [
+        (None, None), (1.9, "ana of support"), (None, None)
     ]
     assert at(good["journey"][1]["startedAt"]) == started + timedelta(seconds=0.6)
     assert at(good["journey"][1]["endedAt"]) == started + timedelta(seconds=2.6)
@@ -564,8 +569,8 @@ async def test_the_job_list_filters_on_each_field(listed):
     ) == ["Beta sends", "Alpha child"]
     assert await names(operator, {"includeHidden": True}) == ["Delta campaign", "Gamma report", "Beta sends", "Alpha child", "Alpha contacts"]
     assert await names(operator, {"rootOnly": True}) == ["Delta campaign", "Beta sends", "Alpha contacts"]
-    # System jobs: only admins, and only when asked for.
-    assert await names(operator, {"includeSystem": True}) == visible
+    # System jobs: only when asked for, and only admins may ask.
+    assert await operator.error_codes("{ jobs(filter: {includeSystem: true}) { totalCount } }") == ["FORBIDDEN"]
     assert await names(admin) == visible
     assert await names(admin, {"includeSystem": True}) == ["Delta campaign", "prune", "Beta sends", "Alpha child", "Alpha contacts"]
     assert await names(admin, {"includeSystem": True, "includeHidden": True, "rootOnly": True}) == [

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
+from domain.clock import utcnow
 from domain.errors import InvalidTransition
 from domain.jobs import complete_wait
 from domain.journey import StepRun, decode
@@ -137,3 +139,33 @@ async def test_answers_that_arrive_while_their_chunk_runs_are_not_lost(cluster: 
     assert [journey_of(job, record)[1].detail for record in records] == [{"approvedBy": "ann"}] + [
         {"approvedBy": "bob"}
     ] * 3
+
+
+async def test_a_step_that_waited_shows_its_wait_and_who_answered(cluster: Cluster, acme: TenantFixture):
+    cluster.start_worker()
+    cluster.start_dispatcher()
+    job = await start(acme, "test.approval", records=1)
+    job = await wait_for_status(job, JobStatus.WAITING, timeout=30)
+    [record] = await records_of(job)
+    seen_waiting = utcnow()
+
+    async def a_moment_passed() -> bool:
+        return utcnow() - seen_waiting >= timedelta(milliseconds=200)
+
+    await wait_until(a_moment_passed, timeout=5, what="the record to have waited a while")
+    answered_at = utcnow()
+    await complete_wait(acme.actor(name="ann of support"), record.id, {"by": "ann"})
+    record = await wait_for_record(record, RecordStatus.SUCCEEDED)
+
+    prepare, approve, send = journey_of(job, record)
+    assert (approve.status, approve.answered_by, approve.detail) == (
+        StepStatus.SUCCEEDED, "ann of support", {"approvedBy": "ann"}
+    )
+    assert (prepare.waited_seconds, send.waited_seconds) == (None, None)
+    # The step asked before the record was seen waiting, and ran again only after the answer.
+    assert approve.started_at <= seen_waiting
+    assert approve.waited_seconds >= (answered_at - seen_waiting).total_seconds() >= 0.2
+    assert approve.started_at + timedelta(seconds=approve.waited_seconds) >= answered_at - timedelta(milliseconds=10)
+    # Its duration spans the wait, and the steps still follow one another.
+    assert approve.duration_seconds >= approve.waited_seconds
+    assert prepare.ended_at <= approve.started_at <= approve.ended_at <= send.started_at <= send.ended_at
