@@ -157,12 +157,19 @@ export const recordsError = signal<string | null>(null);
 export const moreRecords = signal<string | null>(null);
 
 let recordsGeneration = 0;
+let shownRecords = "";
 
 async function loadRecords(after: string | null): Promise<void> {
   const job = selectedId.value;
   if (!job) return;
   const generation = after ? recordsGeneration : ++recordsGeneration;
-  if (!after) recordsState.value = "loading";
+  const key = `${job} ${recordStatus.value}`;
+  if (!after) {
+    // Another run or status: the rows shown belong to the old one, so they go at once.
+    if (key !== shownRecords) records.value = [];
+    shownRecords = key;
+    recordsState.value = "loading";
+  }
   try {
     const data = await request(RecordsQuery, {
       job,

@@ -84,6 +84,7 @@ export function RecordsPane() {
           </tbody>
         </table>
       )}
+      {state === "loading" && records.value.length === 0 && <p class="empty">Loading records…</p>}
       {state === "ready" && records.value.length === 0 && <p class="empty">No records yet.</p>}
       {moreRecords.value && (
         <button type="button" class="quiet more" onClick={() => void loadMoreRecords()}>
