@@ -1,7 +1,9 @@
 """A real ``jobtower serve`` and the system's Chromium, driven by Playwright from PyPI.
 
-One server runs for the whole module set (each test starts jobs of its own, named after
-it); each test gets a fresh browser context that records every request its pages make.
+One server and one browser serve this folder's tests (each test starts jobs of its own,
+named after it); each test gets a fresh browser context that records every request its
+pages make. They are package-scoped: Playwright's sync API runs an event loop of its own,
+which must be gone before the suite's asyncio tests run.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class Served:
         return self.api(JOB, {"id": job_id})["job"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("console-serve")
     port = free_port()
@@ -112,13 +114,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run `make test` (scripts/install-test-deps installs it)")
