@@ -57,6 +57,7 @@ export function RecordsPane() {
           {recordsError.value}
         </p>
       ) : (
+        <div class="table-scroll">
         <table class="record-table" aria-labelledby="records-title" aria-busy={state === "loading"}>
           <thead>
             <tr>
@@ -83,6 +84,7 @@ export function RecordsPane() {
             ))}
           </tbody>
         </table>
+        </div>
       )}
       {state === "loading" && records.value.length === 0 && <p class="empty">Loading records…</p>}
       {state === "ready" && records.value.length === 0 && <p class="empty">No records yet.</p>}
