@@ -5,7 +5,10 @@ PYTEST_FLAGS := -q -ra -p no:cacheprovider
 
 .PHONY: serve test
 
+# The console is rebuilt only when its sources or schema.graphql changed (a hash stamp in
+# jobtower/console/dist/); a fresh machine without a recent Node gets one from PyPI.
 serve: $(VENV)/.serve-deps
+	bash scripts/build-console
 	$(VENV)/bin/jobtower serve $(ARGS)
 
 # Reinstalled whenever pyproject.toml is newer than the last install.

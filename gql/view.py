@@ -1,4 +1,4 @@
-"""GraphQL over HTTP and WebSocket at ``/graphql``: bearer tokens, GraphiQL for browsers.
+"""GraphQL over HTTP and WebSocket at ``/graphql``: bearer tokens, no IDE page.
 
 Beyond Strawberry's view: refusals are GraphQL responses with a code (a
 missing token is a JSON 401, not plain text), a mutation sent with GET is a
@@ -58,7 +58,9 @@ def bearer_token(value: Any) -> str | None:
 
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, redis: Redis, allowed_origins: tuple[str, ...] = ()) -> None:
-        super().__init__(schema, graphql_ide="graphiql", allowed_origins=allowed_origins)
+        # No GraphiQL: Strawberry's page loads React and GraphiQL from a CDN, so it is blank
+        # offline and breaks "no request leaves the origin"; browsers use the console at `/`.
+        super().__init__(schema, graphql_ide=None, allowed_origins=allowed_origins)
         self.redis = redis
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -78,7 +80,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         context = Context(redis=self.redis, request=request, response=response)
-        if isinstance(request, WebSocket) or _wants_graphiql(request):
+        if isinstance(request, WebSocket):
             return context  # WebSocket clients authenticate in connection_init
         try:
             context.actor = await authenticate(bearer_token(request.headers.get("authorization")))
@@ -164,10 +166,3 @@ def _refusal_response(request: Request, error: HTTPException) -> Response:
         headers=refusal.headers,
     )
 
-
-def _wants_graphiql(request: Request) -> bool:
-    return (
-        request.method == "GET"
-        and "text/html" in request.headers.get("accept", "")
-        and "query" not in request.query_params
-    )

@@ -1,4 +1,4 @@
-"""The HTTP application: the GraphQL API, health, readiness and metrics endpoints."""
+"""The HTTP application: the GraphQL API, health, readiness and metrics endpoints, the web console."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from domain import db
@@ -18,6 +18,7 @@ from domain.registry import registry
 from workers.streams import close_hub
 from gql.view import GraphQLView
 from jobtower.collector import tune_garbage_collector
+from jobtower.console.routes import console_routes
 from jobtower.limits import BodySizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.settings import Settings
@@ -61,18 +62,14 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
-    async def home(request: Request) -> RedirectResponse:
-        # The URL `jobtower serve` prints: a browser lands in GraphiQL.
-        return RedirectResponse("/graphql")
-
     return Starlette(
         routes=[
-            Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", BodySizeLimit(graphql, settings.max_request_bytes), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/metrics", metrics.endpoint),
+            *console_routes(),
         ],
         middleware=[Middleware(RequestMetricsMiddleware, metrics=metrics)],
         lifespan=lifespan,

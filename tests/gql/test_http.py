@@ -1,10 +1,9 @@
 """GraphQL over HTTP against ``jobtower api`` running in its own process (uvicorn on a free port):
-media types and status codes, tokens, size and shape limits, masked crashes, GraphiQL, WebSocket origins."""
+media types and status codes, tokens, size and shape limits, masked crashes, WebSocket origins."""
 
 from __future__ import annotations
 
 import json
-import re
 
 import httpx
 import pytest
@@ -336,15 +335,7 @@ async def wait_for_log(served_api: ServedApi, text: str) -> str:
     return await wait_until(logged, timeout=10, what=f"{text!r} in the server log")
 
 
-# ---------------------------------------------------------------- browsers
-
-
-async def test_a_browser_gets_graphiql_without_a_token(served_http: httpx.AsyncClient, database):
-    response = await served_http.get("/graphql", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
-
-    assert response.status_code == 200
-    assert media_type(response) == "text/html"
-    assert re.search(r"graphiql", response.text, re.IGNORECASE)
+# ---------------------------------------------------------------- WebSocket origins
 
 
 async def test_websockets_from_other_origins_are_refused_unless_allowed(

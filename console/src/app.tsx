@@ -1,0 +1,26 @@
+// Which screen the URL and the session show.
+import { JobsScreen } from "./screens/jobs/JobsScreen";
+import { NotFoundScreen } from "./screens/notfound/NotFoundScreen";
+import { SignInScreen } from "./screens/signin/SignInScreen";
+import { route } from "./stores/route";
+import { sessionState } from "./stores/session";
+
+/** The console's pages; every one of them is also a deep link the server answers. */
+const SCREENS: Record<string, () => preact.JSX.Element> = {
+  "/": JobsScreen,
+  "/jobs": JobsScreen,
+};
+
+export function App() {
+  const state = sessionState.value;
+  if (state === "signed-out" || state === "rejected") return <SignInScreen />;
+  if (state === "checking") {
+    return (
+      <main class="centered" aria-busy="true">
+        <p>Signing in…</p>
+      </main>
+    );
+  }
+  const Screen = SCREENS[route.value.path] ?? NotFoundScreen;
+  return <Screen />;
+}

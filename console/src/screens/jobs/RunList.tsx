@@ -1,0 +1,118 @@
+// The runs the filter shows, newest first. Live events change cells, never the rows.
+import { Link } from "../../components/Link";
+import { ProgressBar } from "../../components/ProgressBar";
+import { StatusLabel } from "../../components/StatusLabel";
+import { now } from "../../stores/clock";
+import {
+  loadMoreRuns,
+  moreRuns,
+  runs,
+  runsError,
+  runsState,
+  runsTotal,
+  selectedId,
+  type RunRow,
+} from "../../stores/jobs";
+import { route } from "../../stores/route";
+import { seesAllTenants } from "../../stores/session";
+import { formatCount, formatDuration, formatMoment } from "../../utilities/format";
+import { JOB_OUTCOMES, JOB_STATUSES, NOT_STARTED, RUNNING_NOW } from "../../utilities/statuses";
+
+export function RunList() {
+  const rows = runs.value;
+  const state = runsState.value;
+  return (
+    <section class="runs" aria-labelledby="runs-title">
+      <div class="pane-head">
+        <h2 id="runs-title">Runs</h2>
+        <span class="count" aria-live="polite">
+          {state === "loading" ? "Loading…" : runsTotal.value !== null && `${formatCount(runsTotal.value)} runs`}
+        </span>
+      </div>
+      {state === "error" && (
+        <p class="notice notice-danger" role="alert">
+          {runsError.value}
+        </p>
+      )}
+      {state !== "error" && rows.length === 0 && state === "ready" && (
+        <p class="empty">No runs match. Start a job through the API, or change the filters.</p>
+      )}
+      <ul class="run-list" aria-labelledby="runs-title">
+        {rows.map((row) => (
+          <RunItem key={row.id} row={row} />
+        ))}
+      </ul>
+      {moreRuns.value && (
+        <button type="button" class="quiet more" onClick={() => void loadMoreRuns()}>
+          Show more runs
+        </button>
+      )}
+    </section>
+  );
+}
+
+function selectHref(id: string): string {
+  const params = new URLSearchParams(route.value.params);
+  params.set("run", id);
+  params.delete("records");
+  return `${route.value.path}?${params}`;
+}
+
+function RunItem({ row }: { row: RunRow }) {
+  const run = row.run.value;
+  const status = JOB_STATUSES[run.status];
+  const grows = NOT_STARTED.has(run.status) || (RUNNING_NOW.has(run.status) && !run.endedAt);
+  // Only a row whose times grow reads the clock, so only such rows redraw each second.
+  const elapsed = grows ? Math.max(0, (now.value - row.receivedAt.value) / 1000) : 0;
+  const waiting = run.waitingSeconds + (NOT_STARTED.has(run.status) ? elapsed : 0);
+  const duration =
+    run.durationSeconds === null ? null : run.durationSeconds + (RUNNING_NOW.has(run.status) ? elapsed : 0);
+  const nameId = `run-${run.id}`;
+  const selected = selectedId.value === run.id;
+  const systemRun = run.system || run.runBy?.kind === "SYSTEM";
+  return (
+    <li class={`run${selected ? " selected" : ""}`} aria-labelledby={nameId}>
+      <div class="run-head">
+        <Link href={selectHref(run.id)} class="run-name" id={nameId} current={selected}>
+          {run.name}
+        </Link>
+        <span class="run-type" aria-label="Type">
+          {run.type}
+        </span>
+        {seesAllTenants.value && (
+          <span class="run-tenant" aria-label="Tenant">
+            {run.tenant.slug}
+          </span>
+        )}
+        {run.lowPriority && <span class="tag">Low priority</span>}
+        <span class="run-status" aria-label="Status">
+          <StatusLabel look={status} />
+          {run.outcome && <StatusLabel look={JOB_OUTCOMES[run.outcome]} class={`outcome outcome-${run.outcome}`} />}
+        </span>
+      </div>
+      <ProgressBar progress={run.progress} label={`Progress of ${run.name}`} />
+      <dl class="run-facts">
+        <Fact label="Run by" value={systemRun ? "" : (run.runBy?.name ?? "")} />
+        <Fact label="Created" value={formatMoment(run.createdAt)} />
+        <Fact label="Waiting" value={formatDuration(waiting)} />
+        <Fact label="Started" value={formatMoment(run.startedAt)} />
+        <Fact label="Ended" value={formatMoment(run.endedAt)} />
+        <Fact label="Duration" value={formatDuration(duration)} />
+        <Fact
+          label="Errors"
+          value={formatCount(run.progress.failed)}
+          class={run.hasErrors ? "fact-danger" : undefined}
+        />
+      </dl>
+    </li>
+  );
+}
+
+function Fact({ label, value, class: extra }: { label: string; value: string; class?: string }) {
+  return (
+    <div class={`fact${extra ? ` ${extra}` : ""}`}>
+      <dt>{label}</dt>
+      <dd>{value || "—"}</dd>
+    </div>
+  );
+}
