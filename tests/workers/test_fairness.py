@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pytest
 
+from domain.clock import utcnow
 from domain.models import Chunk, Job
 from domain.statuses import ChunkStatus, JobOutcome, JobStatus
 from tests.cluster import Cluster, wait_until
@@ -140,3 +141,71 @@ async def test_low_priority_runs_only_when_normal_work_leaves_slots_free(
     # Only chunks already handed out when the last normal chunk left the queue may start after it.
     assert sum(1 for at in normal_starts if at > first_low_start) <= HANDED_OUT
     assert low.started_at >= min(normal_starts)
+
+
+# Slow enough that a slot frees about every 100 ms: the next starts after a newcomer
+# arrives are the ones the fair order decides, not ones already under way.
+SLOW_STEP_MS = 400
+NEXT_STARTS = 8
+
+
+async def share_of_next_starts(newcomer: Job, count: int = NEXT_STARTS) -> int:
+    """Of the first ``count`` chunk starts after ``newcomer`` was created, how many were its tree's."""
+
+    async def next_starts() -> list[int] | None:
+        started = (
+            await Chunk.filter(started_at__gt=newcomer.created_at)
+            .order_by("started_at")
+            .limit(count)
+            .values_list("job__root_id", flat=True)
+        )
+        return started if len(started) == count else None
+
+    roots = await wait_until(next_starts, timeout=60, what=f"{count} chunk starts after job {newcomer.id}")
+    share = sum(1 for root in roots if root == newcomer.root_id)
+    print(f"job {newcomer.id} got {share} of the next {count} chunk starts")
+    return share
+
+
+async def test_a_second_root_of_a_busy_tenant_gets_its_share_of_the_next_slots(
+    cluster: Cluster, acme: TenantFixture
+):
+    first = await start(acme, "test.plain", records=48, stepMs=SLOW_STEP_MS, chunk_size=1)
+    start_workers(cluster)
+    await busy_with(first, SLOTS)
+
+    second = await start(acme, "test.plain", records=12, stepMs=SLOW_STEP_MS, chunk_size=1)
+
+    # Two roots of one tenant: about half of the next starts each.
+    assert await share_of_next_starts(second) >= 3
+
+
+async def test_a_second_tenant_gets_its_share_of_the_next_slots(cluster: Cluster, make_tenant: MakeTenant):
+    busy_tenant, newcomer_tenant = await make_tenant(), await make_tenant()
+    first = await start(busy_tenant, "test.plain", records=48, stepMs=SLOW_STEP_MS, chunk_size=1)
+    start_workers(cluster)
+    await busy_with(first, SLOTS)
+
+    second = await start(newcomer_tenant, "test.plain", records=12, stepMs=SLOW_STEP_MS, chunk_size=1)
+
+    assert await share_of_next_starts(second) >= 3
+
+
+async def test_once_normal_work_is_ready_every_start_goes_to_it(cluster: Cluster, acme: TenantFixture):
+    low = await start(acme, "test.plain", records=48, stepMs=SLOW_STEP_MS, chunk_size=1, low_priority=True)
+    start_workers(cluster)
+    await busy_with(low, SLOTS)
+
+    normal = await start(acme, "test.plain", records=12, stepMs=SLOW_STEP_MS, chunk_size=1)
+    await wait_until(
+        lambda: Chunk.filter(job_id=normal.id).exists(), interval=0.01, what="the normal job's chunks"
+    )
+    ready_at = utcnow()
+    normal = await wait_for_status(normal, JobStatus.FINISHED, JobStatus.FAILED, timeout=60)
+
+    assert normal.outcome is JobOutcome.SUCCEEDED
+    last_normal_start = max(await Chunk.filter(job_id=normal.id).values_list("started_at", flat=True))
+    low_starts = await Chunk.filter(job_id=low.id).exclude(started_at=None).values_list("started_at", flat=True)
+    low_meanwhile = sum(1 for at in low_starts if ready_at < at < last_normal_start)
+    print(f"{low_meanwhile} low-priority chunks started while the normal job had chunks ready")
+    assert low_meanwhile == 0
