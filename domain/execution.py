@@ -26,6 +26,7 @@ from domain.clock import month_of, utcnow
 from domain.jobs import fail_job, finish_job, mark_drained, mark_running, mark_waiting
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Chunk, Job, PlanUsage, Record
+from domain.scheduling import fairest_ready_chunk
 from domain.statuses import (
     DISPATCHABLE,
     IN_FLIGHT,
@@ -132,28 +133,26 @@ class ClaimedChunk:
     existing: dict[int, Record]
 
 
-async def claim_chunk(chunk_id: int, owner: str, ttl: timedelta) -> ClaimedChunk | None:
-    """Lease a PENDING chunk for ``owner``; None when someone else has it or its job cannot run."""
-    chunk = await Chunk.get_or_none(id=chunk_id)
-    if chunk is None or chunk.status is not ChunkStatus.PENDING:
-        return None
-    job = await Job.get_or_none(id=chunk.job_id)
-    if job is None or not runs_work(job):
-        return None
+async def claim_next_chunk(owner: str, ttl: timedelta) -> ClaimedChunk | None:
+    """Lease the fairest ready chunk (``domain.scheduling``) for ``owner``; None when none is ready.
+
+    One guarded update picks and leases the chunk, so two slots never take the same one
+    and the order is the fair one at this very moment.
+    """
     now = utcnow()
-    claimed = await Chunk.filter(id=chunk_id, status=ChunkStatus.PENDING).update(
-        status=ChunkStatus.RUNNING,
-        lease_owner=owner,
-        lease_expires_at=now + ttl,
-        attempts=F("attempts") + 1,
+    rows = await db.fetch(
+        "UPDATE chunk SET status = ?, lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1,"
+        f" started_at = COALESCE(started_at, ?) WHERE status = ? AND id = ({fairest_ready_chunk()})"
+        " RETURNING id",
+        [ChunkStatus.RUNNING.value, owner, now + ttl, now, ChunkStatus.PENDING.value],
     )
-    if not claimed:
+    if not rows:
         return None
-    await Chunk.filter(id=chunk_id, started_at=None).update(started_at=now)
-    if job.status is JobStatus.PENDING:
-        await mark_running(job.id)
-    await chunk.refresh_from_db()
-    await job.refresh_from_db()
+    chunk_id = rows[0]["id"]
+    chunk = await Chunk.get(id=chunk_id)
+    job = await Job.get(id=chunk.job_id)
+    if job.status is JobStatus.PENDING:  # its first chunk starts it
+        job = await mark_running(job.id) or await Job.get(id=job.id)
     existing = {
         record.position: record
         for record in await Record.filter(chunk_id=chunk_id).only(
@@ -451,16 +450,6 @@ async def reap_expired_leases() -> list[int]:
     for job_id in jobs:
         await settle_job(job_id)
     return sorted(jobs)
-
-
-async def stale_enumerations() -> list[int]:
-    """Jobs that need their chunks and whose enumeration is not held by a live worker."""
-    now = utcnow()
-    return await Job.filter(
-        Q(status__in=DISPATCHABLE) | Q(status=JobStatus.STOPPING, stoppable=False),
-        Q(enumeration_lease_expires_at=None) | Q(enumeration_lease_expires_at__lt=now),
-        enumerated=False,
-    ).order_by("id").values_list("id", flat=True)
 
 
 async def hold_enumeration(job_id: int, ttl: timedelta) -> bool:
