@@ -117,9 +117,9 @@ class Dispatcher:
     async def _wake_idle_slots(self, slots: int) -> None:
         """One unread free-slot notice per idle slot that a ready chunk could use, no more."""
         idle = slots - (await in_flight()).total
-        if idle <= 0:
+        wanted = await count_ready_chunks(at_most=idle) if idle > 0 else 0
+        if not wanted:
             return
-        wanted = await count_ready_chunks(at_most=idle)
         missing = wanted - await unread_free_slots(self.redis, at_most=wanted)
         if missing > 0:
             await send_free_slots(self.broker, missing)
