@@ -1,14 +1,15 @@
 """Which ready work runs next: fair per tenant, then per root job, low priority last.
 
 The order is decided at the moment a worker slot is free, by the database,
-never by a queue: the slot takes ``FAIREST_READY_CHUNK`` in one guarded update
-(``domain.execution.claim_next_chunk``), so no chunk is ever reserved ahead of
-a slot. The next slot goes to the tenant with the least work in flight, and
-within it to the root job (a job and all its descendants) with the least in
-flight, so a root with ten thousand children gets one turn like any small job.
-Ties go to the one that has run fewer chunks so far, then to the oldest root,
-then to the oldest job and chunk. Low-priority chunks run only when no normal
-chunk is ready.
+never by a queue: the slot takes ``fairest_ready_chunk()`` in one guarded
+update (``domain.execution.claim_next_chunk``), so no chunk is ever reserved
+ahead of a slot. The next slot goes to the tenant with the least work in
+flight, and within it to the root job (a job and all its descendants) with the
+least in flight, so a root with ten thousand children gets one turn like any
+small job. Ties go to the one whose jobs have done fewer records so far (with
+one slot, nothing is ever in flight when it claims), then to the oldest root,
+then to the root's oldest job and that job's first chunk. Low-priority chunks
+run only when no normal chunk is ready.
 
 Enumerations, which create a job's chunks, are handed out in the same spirit:
 no more than the workers' enumeration lanes can start, the tenant and then
@@ -46,33 +47,51 @@ _RUNNABLE_JOB = "(j.status IN ({statuses}) OR (j.status = '{stopping}' AND NOT j
     stopping=JobStatus.STOPPING.value,
 )
 _READY = f"c.status = {_PENDING} AND {_RUNNABLE_JOB}"
+_HAS_READY_CHUNK = f"EXISTS (SELECT 1 FROM chunk c WHERE c.job_id = j.id AND c.status = {_PENDING})"
+
+# The fairest job with a ready chunk: first the root (its tenant, then itself), then
+# the root's oldest job with a ready chunk, of normal priority if it has one.
+_FAIREST_READY_JOB = (
+    # Chunks held now, per root: a few rows, at most one per worker slot.
+    "WITH held AS ("
+    " SELECT j.tenant_id, j.root_id, SUM(c.n) AS n FROM job j"
+    f" JOIN (SELECT c.job_id, COUNT(*) AS n FROM chunk c WHERE {_HELD} GROUP BY c.job_id) c ON c.job_id = j.id"
+    " GROUP BY j.tenant_id, j.root_id"
+    # Roots with a job that may run: in flight, records done so far, and whether work is ready.
+    "), roots AS ("
+    " SELECT o.tenant_id, o.root_id,"
+    "  COALESCE((SELECT SUM(h.n) FROM held h WHERE h.root_id = o.root_id), 0) AS in_flight,"
+    "  (SELECT SUM(j.done) FROM job j WHERE j.root_id = o.root_id) AS executed,"
+    f"  EXISTS (SELECT 1 FROM job j WHERE j.root_id = o.root_id AND {_RUNNABLE_JOB}"
+    f"   AND NOT j.low_priority AND {_HAS_READY_CHUNK}) AS normal_ready,"
+    f"  EXISTS (SELECT 1 FROM job j WHERE j.root_id = o.root_id AND {_RUNNABLE_JOB}"
+    f"   AND j.low_priority AND {_HAS_READY_CHUNK}) AS low_ready"
+    f" FROM (SELECT DISTINCT j.tenant_id, j.root_id FROM job j WHERE {_RUNNABLE_JOB}) o"
+    "), tenants AS ("
+    " SELECT r.tenant_id, SUM(r.executed) AS executed,"
+    "  COALESCE((SELECT SUM(h.n) FROM held h WHERE h.tenant_id = r.tenant_id), 0) AS in_flight"
+    " FROM roots r GROUP BY r.tenant_id"
+    "), chosen AS ("
+    " SELECT r.root_id, r.normal_ready FROM roots r JOIN tenants t ON t.tenant_id = r.tenant_id"
+    " WHERE r.normal_ready OR r.low_ready"
+    " ORDER BY r.normal_ready DESC, t.in_flight, t.executed, r.in_flight, r.executed, r.root_id LIMIT 1"
+    ")"
+    " SELECT j.id FROM job j JOIN chosen ON chosen.root_id = j.root_id"
+    f" WHERE {_RUNNABLE_JOB} AND j.low_priority <> chosen.normal_ready AND {_HAS_READY_CHUNK}"
+    " ORDER BY j.id LIMIT 1"
+)
 
 
 def fairest_ready_chunk() -> str:
     """A query for the id of the chunk the next free slot should run; no rows when none is ready.
 
-    On PostgreSQL it locks the row it returns and skips rows other slots are locking,
-    so slots claiming at the same moment take different chunks instead of queueing.
+    On PostgreSQL it locks the chunk it returns and skips chunks other slots are
+    locking, so slots claiming at the same moment take different chunks.
     """
-    lock = " FOR UPDATE OF c SKIP LOCKED" if db.dialect() == "postgres" else ""
+    lock = " FOR UPDATE SKIP LOCKED" if db.dialect() == "postgres" else ""
     return (
-        # Every root with open chunks: how many it holds now, and how many it has started.
-        "WITH roots AS ("
-        " SELECT j.tenant_id, j.root_id,"
-        f"  SUM(CASE WHEN {_HELD} THEN 1 ELSE 0 END) AS in_flight, COUNT(c.started_at) AS executed"
-        " FROM job j JOIN chunk c ON c.job_id = j.id"
-        " WHERE j.root_id IN (SELECT j.root_id FROM chunk c JOIN job j ON j.id = c.job_id"
-        f"  WHERE c.status IN ({_PENDING}, {_RUNNING}))"
-        " GROUP BY j.tenant_id, j.root_id"
-        "), tenants AS ("
-        " SELECT tenant_id, SUM(in_flight) AS in_flight, SUM(executed) AS executed"
-        " FROM roots GROUP BY tenant_id"
-        ")"
-        " SELECT c.id FROM chunk c JOIN job j ON j.id = c.job_id"
-        " JOIN roots r ON r.root_id = j.root_id JOIN tenants t ON t.tenant_id = j.tenant_id"
-        f" WHERE {_READY}"
-        " ORDER BY j.low_priority, t.in_flight, t.executed, r.in_flight, r.executed, j.root_id, j.id, c.\"index\""
-        f" LIMIT 1{lock}"
+        f"SELECT c.id FROM chunk c WHERE c.status = {_PENDING} AND c.job_id = ({_FAIREST_READY_JOB})"
+        f" ORDER BY c.\"index\" LIMIT 1{lock}"
     )
 
 

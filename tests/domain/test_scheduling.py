@@ -18,9 +18,9 @@ import pytest
 
 from domain.access import Role
 from domain.execution import ClaimedChunk, claim_next_chunk, hold_enumeration, release_chunk
-from domain.models import Chunk, Job
+from domain.models import Chunk, Job, Record
 from domain.scheduling import enumerations_to_hand_out
-from domain.statuses import ChunkStatus, JobStatus
+from domain.statuses import ChunkStatus, JobStatus, RecordStatus
 from tests.conftest import MakeTenant, TenantFixture
 from tests.domain.scenarios import add_chunk, put_in, start
 from tests.workers.support import discard_open_jobs
@@ -44,8 +44,14 @@ async def job_with_chunks(
         tenant.actor(Role.ADMIN), parent_id=parent.id if parent else None, low_priority=low_priority
     )
     for index in range(chunks):
-        await add_chunk(job, index, ChunkStatus.PENDING)
+        await add_chunk(job, index, ChunkStatus.PENDING, [RecordStatus.PENDING])
     return await Job.get(id=job.id)
+
+
+async def run_to_its_end(claimed: ClaimedChunk) -> None:
+    """The chunk's record succeeds and the slot lets the chunk go, as a worker would."""
+    await Record.filter(chunk_id=claimed.chunk.id).update(status=RecordStatus.SUCCEEDED)
+    assert await release_chunk(claimed.chunk.id, claimed.chunk.lease_owner, ChunkStatus.COMPLETED)
 
 
 async def claim(slots: int) -> list[ClaimedChunk]:
@@ -123,8 +129,7 @@ async def test_each_freed_slot_goes_to_the_root_that_has_less_running(acme: Tena
 
     next_starts = []
     for _ in range(8):
-        ending = running.popleft()  # the oldest running chunk ends, and its slot claims again
-        await release_chunk(ending.chunk.id, ending.chunk.lease_owner, ChunkStatus.COMPLETED)
+        await run_to_its_end(running.popleft())  # the oldest running chunk ends; its slot claims again
         running.extend(started := await claim(1))
         next_starts += started
 
@@ -134,11 +139,11 @@ async def test_each_freed_slot_goes_to_the_root_that_has_less_running(acme: Tena
 
 async def test_on_a_tie_the_root_that_has_run_less_goes_first(acme: TenantFixture):
     older = await job_with_chunks(acme, 6)
-    for done in await claim(3):
-        await release_chunk(done.chunk.id, done.chunk.lease_owner, ChunkStatus.COMPLETED)
+    for claimed in await claim(3):
+        await run_to_its_end(claimed)
     newer = await job_with_chunks(acme, 6)
 
-    # Nothing in flight on either side, but the older root has run three chunks already.
+    # Nothing in flight on either side, but the older root has done three records already.
     assert roots_of(await claim(4), older, newer) == [2, 1, 2, 1]
 
 
