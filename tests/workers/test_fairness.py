@@ -75,10 +75,11 @@ async def test_another_tenant_does_not_wait_behind_a_root_with_thousands_of_queu
     assert small.started_at is not None
     first_small_start = min(await Chunk.filter(job_id=small.id).values_list("started_at", flat=True))
     flood_starts = await chunk_starts(flood)
-    # Only what was already handed out to the busy workers ran before the small job's first chunk.
+    # Only what the busy slots started while the small job's records were enumerated ran
+    # before its first chunk: a few chunk lengths, not the thousands queued.
     ahead = [at for at in flood_starts if small.created_at < at < first_small_start]
     print(f"{len(ahead)} chunks of the other tenant started before the small job's first")
-    assert len(ahead) <= SLOTS, f"{len(ahead)} chunks of the other tenant went first"
+    assert len(ahead) <= 2 * SLOTS, f"{len(ahead)} chunks of the other tenant went first"
     # The small job was done while the big tree had hardly begun.
     flood_started = sum(1 for at in flood_starts if at <= small.ended_at)
     assert flood_started < flood_chunks // 10
