@@ -30,8 +30,8 @@ from domain.counts import Counts
 from domain.jobs import fail_job, finish_job, mark_drained, mark_running, mark_waiting
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Chunk, Job, Record
+from domain.scheduling import fairest_ready_chunk
 from domain.statuses import (
-    DISPATCHABLE,
     IN_FLIGHT,
     RECORD_RETRYABLE,
     TERMINAL,
@@ -40,6 +40,7 @@ from domain.statuses import (
     JobStatus,
     RecordStatus,
     check_record_transition,
+    chunk_target,
     keeps_working,
 )
 
@@ -136,17 +137,24 @@ class ClaimedChunk:
     existing: dict[int, Record]
 
 
-async def claim_chunk(chunk_id: int, owner: str, ttl: timedelta) -> ClaimedChunk | None:
-    """Take a PENDING chunk for ``owner`` (QUEUED); None when someone else has it or its job cannot run."""
-    chunk = await Chunk.get_or_none(id=chunk_id)
-    if chunk is None or chunk.status is not ChunkStatus.PENDING:
+async def claim_next_chunk(owner: str, ttl: timedelta) -> ClaimedChunk | None:
+    """A free slot of ``owner`` takes the fairest ready chunk (``domain.scheduling``), QUEUED under
+    its lease; None when none is ready.
+
+    One guarded update picks and leases the chunk, so two slots never take the same one
+    and the order is the fair one at this very moment. The chunk (and its job) start
+    when the worker starts its records (``start_chunk``).
+    """
+    rows = await db.fetch(
+        "UPDATE chunk SET status = ?, lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1"
+        f" WHERE status = ? AND id = ({fairest_ready_chunk()}) RETURNING id",
+        [chunk_target(ChunkOperation.CLAIM).value, owner, utcnow() + ttl, ChunkStatus.PENDING.value],
+    )
+    if not rows:
         return None
-    job = await Job.get_or_none(id=chunk.job_id)
-    if job is None or not runs_work(job):
-        return None
-    if not await chunks.claim(chunk_id, owner, ttl):
-        return None
-    await chunk.refresh_from_db()
+    chunk_id = rows[0]["id"]
+    chunk = await Chunk.get(id=chunk_id)
+    job = await Job.get(id=chunk.job_id)
     existing = {
         record.position: record
         for record in await Record.filter(chunk_id=chunk_id).only(
@@ -406,16 +414,6 @@ async def reap_expired_leases() -> list[int]:
     for job_id in jobs:
         await settle_job(job_id, by=Actor.system)
     return jobs
-
-
-async def stale_enumerations() -> list[int]:
-    """Jobs that need their chunks and whose enumeration is not held by a live worker."""
-    now = utcnow()
-    return await Job.filter(
-        Q(status__in=DISPATCHABLE) | Q(status=JobStatus.STOPPING, stoppable=False),  # keeps_working
-        Q(enumeration_lease_expires_at=None) | Q(enumeration_lease_expires_at__lt=now),
-        enumerated=False,
-    ).order_by("id").values_list("id", flat=True)
 
 
 async def hold_enumeration(job_id: int, ttl: timedelta) -> bool:

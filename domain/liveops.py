@@ -77,8 +77,8 @@ async def live_ops_summary(actor: Actor, workers_online: int, now: datetime | No
 
 
 async def queue_depth(actor: Actor) -> int:
-    """Chunks queued or ready to run: the PENDING chunks of the jobs the dispatcher
-    hands out (``domain.scheduling.ready_chunks``), leased to the broker or not."""
+    """Chunks ready to run: the PENDING chunks of the jobs whose chunks may start
+    (``domain.scheduling``'s ready chunks)."""
     runnable = visible_jobs(actor).filter(
         Q(status__in=DISPATCHABLE) | Q(status=JobStatus.STOPPING, stoppable=False)
     )

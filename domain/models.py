@@ -192,7 +192,11 @@ class Chunk(Model):
     class Meta:
         table = "chunk"
         unique_together = (("job", "index"),)
-        indexes = (Index(fields=("status", "lease_expires_at")),)
+        indexes = (
+            Index(fields=("status", "lease_expires_at")),
+            # A free slot's claim: does a job have a ready chunk, and which is its first.
+            Index(fields=("job_id", "status", "index")),
+        )
 
 
 class Record(Model):

@@ -1,36 +1,30 @@
-"""Which ready chunks run next: fair per tenant, then per root job, low priority last.
+"""Which ready work runs next: fair per tenant, then per root job, low priority last.
 
-The dispatcher asks ``pick`` for as many chunks as there are free slots. Slots
-go one at a time to the tenant with the least work in flight, and within it to
-the root job (a job and all its descendants) with the least in flight, so a
-root with ten thousand children gets one turn like any small job. Low-priority
-chunks get a slot only once no normal chunk is waiting.
+The order is decided at the moment a worker slot is free, by the database,
+never by a queue: the slot takes ``fairest_ready_chunk()`` in one guarded
+update (``domain.execution.claim_next_chunk``), so no chunk is ever reserved
+ahead of a slot. The next slot goes to the tenant with the least work in
+flight, and within it to the root job (a job and all its descendants) with the
+least in flight, so a root with ten thousand children gets one turn like any
+small job. Ties go to the one whose jobs have done fewer records so far (with
+one slot, nothing is ever in flight when it claims), then to the oldest root,
+then to the root's oldest job and that job's first chunk. Low-priority chunks
+run only when no normal chunk is ready.
+
+Enumerations, which create a job's chunks, are handed out in the same spirit:
+no more than the workers' enumeration lanes can start, the tenant and then
+the root with the fewest in hand first, so a tree of a thousand children
+never makes another job wait for its chunks.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import Counter, defaultdict, deque
+from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
-
-from tortoise.expressions import Q
 
 from domain import db
 from domain.clock import utcnow
-from domain.models import Chunk
 from domain.statuses import DISPATCHABLE, ChunkStatus, JobStatus
-
-QUEUED = "queued"  # the lease owner of a chunk handed to the broker, not yet claimed
-
-
-@dataclass(frozen=True)
-class ReadyChunk:
-    chunk_id: int
-    job_id: int
-    tenant_id: int
-    root_id: int
-    low_priority: bool
 
 
 @dataclass
@@ -43,44 +37,83 @@ class InFlight:
         return sum(self.by_tenant.values())
 
 
-_RUNNABLE_JOB = (
-    "(j.status IN ({statuses}) OR (j.status = ? AND j.stoppable = ?))".format(
-        statuses=", ".join(f"'{status.value}'" for status in sorted(DISPATCHABLE))
-    )
+_PENDING = f"'{ChunkStatus.PENDING.value}'"
+# A chunk a worker slot holds: taken (QUEUED) or running. One a job's verb stopped under its
+# worker is let go within a batch, and is not counted.
+_HELD = "c.status IN ({statuses}) AND c.lease_owner IS NOT NULL".format(
+    statuses=", ".join(f"'{status.value}'" for status in (ChunkStatus.QUEUED, ChunkStatus.RUNNING))
+)
+# The SQL twin of ``domain.statuses.keeps_working``: a non-stoppable job keeps working while STOPPING.
+_RUNNABLE_JOB = "(j.status IN ({statuses}) OR (j.status = '{stopping}' AND NOT j.stoppable))".format(
+    statuses=", ".join(f"'{status.value}'" for status in sorted(DISPATCHABLE)),
+    stopping=JobStatus.STOPPING.value,
+)
+_READY = f"c.status = {_PENDING} AND {_RUNNABLE_JOB}"
+_HAS_READY_CHUNK = f"EXISTS (SELECT 1 FROM chunk c WHERE c.job_id = j.id AND c.status = {_PENDING})"
+
+# The fairest job with a ready chunk: first the root (its tenant, then itself), then
+# the root's oldest job with a ready chunk, of normal priority if it has one.
+_FAIREST_READY_JOB = (
+    # Chunks held now, per root: a few rows, at most one per worker slot.
+    "WITH held AS ("
+    " SELECT j.tenant_id, j.root_id, SUM(c.n) AS n FROM job j"
+    f" JOIN (SELECT c.job_id, COUNT(*) AS n FROM chunk c WHERE {_HELD} GROUP BY c.job_id) c ON c.job_id = j.id"
+    " GROUP BY j.tenant_id, j.root_id"
+    # Roots with a job that may run: in flight, records done so far, and whether work is ready.
+    "), roots AS ("
+    " SELECT o.tenant_id, o.root_id,"
+    "  COALESCE((SELECT SUM(h.n) FROM held h WHERE h.root_id = o.root_id), 0) AS in_flight,"
+    "  (SELECT SUM(j.done) FROM job j WHERE j.root_id = o.root_id) AS executed,"
+    f"  EXISTS (SELECT 1 FROM job j WHERE j.root_id = o.root_id AND {_RUNNABLE_JOB}"
+    f"   AND NOT j.low_priority AND {_HAS_READY_CHUNK}) AS normal_ready,"
+    f"  EXISTS (SELECT 1 FROM job j WHERE j.root_id = o.root_id AND {_RUNNABLE_JOB}"
+    f"   AND j.low_priority AND {_HAS_READY_CHUNK}) AS low_ready"
+    f" FROM (SELECT DISTINCT j.tenant_id, j.root_id FROM job j WHERE {_RUNNABLE_JOB}) o"
+    "), tenants AS ("
+    " SELECT r.tenant_id, SUM(r.executed) AS executed,"
+    "  COALESCE((SELECT SUM(h.n) FROM held h WHERE h.tenant_id = r.tenant_id), 0) AS in_flight"
+    " FROM roots r GROUP BY r.tenant_id"
+    "), chosen AS ("
+    " SELECT r.root_id, r.normal_ready FROM roots r JOIN tenants t ON t.tenant_id = r.tenant_id"
+    " WHERE r.normal_ready OR r.low_ready"
+    " ORDER BY r.normal_ready DESC, t.in_flight, t.executed, r.in_flight, r.executed, r.root_id LIMIT 1"
+    ")"
+    " SELECT j.id FROM job j JOIN chosen ON chosen.root_id = j.root_id"
+    f" WHERE {_RUNNABLE_JOB} AND j.low_priority <> chosen.normal_ready AND {_HAS_READY_CHUNK}"
+    " ORDER BY j.id LIMIT 1"
 )
 
 
-async def ready_chunks(per_root: int) -> list[ReadyChunk]:
-    """Up to ``per_root`` dispatchable chunks of every root job, oldest job and chunk first."""
-    rows = await db.fetch(
-        "SELECT chunk_id, job_id, tenant_id, root_id, low_priority FROM ("
-        " SELECT c.id AS chunk_id, c.job_id, j.tenant_id, j.root_id, j.low_priority,"
-        "  ROW_NUMBER() OVER (PARTITION BY j.root_id, j.low_priority ORDER BY j.id, c.\"index\") AS rank"
-        " FROM chunk c JOIN job j ON j.id = c.job_id"
-        " WHERE c.status = ? AND (c.lease_expires_at IS NULL OR c.lease_expires_at < ?)"
-        f" AND {_RUNNABLE_JOB}"
-        ") ranked WHERE rank <= ? ORDER BY job_id, chunk_id",
-        [ChunkStatus.PENDING.value, utcnow(), JobStatus.STOPPING.value, False, per_root],
+def fairest_ready_chunk() -> str:
+    """A query for the id of the chunk the next free slot should run; no rows when none is ready.
+
+    On PostgreSQL it locks the chunk it returns and skips chunks other slots are
+    locking, so slots claiming at the same moment take different chunks.
+    """
+    lock = " FOR UPDATE SKIP LOCKED" if db.dialect() == "postgres" else ""
+    return (
+        f"SELECT c.id FROM chunk c WHERE c.status = {_PENDING} AND c.job_id = ({_FAIREST_READY_JOB})"
+        f" ORDER BY c.\"index\" LIMIT 1{lock}"
     )
-    return [
-        ReadyChunk(
-            chunk_id=row["chunk_id"],
-            job_id=row["job_id"],
-            tenant_id=row["tenant_id"],
-            root_id=row["root_id"],
-            low_priority=bool(row["low_priority"]),
-        )
-        for row in rows
-    ]
+
+
+async def count_ready_chunks(at_most: int) -> int:
+    """How many chunks could start now, counting no further than ``at_most``."""
+    rows = await db.fetch(
+        "SELECT COUNT(*) AS n FROM ("
+        f" SELECT 1 FROM chunk c JOIN job j ON j.id = c.job_id WHERE {_READY} LIMIT ?"
+        ") ready",
+        [at_most],
+    )
+    return int(rows[0]["n"])
 
 
 async def in_flight() -> InFlight:
-    """Chunks held by workers or queued for them, per tenant and per root job."""
+    """Chunks held by workers right now, per tenant and per root job."""
     rows = await db.fetch(
         "SELECT j.tenant_id, j.root_id, COUNT(*) AS n FROM chunk c JOIN job j ON j.id = c.job_id"
-        " WHERE c.lease_owner IS NOT NULL AND (c.status <> ? OR c.lease_expires_at >= ?)"
-        " GROUP BY j.tenant_id, j.root_id",
-        [ChunkStatus.PENDING.value, utcnow()],
+        f" WHERE {_HELD} GROUP BY j.tenant_id, j.root_id",
+        [],
     )
     by_tenant: Counter[int] = Counter()
     by_root: Counter[int] = Counter()
@@ -90,64 +123,39 @@ async def in_flight() -> InFlight:
     return InFlight(by_tenant=by_tenant, by_root=by_root)
 
 
-def pick(ready: list[ReadyChunk], busy: InFlight, slots: int) -> list[ReadyChunk]:
-    """The fair order for ``slots`` chunks: tenant with least in flight, then its least-served root."""
-    normal = [chunk for chunk in ready if not chunk.low_priority]
-    chosen = _round_robin(normal, busy, slots)
-    if len(chosen) < slots and len(chosen) == len(normal):
-        low = [chunk for chunk in ready if chunk.low_priority]
-        chosen += _round_robin(low, busy, slots - len(chosen))
-    return chosen
+_RUNNABLE_ENUMERATION = f"NOT j.enumerated AND {_RUNNABLE_JOB}"
 
 
-def _round_robin(ready: list[ReadyChunk], busy: InFlight, slots: int) -> list[ReadyChunk]:
-    by_tenant = Counter(busy.by_tenant)
-    by_root = Counter(busy.by_root)
-    queues: dict[int, dict[int, deque[ReadyChunk]]] = defaultdict(dict)
-    for chunk in ready:
-        queues[chunk.tenant_id].setdefault(chunk.root_id, deque()).append(chunk)
-    # (in flight, tenant id) — the lower id breaks ties, so the order is stable.
-    tenants = [(by_tenant[tenant], tenant) for tenant in queues]
-    heapq.heapify(tenants)
-    chosen: list[ReadyChunk] = []
-    while tenants and len(chosen) < slots:
-        _, tenant = heapq.heappop(tenants)
-        roots = queues[tenant]
-        root = min(roots, key=lambda r: (by_root[r], r))
-        chunk = roots[root].popleft()
-        if not roots[root]:
-            del roots[root]
-        chosen.append(chunk)
-        by_tenant[tenant] += 1
-        by_root[root] += 1
-        if roots:
-            heapq.heappush(tenants, (by_tenant[tenant], tenant))
-    return chosen
+async def enumerations_to_hand_out(lanes: int) -> list[int]:
+    """The jobs whose enumeration the free ones of ``lanes`` should run, fairest first.
 
-
-async def mark_queued(chunk_ids: list[int], ttl: timedelta) -> list[int]:
-    """Reserve chunks for the broker; only those still ready are returned."""
+    An enumeration is in hand from its hand-out until it ends (or its hold runs out);
+    ``turn`` numbers how many a tenant (or a root) would have in hand with this one.
+    """
     now = utcnow()
-    queued = []
-    for chunk_id in chunk_ids:
-        if await Chunk.filter(
-            Q(lease_expires_at=None) | Q(lease_expires_at__lt=now),
-            id=chunk_id,
-            status=ChunkStatus.PENDING,
-        ).update(lease_owner=QUEUED, lease_expires_at=now + ttl):
-            queued.append(chunk_id)
-    return queued
-
-
-async def unqueue(chunk_id: int) -> None:
-    """A worker that cannot take a queued chunk makes it ready again at once."""
-    await Chunk.filter(id=chunk_id, status=ChunkStatus.PENDING, lease_owner=QUEUED).update(
-        lease_owner=None, lease_expires_at=None
+    held = await db.fetch(
+        f"SELECT COUNT(*) AS n FROM job j WHERE {_RUNNABLE_ENUMERATION} AND j.enumeration_lease_expires_at >= ?",
+        [now],
     )
-
-
-async def release_queued() -> int:
-    """Make every chunk handed to the broker ready again (the broker lost its messages)."""
-    return await Chunk.filter(status=ChunkStatus.PENDING, lease_owner=QUEUED).update(
-        lease_owner=None, lease_expires_at=None
+    free = lanes - int(held[0]["n"])
+    if free <= 0:
+        return []
+    rows = await db.fetch(
+        "WITH held AS ("
+        f" SELECT j.tenant_id, j.root_id, COUNT(*) AS n FROM job j WHERE {_RUNNABLE_ENUMERATION}"
+        "  AND j.enumeration_lease_expires_at >= ? GROUP BY j.tenant_id, j.root_id"
+        "), due AS ("
+        " SELECT j.id, j.tenant_id, j.low_priority,"
+        "  COALESCE((SELECT SUM(h.n) FROM held h WHERE h.root_id = j.root_id), 0)"
+        "  + ROW_NUMBER() OVER (PARTITION BY j.root_id ORDER BY j.id) AS root_turn"
+        f" FROM job j WHERE {_RUNNABLE_ENUMERATION}"
+        "  AND (j.enumeration_lease_expires_at IS NULL OR j.enumeration_lease_expires_at < ?)"
+        "), turns AS ("
+        " SELECT id, low_priority,"
+        "  COALESCE((SELECT SUM(h.n) FROM held h WHERE h.tenant_id = due.tenant_id), 0)"
+        "  + ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY root_turn, id) AS tenant_turn"
+        " FROM due"
+        ") SELECT id FROM turns ORDER BY low_priority, tenant_turn, id LIMIT ?",
+        [now, now, free],
     )
+    return [row["id"] for row in rows]

@@ -36,12 +36,10 @@ class Settings(BaseSettings):
     flush_records: int = Field(default=2000, ge=1)
     flush_seconds: float = Field(default=0.5, gt=0)
 
-    # Dispatcher: how often it schedules, and how long a chunk handed to the
-    # broker stays reserved before it is handed out again.
+    # Dispatcher: how often it schedules, and how long an enumeration handed to the
+    # broker stays with it before it is handed out again.
     dispatch_interval_seconds: float = Field(default=0.1, gt=0)
     queue_lease_seconds: float = Field(default=60.0, gt=0)
-    # Chunks queued per live worker slot beyond the ones running, so workers never idle.
-    queue_depth_per_slot: int = Field(default=1, ge=0)
 
     # `jobtower serve`: worker processes it starts beside the API.
     serve_workers: int = Field(default=2, ge=0, le=64)

@@ -1,4 +1,4 @@
-"""The Taskiq broker: Redis streams, acknowledged after the task ran, and sturdy across Redis restarts."""
+"""The Taskiq brokers: Redis streams, sturdy across Redis restarts, and the messages they carry."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage
 from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
 from workers import keys
-from workers.tasks import ENUMERATE_JOB, RUN_CHUNK, register_tasks
+from workers.tasks import ENUMERATE_JOB, FREE_SLOT, register_tasks
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,9 @@ RECONNECT_SECONDS = 1.0
 class JobtowerBroker(RedisStreamBroker):
     """A stream broker that keeps listening when Redis restarts or loses its data.
 
-    Losing a message or an acknowledgement is harmless here: chunk claims are
-    atomic in the database, and the dispatcher re-queues what nobody claimed.
+    Losing a message or an acknowledgement is harmless here: a free-slot notice names
+    no chunk and is sent again while the slot stays idle, and an enumeration not
+    started is handed out again once its hold runs out.
     """
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
@@ -51,15 +53,18 @@ class JobtowerBroker(RedisStreamBroker):
         return ack_if_possible
 
 
-def build_broker(redis_url: str, *, prefetch: int = 1, redelivery_seconds: float = 600) -> JobtowerBroker:
+def build_broker(
+    redis_url: str, stream: str = keys.ENUMERATION_STREAM, *, redelivery_seconds: float = 600
+) -> JobtowerBroker:
+    """A broker that listens on ``stream``; any broker sends to both streams."""
     broker = JobtowerBroker(
         redis_url,
-        queue_name=keys.TASK_STREAM,
+        queue_name=stream,
         consumer_group_name=keys.TASK_GROUP,
         # A group created after messages arrived (Redis came back empty) still reads them.
         consumer_id="0",
-        # Read no further ahead than the worker can run: the dispatcher decides the order.
-        xread_count=prefetch,
+        # Read a message only when a slot can run it, so a busy worker never sits on one.
+        xread_count=1,
         xread_block=1000,
         idle_timeout=int(redelivery_seconds * 1000),
         maxlen=100_000,
@@ -68,9 +73,23 @@ def build_broker(redis_url: str, *, prefetch: int = 1, redelivery_seconds: float
     return broker
 
 
-async def send_chunk(broker: RedisStreamBroker, chunk_id: int) -> None:
-    await AsyncKicker(RUN_CHUNK, broker, {}).kiq(chunk_id)
+async def send_free_slots(broker: RedisStreamBroker, count: int) -> None:
+    kicker = AsyncKicker(FREE_SLOT, broker, {"queue_name": keys.FREE_SLOT_STREAM})
+    for _ in range(count):
+        await kicker.kiq()
+
+
+async def unread_free_slots(redis: Redis, at_most: int) -> int:
+    """Free-slot notices that no worker has read yet, counted up to ``at_most``."""
+    try:
+        groups = await redis.xinfo_groups(keys.FREE_SLOT_STREAM)
+    except ResponseError:  # no notice sent since Redis started
+        return 0
+    group = keys.TASK_GROUP.encode()
+    read_up_to = next((g["last-delivered-id"] for g in groups if g["name"] == group), b"0-0")
+    unread = await redis.xrange(keys.FREE_SLOT_STREAM, min=b"(" + read_up_to, count=at_most)
+    return len(unread)
 
 
 async def send_enumeration(broker: RedisStreamBroker, job_id: int) -> None:
-    await AsyncKicker(ENUMERATE_JOB, broker, {}).kiq(job_id)
+    await AsyncKicker(ENUMERATE_JOB, broker, {"queue_name": keys.ENUMERATION_STREAM}).kiq(job_id)

@@ -1,12 +1,13 @@
-"""The dispatcher: one leader at a time turns ready work into broker messages.
+"""The dispatcher: one leader at a time keeps the work moving.
 
 Each round the leader re-queues chunks whose worker died, settles stop and
-cancel requests that found nothing in flight, hands out enumerations, fills
-the free worker slots with chunks in the fair order of ``domain.scheduling``,
-starts due schedules and relays job events. The broker
-only ever holds about one chunk per slot beyond those running, so the order
-is decided here and not by the queue. Several dispatcher processes may run:
-the others stand by, and every hand-out is an atomic claim anyway.
+cancel requests that found nothing in flight, hands out enumerations, tells
+idle worker slots that chunks are ready, starts due schedules and relays job
+events. It never chooses a chunk: a free-slot notice names none, and the slot
+that reads it takes the fairest ready chunk at that moment
+(``domain.scheduling``), so neither the dispatcher nor the broker's queue
+decides the order. Several dispatcher processes may run: the others stand by,
+and every claim is atomic anyway.
 """
 
 from __future__ import annotations
@@ -30,14 +31,13 @@ from domain.execution import (
     reap_expired_leases,
     release_enumerations,
     settle_idle_wind_downs,
-    stale_enumerations,
 )
 from domain.jobs import expire_waits
 from domain.registry import registry
-from domain.scheduling import in_flight, mark_queued, pick, ready_chunks, release_queued
+from domain.scheduling import count_ready_chunks, enumerations_to_hand_out, in_flight
 from jobtower.settings import Settings
 from workers import keys
-from workers.broker import build_broker, send_chunk, send_enumeration
+from workers.broker import build_broker, send_enumeration, send_free_slots, unread_free_slots
 from workers.relay import relay_events
 from domain.schedules import start_due_schedules
 
@@ -89,47 +89,40 @@ class Dispatcher:
         return False
 
     async def tick(self) -> None:
-        await self._recover_lost_queue()
+        await self._recover_from_empty_redis()
         await reap_expired_leases()
         await settle_idle_wind_downs()
         await expire_waits()
-        await self._hand_out_enumerations()
-        await self._hand_out_chunks()
+        # A worker offers as many enumeration lanes as chunk slots.
+        _, slots = await live_worker_slots(self.redis)
+        await self._hand_out_enumerations(lanes=slots)
+        await self._wake_idle_slots(slots)
         await start_due_schedules()
         await relay_events(self.redis)
 
-    async def _recover_lost_queue(self) -> None:
+    async def _recover_from_empty_redis(self) -> None:
         if await self.redis.exists(keys.EPOCH):
             return
-        chunks = await release_queued()
-        enumerations = await release_enumerations()
-        if chunks or enumerations:
-            log.warning(
-                "Redis came back empty: %d queued chunks and %d enumerations handed out again",
-                chunks,
-                enumerations,
-            )
+        # Lost free-slot notices need nothing: the slots stay idle and get new ones.
+        if enumerations := await release_enumerations():
+            log.warning("Redis came back empty: %d enumerations handed out again", enumerations)
         await self.redis.set(keys.EPOCH, self.id)
 
-    async def _hand_out_enumerations(self) -> None:
+    async def _hand_out_enumerations(self, lanes: int) -> None:
         lease = timedelta(seconds=self.settings.queue_lease_seconds)
-        for job_id in await stale_enumerations():
+        for job_id in await enumerations_to_hand_out(lanes):
             if await hold_enumeration(job_id, lease):
                 await send_enumeration(self.broker, job_id)
 
-    async def _hand_out_chunks(self) -> None:
-        _, slots = await live_worker_slots(self.redis)
-        capacity = slots * (1 + self.settings.queue_depth_per_slot)
-        busy = await in_flight()
-        free = capacity - busy.total
-        if free <= 0:
+    async def _wake_idle_slots(self, slots: int) -> None:
+        """One unread free-slot notice per idle slot that a ready chunk could use, no more."""
+        idle = slots - (await in_flight()).total
+        wanted = await count_ready_chunks(at_most=idle) if idle > 0 else 0
+        if not wanted:
             return
-        chosen = pick(await ready_chunks(per_root=free), busy, free)
-        if not chosen:
-            return
-        lease = timedelta(seconds=self.settings.queue_lease_seconds)
-        for chunk_id in await mark_queued([chunk.chunk_id for chunk in chosen], lease):
-            await send_chunk(self.broker, chunk_id)
+        missing = wanted - await unread_free_slots(self.redis, at_most=wanted)
+        if missing > 0:
+            await send_free_slots(self.broker, missing)
 
 
 async def run_dispatcher(settings: Settings, redis_url: str) -> None:

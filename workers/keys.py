@@ -4,8 +4,11 @@ from __future__ import annotations
 
 PREFIX = "jobtower"
 
-# The Taskiq stream that carries chunk and enumeration tasks.
-TASK_STREAM = f"{PREFIX}:tasks"
+# The Taskiq streams. "A chunk slot is free" notices name no chunk: the worker that
+# reads one takes the fairest ready chunk at that moment. Enumerations have a stream
+# of their own, so they never wait behind slots busy running chunks.
+FREE_SLOT_STREAM = f"{PREFIX}:free-slots"
+ENUMERATION_STREAM = f"{PREFIX}:enumerations"
 TASK_GROUP = f"{PREFIX}:workers"
 # Held by the one dispatcher that schedules; others stand by.
 DISPATCHER_LEADER = f"{PREFIX}:dispatcher:leader"

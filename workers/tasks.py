@@ -1,4 +1,4 @@
-"""Taskiq tasks. They take ids, re-load rows, and return quietly if the work is gone or taken."""
+"""Taskiq tasks. They take ids (or nothing), re-load rows, and return quietly if the work is gone or taken."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from taskiq import TaskiqDepends, TaskiqState
 from taskiq.abc.broker import AsyncBroker
 
 from domain.errors import UnknownJobType
-from domain.execution import claim_chunk, release_chunk
+from domain.execution import ClaimedChunk, claim_next_chunk, release_chunk
 from domain.registry import registry
-from domain.scheduling import unqueue
 from domain.statuses import ChunkOperation
 from workers.enumerator import enumerate_job
 from workers.runner import ChunkRunner, RunnerSettings
@@ -19,25 +18,32 @@ from workers.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
 
-RUN_CHUNK = "jobtower.run_chunk"
+FREE_SLOT = "jobtower.free_slot"
 ENUMERATE_JOB = "jobtower.enumerate_job"
 
 
-async def run_chunk(chunk_id: int, state: TaskiqState = TaskiqDepends()) -> None:
+async def run_free_slot(state: TaskiqState = TaskiqDepends()) -> None:
+    """A slot of this worker is free: run the fairest ready chunk, then the next, until none is ready.
+
+    The notice names no chunk, so which chunk runs is decided when the slot can start
+    it; a surplus notice finds nothing and returns. A draining worker takes nothing.
+    """
     runtime: WorkerRuntime = state.runtime
-    if runtime.draining.is_set():
-        await unqueue(chunk_id)  # hand it straight back to the dispatcher
-        return
-    owner = f"{runtime.worker_id}/{uuid.uuid4().hex[:8]}"
-    claimed = await claim_chunk(chunk_id, owner, runtime.settings.lease)
-    if claimed is None:
-        return
+    while not runtime.draining.is_set():
+        owner = f"{runtime.worker_id}/{uuid.uuid4().hex[:8]}"
+        claimed = await claim_next_chunk(owner, runtime.settings.lease)
+        if claimed is None or not await _run(claimed, owner, runtime):
+            return
+
+
+async def _run(claimed: ClaimedChunk, owner: str, runtime: WorkerRuntime) -> bool:
+    """Run a claimed chunk to its release; False if this worker cannot run its job type."""
     try:
         job_type = registry.get(claimed.job.type)
     except UnknownJobType:
         log.error("job type %s is not registered in this worker", claimed.job.type)
-        await release_chunk(chunk_id, owner, ChunkOperation.REQUEUE)
-        return
+        await release_chunk(claimed.chunk.id, owner, ChunkOperation.REQUEUE)
+        return False
     settings = runtime.settings
     runner = ChunkRunner(
         claimed,
@@ -57,6 +63,7 @@ async def run_chunk(chunk_id: int, state: TaskiqState = TaskiqDepends()) -> None
         await runner.run()
     finally:
         runtime.active_chunks -= 1
+    return True
 
 
 async def run_enumeration(job_id: int, state: TaskiqState = TaskiqDepends()) -> None:
@@ -65,5 +72,5 @@ async def run_enumeration(job_id: int, state: TaskiqState = TaskiqDepends()) -> 
 
 
 def register_tasks(broker: AsyncBroker) -> None:
-    broker.register_task(run_chunk, task_name=RUN_CHUNK)
+    broker.register_task(run_free_slot, task_name=FREE_SLOT)
     broker.register_task(run_enumeration, task_name=ENUMERATE_JOB)

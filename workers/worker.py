@@ -1,9 +1,11 @@
-"""A worker process: takes chunk and enumeration tasks from the broker and runs them.
+"""A worker process: runs chunks in its free slots, and enumerations.
 
-It announces itself in Redis while alive (the dispatcher sizes the work it
-hands out by the live workers), and on SIGTERM or SIGINT it drains: running
-chunks save their cursor at the next batch and go back to PENDING for another
-worker, then the process exits.
+It announces its slots in Redis while alive. A slot that is free reads a
+free-slot notice, takes the fairest ready chunk, and when that chunk ends takes
+the next one itself, until none is ready; the dispatcher sends notices only
+for idle slots. On SIGTERM or SIGINT it drains: it takes no more chunks,
+running ones save their cursor at the next batch and go back to PENDING for
+another worker, then the process exits.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from domain.registry import registry
 from jobtower.collector import tune_garbage_collector
 from jobtower.settings import Settings
 from workers import keys
-from workers.broker import build_broker
+from workers.broker import JobtowerBroker, build_broker
 from workers.progress import ProgressPublisher
 from workers.runtime import WorkerRuntime
 
@@ -40,42 +42,51 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
     runtime = WorkerRuntime(
         worker_id=worker_id, settings=settings, redis=redis, publisher=ProgressPublisher(redis)
     )
-    broker = build_broker(
-        redis_url,
-        prefetch=settings.worker_concurrency,
-        redelivery_seconds=max(settings.lease_seconds * 2, 10),
+    slots = build_broker(redis_url, keys.FREE_SLOT_STREAM)
+    enumerations = build_broker(
+        redis_url, keys.ENUMERATION_STREAM, redelivery_seconds=max(settings.lease_seconds * 2, 10)
     )
-    broker.state.runtime = runtime
+    brokers = (slots, enumerations)
+    for broker in brokers:
+        broker.state.runtime = runtime
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
     async with db.database(settings.resolved_database_url):
-        await broker.startup()
+        for broker in brokers:
+            await broker.startup()
         tune_garbage_collector()
         presence = asyncio.create_task(_announce(runtime))
-        receiver = asyncio.create_task(
-            run_receiver_task(
-                broker,
-                max_async_tasks=settings.worker_concurrency,
-                max_prefetch=0,
-                ack_time=AcknowledgeType.WHEN_EXECUTED,
-                propagate_exceptions=False,
-            )
-        )
+        receivers = [
+            # A notice is spent once read: a dead worker's is not redelivered, the
+            # dispatcher sends another while a slot stays idle.
+            _receive(slots, settings.worker_concurrency, AcknowledgeType.WHEN_RECEIVED),
+            # Enumerations run beside the chunk slots, never behind them.
+            _receive(enumerations, settings.worker_concurrency, AcknowledgeType.WHEN_EXECUTED),
+        ]
         log.info("worker %s runs %d chunks at a time", worker_id, settings.worker_concurrency)
         await stop.wait()
         log.info("worker %s drains", worker_id)
         runtime.draining.set()
         await redis.delete(keys.worker(worker_id))
         await _wait_for_chunks(runtime, timeout=settings.lease_seconds)
-        presence.cancel()
-        receiver.cancel()
-        await asyncio.gather(presence, receiver, return_exceptions=True)
-        await broker.shutdown()
+        for task in (presence, *receivers):
+            task.cancel()
+        await asyncio.gather(presence, *receivers, return_exceptions=True)
+        for broker in brokers:
+            await broker.shutdown()
         await redis.delete(keys.worker(worker_id))
         await redis.aclose()
+
+
+def _receive(broker: JobtowerBroker, at_once: int, ack_time: AcknowledgeType) -> asyncio.Task[None]:
+    return asyncio.create_task(
+        run_receiver_task(
+            broker, max_async_tasks=at_once, max_prefetch=0, ack_time=ack_time, propagate_exceptions=False
+        )
+    )
 
 
 async def _announce(runtime: WorkerRuntime) -> None:

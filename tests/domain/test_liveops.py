@@ -10,7 +10,6 @@ from domain.health import is_stalled
 from domain.liveops import StatusCount, live_ops_summary
 from domain.models import Chunk, Job, Tenant
 from domain.registry import JobType, Step, registry
-from domain.scheduling import QUEUED
 from domain.statuses import ChunkStatus, JobStatus
 from tests.job_types import numbered, passes
 
@@ -183,8 +182,7 @@ async def test_average_wait_of_the_jobs_started_in_the_last_hour(acme, make_tena
 async def test_queue_depth_counts_pending_chunks_of_jobs_that_may_run(acme, make_tenant):
     t = acme.tenant
     pending = await job(t, JobStatus.PENDING)
-    await chunks(pending, ChunkStatus.PENDING, ChunkStatus.PENDING)
-    await chunks(pending, ChunkStatus.PENDING, lease_owner=QUEUED)  # handed to the broker
+    await chunks(pending, ChunkStatus.PENDING, ChunkStatus.PENDING, ChunkStatus.PENDING)
     running = await job(t, JobStatus.RUNNING, progress=MINUTE)
     await chunks(running, ChunkStatus.COMPLETED, ChunkStatus.RUNNING, ChunkStatus.PENDING)
     await chunks(await job(t, JobStatus.WAITING), ChunkStatus.PENDING)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain.clock import utcnow
-from domain.execution import RecordResult, claim_chunk, save_results
+from domain.execution import RecordResult, save_results
 from domain.models import Chunk, Job, Record
-from domain.statuses import RecordStatus, StepStatus
+from domain.statuses import ChunkStatus, RecordStatus, StepStatus
 from tests.domain.scenarios import start
 
 OWNER = "worker-under-test"
@@ -17,10 +17,20 @@ LEASE = timedelta(minutes=5)
 async def leased_chunk(actor, records: int) -> tuple[Job, Chunk]:
     """A job with one chunk of ``records`` records, none run yet, leased by ``OWNER``."""
     job = await start(actor)
+    now = utcnow()
     chunk = await Chunk.create(
-        job_id=job.id, index=0, range_start=0, range_end=records, cursor=0, keys=[f"r{n}" for n in range(records)]
+        job_id=job.id,
+        index=0,
+        range_start=0,
+        range_end=records,
+        cursor=0,
+        keys=[f"r{n}" for n in range(records)],
+        status=ChunkStatus.RUNNING,
+        lease_owner=OWNER,
+        lease_expires_at=now + LEASE,
+        attempts=1,
+        started_at=now,
     )
-    assert await claim_chunk(chunk.id, OWNER, LEASE) is not None
     return job, chunk
 
 

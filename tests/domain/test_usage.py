@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain import execution, jobs
+from domain import chunks, execution, jobs
 from domain.clock import utcnow
 from domain.errors import InvalidTransition, PlanLimitExceeded
 from domain.models import Chunk, Job
@@ -38,6 +38,12 @@ async def usage_of(tenant) -> tuple[int, int, int]:
     return usage.jobs_used, usage.records_used, usage.records_reserved
 
 
+async def take(job: Job, chunk: Chunk) -> None:
+    """What a free worker slot does with a chunk: claim it, then start its records."""
+    assert await chunks.claim(chunk.id, WORKER, LEASE)
+    assert await execution.start_chunk(execution.ClaimedChunk(chunk, await Job.get(id=job.id), {}), WORKER)
+
+
 async def run_through_workers(job: Job, outcomes: Sequence[RecordStatus]) -> Job:
     """What workers do, through the verbs they call: enumerate one record per outcome, run them
     chunk by chunk, release each chunk. The job finishes when the last chunk is released."""
@@ -45,8 +51,7 @@ async def run_through_workers(job: Job, outcomes: Sequence[RecordStatus]) -> Job
     await execution.add_chunks(job, 0, 0, [f"k{n}" for n in range(len(outcomes))])
     await execution.end_enumeration(job.id, len(outcomes))
     for chunk in await Chunk.filter(job_id=job.id).order_by("index"):
-        claimed = await execution.claim_chunk(chunk.id, WORKER, LEASE)
-        assert claimed is not None and await execution.start_chunk(claimed, WORKER)
+        await take(job, chunk)
         now = utcnow()
         results = [
             execution.RecordResult(
@@ -121,7 +126,7 @@ async def test_records_count_once_when_the_job_ends_not_chunk_by_chunk(make_tena
     await execution.add_chunks(job, 0, 0, [f"k{n}" for n in range(300)])
     await execution.end_enumeration(job.id, 300)
     first = await Chunk.get(job_id=job.id, index=0)
-    await execution.start_chunk(await execution.claim_chunk(first.id, WORKER, LEASE), WORKER)
+    await take(job, first)
     now = utcnow()
     results = [execution.RecordResult(n, f"k{n}", R.SUCCEEDED, now, now, []) for n in range(100)]
     await execution.save_results(job.id, first.id, WORKER, results, 100)

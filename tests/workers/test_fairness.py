@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pytest
 
+from domain.clock import utcnow
 from domain.models import Chunk, Job
 from domain.statuses import ChunkStatus, JobOutcome, JobStatus
 from tests.cluster import Cluster, wait_until
@@ -21,8 +22,6 @@ from tests.workers.support import discard_open_jobs, start, start_child, wait_fo
 pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 
 SLOTS = 4
-# Chunks the dispatcher keeps handed out: one running and one queued per slot.
-HANDED_OUT = SLOTS * 2
 STEP_MS = 100
 
 
@@ -76,9 +75,11 @@ async def test_another_tenant_does_not_wait_behind_a_root_with_thousands_of_queu
     assert small.started_at is not None
     first_small_start = min(await Chunk.filter(job_id=small.id).values_list("started_at", flat=True))
     flood_starts = await chunk_starts(flood)
-    # Only what was already handed out to the busy workers ran before the small job's first chunk.
+    # Only what the busy slots started while the small job's records were enumerated ran
+    # before its first chunk: a few chunk lengths, not the thousands queued.
     ahead = [at for at in flood_starts if small.created_at < at < first_small_start]
-    assert len(ahead) <= 2 * HANDED_OUT, f"{len(ahead)} chunks of the other tenant went first"
+    print(f"{len(ahead)} chunks of the other tenant started before the small job's first")
+    assert len(ahead) <= 2 * SLOTS, f"{len(ahead)} chunks of the other tenant went first"
     # The small job was done while the big tree had hardly begun.
     flood_started = sum(1 for at in flood_starts if at <= small.ended_at)
     assert flood_started < flood_chunks // 10
@@ -137,6 +138,74 @@ async def test_low_priority_runs_only_when_normal_work_leaves_slots_free(
     assert low.status is JobStatus.FINISHED and low.outcome is JobOutcome.SUCCEEDED
     first_low_start = min(await Chunk.filter(job_id=low.id).values_list("started_at", flat=True))
     normal_starts = await Chunk.filter(job_id=normal.id).values_list("started_at", flat=True)
-    # Only chunks already handed out when the last normal chunk left the queue may start after it.
-    assert sum(1 for at in normal_starts if at > first_low_start) <= HANDED_OUT
+    # Nothing is reserved ahead of a slot: once low-priority work starts, no normal chunk is left.
+    assert not any(at > first_low_start for at in normal_starts)
     assert low.started_at >= min(normal_starts)
+
+
+# Slow enough that a slot frees about every 100 ms: the next starts after a newcomer
+# arrives are the ones the fair order decides, not ones already under way.
+SLOW_STEP_MS = 400
+NEXT_STARTS = 8
+
+
+async def share_of_next_starts(newcomer: Job, count: int = NEXT_STARTS) -> int:
+    """Of the first ``count`` chunk starts after ``newcomer`` was created, how many were its tree's."""
+
+    async def next_starts() -> list[int] | None:
+        started = (
+            await Chunk.filter(started_at__gt=newcomer.created_at)
+            .order_by("started_at")
+            .limit(count)
+            .values_list("job__root_id", flat=True)
+        )
+        return started if len(started) == count else None
+
+    roots = await wait_until(next_starts, timeout=60, what=f"{count} chunk starts after job {newcomer.id}")
+    share = sum(1 for root in roots if root == newcomer.root_id)
+    print(f"job {newcomer.id} got {share} of the next {count} chunk starts")
+    return share
+
+
+async def test_a_second_root_of_a_busy_tenant_gets_its_share_of_the_next_slots(
+    cluster: Cluster, acme: TenantFixture
+):
+    first = await start(acme, "test.plain", records=48, stepMs=SLOW_STEP_MS, chunk_size=1)
+    start_workers(cluster)
+    await busy_with(first, SLOTS)
+
+    second = await start(acme, "test.plain", records=12, stepMs=SLOW_STEP_MS, chunk_size=1)
+
+    # Two roots of one tenant: about half of the next starts each.
+    assert await share_of_next_starts(second) >= 3
+
+
+async def test_a_second_tenant_gets_its_share_of_the_next_slots(cluster: Cluster, make_tenant: MakeTenant):
+    busy_tenant, newcomer_tenant = await make_tenant(), await make_tenant()
+    first = await start(busy_tenant, "test.plain", records=48, stepMs=SLOW_STEP_MS, chunk_size=1)
+    start_workers(cluster)
+    await busy_with(first, SLOTS)
+
+    second = await start(newcomer_tenant, "test.plain", records=12, stepMs=SLOW_STEP_MS, chunk_size=1)
+
+    assert await share_of_next_starts(second) >= 3
+
+
+async def test_once_normal_work_is_ready_every_start_goes_to_it(cluster: Cluster, acme: TenantFixture):
+    low = await start(acme, "test.plain", records=48, stepMs=SLOW_STEP_MS, chunk_size=1, low_priority=True)
+    start_workers(cluster)
+    await busy_with(low, SLOTS)
+
+    normal = await start(acme, "test.plain", records=12, stepMs=SLOW_STEP_MS, chunk_size=1)
+    await wait_until(
+        lambda: Chunk.filter(job_id=normal.id).exists(), interval=0.01, what="the normal job's chunks"
+    )
+    ready_at = utcnow()
+    normal = await wait_for_status(normal, JobStatus.FINISHED, JobStatus.FAILED, timeout=60)
+
+    assert normal.outcome is JobOutcome.SUCCEEDED
+    last_normal_start = max(await Chunk.filter(job_id=normal.id).values_list("started_at", flat=True))
+    low_starts = await Chunk.filter(job_id=low.id).exclude(started_at=None).values_list("started_at", flat=True)
+    low_meanwhile = sum(1 for at in low_starts if ready_at < at < last_normal_start)
+    print(f"{low_meanwhile} low-priority chunks started while the normal job had chunks ready")
+    assert low_meanwhile == 0
