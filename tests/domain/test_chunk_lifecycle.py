@@ -4,6 +4,7 @@ verbs do to its chunks and records keeps the three consistent."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,10 @@ async def test_a_stopping_job_is_not_said_to_wait_because_it_is_stopped(acme):
     assert waiting_reason(job, workers_online=1, busy_roots=0) is None
     job = await put_in(job, S.STOPPED)
     assert waiting_reason(job, workers_online=1, busy_roots=0) is WaitingReason.STOPPED
+
+
+def test_the_lifecycle_guide_names_every_status_and_chunk_operation():
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md").read_text()
+    for names in (JobStatus, ChunkStatus, RecordStatus, ChunkOperation):
+        missing = [name.value for name in names if f"`{name.value}`" not in guide]
+        assert not missing, f"docs/lifecycle.md does not explain {missing}"
