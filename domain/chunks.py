@@ -21,11 +21,12 @@ from tortoise.expressions import F
 
 from domain import db
 from domain.clock import utcnow
-from domain.models import Chunk, Record
+from domain.models import Chunk, Job, Record
 from domain.statuses import (
     CHUNK_TERMINAL,
     ChunkOperation,
     ChunkStatus,
+    JobStatus,
     RecordStatus,
     check_chunk_transition,
     record_sources,
@@ -161,6 +162,26 @@ async def force_stop(job_id: int) -> None:
 
 async def resume(job_id: int) -> None:
     await _move(CO.RESUME, job_id=job_id)
+
+
+async def follow_job(job_id: int) -> None:
+    """Chunks written after their job stopped, failed or was canceled take the status its verb
+    gave the others.
+
+    Called once the chunks are committed. The job row is read under a row lock, which
+    waits for a verb changing the job to commit: either that verb's effect saw the
+    chunks, or this read sees the verb's status.
+    """
+    async with db.transaction():
+        job = await Job.select_for_update().get_or_none(id=job_id).only("id", "status", "ended_at")
+    if job is None:
+        return
+    if job.status is JobStatus.STOPPED:
+        await stop_idle(job_id)
+    elif job.status is JobStatus.FAILED:
+        await fail_open(job_id, job.ended_at)
+    elif job.status is JobStatus.CANCELED:
+        await cancel_open(job_id, job.ended_at)
 
 
 async def fail_open(job_id: int, at: datetime) -> None:

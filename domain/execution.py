@@ -68,24 +68,29 @@ async def begin_enumeration(job_id: int, ttl: timedelta) -> Job | None:
 
 
 async def add_chunks(job: Job, first_index: int, first_position: int, keys: Sequence[str]) -> int:
-    """Chunk rows for ``keys`` (consecutive from ``first_position``); safe to repeat after a crash."""
-    chunks = []
+    """Chunk rows for ``keys`` (consecutive from ``first_position``); safe to repeat after a crash.
+
+    A job stopped, failed or canceled while its records were being enumerated has
+    already moved the chunks it had: the new ones follow it (``domain.chunks.follow_job``).
+    """
+    rows = []
     for offset in range(0, len(keys), job.chunk_size):
         part = list(keys[offset : offset + job.chunk_size])
         start = first_position + offset
-        chunks.append(
+        rows.append(
             Chunk(
                 job_id=job.id,
-                index=first_index + len(chunks),
+                index=first_index + len(rows),
                 range_start=start,
                 range_end=start + len(part),
                 cursor=start,
                 keys=part,
             )
         )
-    for offset in range(0, len(chunks), CHUNKS_PER_INSERT):
-        await Chunk.bulk_create(chunks[offset : offset + CHUNKS_PER_INSERT], ignore_conflicts=True)
-    return len(chunks)
+    for offset in range(0, len(rows), CHUNKS_PER_INSERT):
+        await Chunk.bulk_create(rows[offset : offset + CHUNKS_PER_INSERT], ignore_conflicts=True)
+    await chunks.follow_job(job.id)
+    return len(rows)
 
 
 async def extend_enumeration(job_id: int, ttl: timedelta) -> JobStatus | None:

@@ -114,3 +114,21 @@ def test_the_lifecycle_guide_names_every_status_and_chunk_operation():
     for names in (JobStatus, ChunkStatus, RecordStatus, ChunkOperation):
         missing = [name.value for name in names if f"`{name.value}`" not in guide]
         assert not missing, f"docs/lifecycle.md does not explain {missing}"
+
+
+@pytest.mark.parametrize("verb", ["stop_job", "cancel_job"])
+async def test_chunks_enumerated_after_their_job_stopped_or_was_canceled_follow_it(acme, verb):
+    operator = acme.actor()
+    job = await start(operator, params={"records": 4}, chunk_size=2)
+    job = await execution.begin_enumeration(job.id, timedelta(seconds=30))
+    ended = await getattr(jobs, verb)(operator, job.id)  # while the worker still enumerates
+
+    await execution.add_chunks(job, 0, 0, ["a", "b", "c", "d"])
+    await execution.end_enumeration(job.id, 4)
+
+    job = await Job.get(id=job.id)
+    if ended.status is S.STOPPED:
+        assert (job.status, await chunk_statuses(job)) == (S.STOPPED, [C.STOPPED, C.STOPPED])
+    else:
+        assert (job.status, await chunk_statuses(job)) == (S.CANCELED, [C.CANCELED, C.CANCELED])
+        assert await record_statuses(job) == [R.CANCELED] * 4 and job.done == job.total == 4

@@ -397,14 +397,19 @@ async def test_job_logs_streams_the_lines_a_worker_writes_at_or_above_the_level(
         got_everything = await everything.collect(
             lambda got: len(written(got)) >= records * 4, what="every line"
         )
-        # One last line, the way a worker writes it: nothing else may arrive before it.
+        # One last line, the way a worker writes it: no record's line may arrive again before it.
         await write_and_publish(redis, job, "the end")
-        extra = []
+        extra, tails = [], []
         for operation in (warnings, everything):
             received = await operation.collect(ended, what="the last line")
-            extra.append([entry for entry in received if not ended([entry])])
+            extra.append(written(received))
+            tails.append(received)
 
-    assert extra == [[], []]
+    assert extra == [[], []], "no record's line comes twice"
+    # The job's own lines (started, finished) reach the subscriber of every level, and only it.
+    said = [entry["jobLogs"]["message"] for entry in got_everything + tails[1]]
+    assert any(message.startswith("finished SUCCEEDED") for message in said)
+    assert not any(entry["jobLogs"]["level"] == "INFO" for entry in got_warnings + tails[0])
     lines = await JobLog.filter(job_id=job.id, message__contains=" says ").values_list("id", "level")
     by_level = {
         level: {to_global_id("LogEntry", line_id) for line_id, lvl in lines if lvl == level} for level in LogLevel

@@ -59,7 +59,10 @@ async def _job_problems(job: Job) -> list[str]:
         if job.outcome is not JobOutcome.INCOMPLETE and job.total is not None and job.done != job.total:
             problems.append(f"finished with {job.done} of {job.total} records done")
     if job.status is JobStatus.CANCELED and job.total is not None and job.enumerated and job.done != job.total:
-        problems.append(f"canceled with {job.done} of {job.total} records accounted for")
+        problems.append(
+            f"canceled with {job.done} of {job.total} records accounted for; chunks {dict(statuses)},"
+            f" records {dict(in_job)}"
+        )
     return problems
 
 
