@@ -1,8 +1,10 @@
 // Which screen the URL and the session show.
+import { JobScreen } from "./screens/job/JobScreen";
 import { JobsScreen } from "./screens/jobs/JobsScreen";
 import { NotFoundScreen } from "./screens/notfound/NotFoundScreen";
+import { RecordScreen } from "./screens/record/RecordScreen";
 import { SignInScreen } from "./screens/signin/SignInScreen";
-import { route } from "./stores/route";
+import { pathId, route } from "./stores/route";
 import { sessionState } from "./stores/session";
 
 /** The console's pages; every one of them is also a deep link the server answers. */
@@ -21,6 +23,8 @@ export function App() {
       </main>
     );
   }
-  const Screen = SCREENS[route.value.path] ?? NotFoundScreen;
+  const Screen =
+    SCREENS[route.value.path] ??
+    (pathId("jobs") ? JobScreen : pathId("records") ? RecordScreen : NotFoundScreen);
   return <Screen />;
 }

@@ -60,6 +60,7 @@ class Served:
     url: str
     token: str
     log: Path
+    data: Path
 
     def api(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
         response = httpx.post(
@@ -84,6 +85,18 @@ class Served:
     def job(self, job_id: str) -> dict[str, Any]:
         return self.api(JOB, {"id": job_id})["job"]
 
+    def cli(self, *args: str) -> str:
+        """``jobtower ARGS`` on this server's data (tenants, tokens); its stdout."""
+        done = subprocess.run(
+            [console_script("jobtower"), *args],
+            env=clean_environment() | {"JOBTOWER_DATA_DIR": str(self.data)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
 
 @pytest.fixture(scope="package")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
@@ -104,7 +117,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         wait_for_port(port, timeout=START_SECONDS)
         token = re.search(r"Admin token for tenant demo: (\S+)", log.read_text())
         assert token, log.read_text()
-        yield Served(url=f"http://127.0.0.1:{port}", token=token.group(1), log=log)
+        yield Served(url=f"http://127.0.0.1:{port}", token=token.group(1), log=log, data=folder / "data")
     finally:
         process.terminate()
         try:
@@ -142,11 +155,11 @@ class Tab:
         self.page.goto(self.served.url + path)
         return self.page
 
-    def sign_in(self, path: str = "/", token: str | None = None) -> Page:
+    def sign_in(self, path: str = "/", token: str | None = None, role: str = "ADMIN") -> Page:
         page = self.open(path)
         page.get_by_label("API token").fill(token or self.served.token)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_label("Signed in as")).to_contain_text("ADMIN")
+        expect(page.get_by_label("Signed in as")).to_contain_text(role)
         return page
 
     def runs(self):

@@ -33,3 +33,9 @@ export function withParams(changes: Record<string, string | null>): Record<strin
   const params: Record<string, string | null> = Object.fromEntries(route.value.params);
   return { ...params, ...changes };
 }
+
+/** The id a detail page's path names (`/jobs/<id>`, `/records/<id>`), or null on other pages. */
+export function pathId(section: "jobs" | "records"): string | null {
+  const match = new RegExp(`^/${section}/([^/]+)$`).exec(route.value.path);
+  return match ? decodeURIComponent(match[1]) : null;
+}

@@ -22,6 +22,7 @@ export function formatMoment(iso: string | null | undefined): string {
 
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds == null) return "—";
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 10) return `${seconds.toFixed(1)} s`;
   const whole = Math.floor(seconds);
   const hours = Math.floor(whole / 3600);

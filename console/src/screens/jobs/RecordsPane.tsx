@@ -1,6 +1,6 @@
 // The selected run's records, a page at a time (keyset cursors), filtered by status.
 import { Link } from "../../components/Link";
-import { StatusLabel } from "../../components/StatusLabel";
+import { RecordTable } from "../../components/RecordTable";
 import {
   loadMoreRecords,
   moreRecords,
@@ -12,7 +12,6 @@ import {
   selectedId,
 } from "../../stores/jobs";
 import { navigate, route, withParams } from "../../stores/route";
-import { formatDuration } from "../../utilities/format";
 import { RECORD_STATUSES, type RecordStatus } from "../../utilities/statuses";
 
 export function RecordsPane() {
@@ -57,34 +56,7 @@ export function RecordsPane() {
           {recordsError.value}
         </p>
       ) : (
-        <div class="table-scroll">
-        <table class="record-table" aria-labelledby="records-title" aria-busy={state === "loading"}>
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Status</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Duration</th>
-              <th scope="col">Error</th>
-            </tr>
-          </thead>
-          <tbody>
-            {records.value.map((record) => (
-              <tr key={record.id}>
-                <td class="record-key">{record.key}</td>
-                <td>
-                  <StatusLabel look={RECORD_STATUSES[record.status]} />
-                </td>
-                <td>{record.outcome ? RECORD_STATUSES[record.outcome].label : "—"}</td>
-                <td class="number">{record.attempts}</td>
-                <td class="number">{formatDuration(record.durationSeconds)}</td>
-                <td class="record-error">{record.error ?? ""}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        </div>
+        <RecordTable records={records.value} labelledBy="records-title" busy={state === "loading"} />
       )}
       {state === "loading" && records.value.length === 0 && <p class="empty">Loading records…</p>}
       {state === "ready" && records.value.length === 0 && <p class="empty">No records yet.</p>}

@@ -1,4 +1,5 @@
 // The runs the filter shows, newest first. Live events change cells, never the rows.
+import { Fact } from "../../components/Fact";
 import { Link } from "../../components/Link";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StatusLabel } from "../../components/StatusLabel";
@@ -16,7 +17,8 @@ import {
 import { route } from "../../stores/route";
 import { seesAllTenants } from "../../stores/session";
 import { formatCount, formatDuration, formatMoment } from "../../utilities/format";
-import { JOB_OUTCOMES, JOB_STATUSES, NOT_STARTED, RUNNING_NOW } from "../../utilities/statuses";
+import { JOB_OUTCOMES, JOB_STATUSES } from "../../utilities/statuses";
+import { currentTimes, timesGrow } from "../../utilities/timings";
 
 export function RunList() {
   const rows = runs.value;
@@ -61,12 +63,9 @@ function selectHref(id: string): string {
 function RunItem({ row }: { row: RunRow }) {
   const run = row.run.value;
   const status = JOB_STATUSES[run.status];
-  const grows = NOT_STARTED.has(run.status) || (RUNNING_NOW.has(run.status) && !run.endedAt);
   // Only a row whose times grow reads the clock, so only such rows redraw each second.
-  const elapsed = grows ? Math.max(0, (now.value - row.receivedAt.value) / 1000) : 0;
-  const waiting = run.waitingSeconds + (NOT_STARTED.has(run.status) ? elapsed : 0);
-  const duration =
-    run.durationSeconds === null ? null : run.durationSeconds + (RUNNING_NOW.has(run.status) ? elapsed : 0);
+  const elapsed = timesGrow(run) ? Math.max(0, (now.value - row.receivedAt.value) / 1000) : 0;
+  const { waiting, duration } = currentTimes(run, elapsed);
   const nameId = `run-${run.id}`;
   const selected = selectedId.value === run.id;
   const systemRun = run.system || run.runBy?.kind === "SYSTEM";
@@ -85,6 +84,9 @@ function RunItem({ row }: { row: RunRow }) {
           </span>
         )}
         {run.lowPriority && <span class="tag">Low priority</span>}
+        <Link href={`/jobs/${run.id}`} class="run-detail">
+          Details<span class="visually-hidden"> of {run.name}</span>
+        </Link>
         <span class="run-status" aria-label="Status">
           <StatusLabel look={status} />
           {run.outcome && <StatusLabel look={JOB_OUTCOMES[run.outcome]} class={`outcome outcome-${run.outcome}`} />}
@@ -105,14 +107,5 @@ function RunItem({ row }: { row: RunRow }) {
         />
       </dl>
     </li>
-  );
-}
-
-function Fact({ label, value, class: extra }: { label: string; value: string; class?: string }) {
-  return (
-    <div class={`fact${extra ? ` ${extra}` : ""}`}>
-      <dt>{label}</dt>
-      <dd>{value || "—"}</dd>
-    </div>
   );
 }

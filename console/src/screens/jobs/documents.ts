@@ -71,30 +71,40 @@ export const RunsChanged = graphql(
   [RunFields],
 );
 
-export const RecordsQuery = graphql(`
-  query RunRecords($job: ID!, $first: Int!, $after: String, $status: [RecordStatus!]) {
-    job(id: $job) {
-      id
-      records(first: $first, after: $after, status: $status) {
-        edges {
-          node {
-            id
-            key
-            status
-            outcome
-            error
-            attempts
-            durationSeconds
+/** A record as a row of a records table shows it. */
+export const RecordRowFields = graphql(`
+  fragment RecordRowFields on Record {
+    id
+    key
+    status
+    outcome
+    error
+    attempts
+    durationSeconds
+  }
+`);
+
+export const RecordsQuery = graphql(
+  `
+    query RunRecords($job: ID!, $first: Int!, $after: String, $status: [RecordStatus!]) {
+      job(id: $job) {
+        id
+        records(first: $first, after: $after, status: $status) {
+          edges {
+            node {
+              ...RecordRowFields
+            }
           }
-        }
-        pageInfo {
-          hasNextPage
-          endCursor
+          pageInfo {
+            hasNextPage
+            endCursor
+          }
         }
       }
     }
-  }
-`);
+  `,
+  [RecordRowFields],
+);
 
 export const JobTypesQuery = graphql(`
   query JobTypeNames {

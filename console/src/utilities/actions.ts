@@ -1,0 +1,113 @@
+// Which lifecycle actions a job offers, to whom, and why not: the one table the console
+// asks, mirroring the server's transitions (the server still decides; this explains).
+import { JOB_STATUSES, type JobStatus, type Role } from "./statuses";
+
+export type JobAction =
+  | "stop"
+  | "forceStop"
+  | "resume"
+  | "cancel"
+  | "restart"
+  | "retryFailed"
+  | "setLowPriority"
+  | "removeLowPriority"
+  | "hide";
+
+/** What the table needs to know about a job. */
+export type ActionFacts = {
+  status: JobStatus;
+  type: string;
+  system: boolean;
+  stoppable: boolean;
+  restartable: boolean;
+  lowPriority: boolean;
+  hidden: boolean;
+  progress: { failed: number; interrupted: number };
+};
+
+export type Availability = { enabled: true } | { enabled: false; reason: string };
+
+const RANK: Record<Role, number> = { VIEWER: 0, OPERATOR: 1, ADMIN: 2, PLATFORM: 3 };
+
+type Rule = {
+  label: string;
+  role: Role;
+  /** The statuses the server accepts the action in. */
+  from: readonly JobStatus[];
+  /** What the statuses mean, for the reason a disabled control gives. */
+  when: string;
+  /** The job type (or the job) refuses it: the reason, else null. */
+  refusedBy?: (job: ActionFacts) => string | null;
+};
+
+const OPEN: readonly JobStatus[] = ["PENDING", "RUNNING", "WAITING", "STOPPING", "STOPPED", "CANCELING"];
+const ENDED: readonly JobStatus[] = ["FINISHED", "FAILED", "CANCELED"];
+const ANY: readonly JobStatus[] = [...OPEN, ...ENDED];
+
+// A system job whose type cannot stop midway refuses stop, force stop and a cancel that
+// would drain it; a PENDING or STOPPED one has nothing in flight and may still be canceled.
+const unstoppable = (job: ActionFacts) =>
+  job.system && !job.stoppable ? `Jobs of type ${job.type} cannot be stopped midway.` : null;
+
+const notRestartable = (job: ActionFacts) =>
+  job.restartable ? null : `Jobs of type ${job.type} cannot be run again.`;
+
+export const ACTIONS: Record<JobAction, Rule> = {
+  stop: { label: "Stop", role: "OPERATOR", from: ["PENDING", "RUNNING", "WAITING"], when: "pending, running or waiting", refusedBy: unstoppable },
+  forceStop: { label: "Force stop", role: "OPERATOR", from: ["STOPPING"], when: "stopping", refusedBy: unstoppable },
+  resume: { label: "Resume", role: "OPERATOR", from: ["STOPPED"], when: "stopped" },
+  cancel: {
+    label: "Cancel",
+    role: "OPERATOR",
+    from: ["PENDING", "STOPPED", "RUNNING", "WAITING"],
+    when: "pending, running, waiting or stopped",
+    refusedBy: (job) => (job.status === "RUNNING" || job.status === "WAITING" ? unstoppable(job) : null),
+  },
+  restart: { label: "Restart", role: "OPERATOR", from: ENDED, when: "finished, failed or canceled", refusedBy: notRestartable },
+  retryFailed: {
+    label: "Retry failed records",
+    role: "OPERATOR",
+    from: ENDED,
+    when: "finished, failed or canceled",
+    refusedBy: (job) =>
+      notRestartable(job) ??
+      (job.progress.failed + job.progress.interrupted === 0 ? "No record failed or was interrupted." : null),
+  },
+  setLowPriority: {
+    label: "Set low priority",
+    role: "ADMIN",
+    from: OPEN,
+    when: "not ended",
+    refusedBy: (job) => (job.lowPriority ? "It already has low priority." : null),
+  },
+  removeLowPriority: {
+    label: "Remove low priority",
+    role: "ADMIN",
+    from: OPEN,
+    when: "not ended",
+    refusedBy: (job) => (job.lowPriority ? null : "It does not have low priority."),
+  },
+  hide: {
+    label: "Delete entry",
+    role: "OPERATOR",
+    from: ANY,
+    when: "in any status",
+    refusedBy: (job) => (job.hidden ? "It is already hidden from the lists." : null),
+  },
+};
+
+/** Whether `role` may take `action` on `job` now, and if not, why (role, state or job type). */
+export function availability(action: JobAction, job: ActionFacts, role: Role | undefined): Availability {
+  const rule = ACTIONS[action];
+  if (!role || RANK[role] < RANK[rule.role]) {
+    return { enabled: false, reason: `Needs the ${rule.role} role; you are ${role ?? "not signed in"}.` };
+  }
+  if (!rule.from.includes(job.status)) {
+    return {
+      enabled: false,
+      reason: `Only a job that is ${rule.when} can take this; it is ${JOB_STATUSES[job.status].label.toLowerCase()}.`,
+    };
+  }
+  const refused = rule.refusedBy?.(job);
+  return refused ? { enabled: false, reason: refused } : { enabled: true };
+}
