@@ -1,4 +1,4 @@
-"""Business errors. Each names one condition, carries its context and the public code of SPEC §7.
+"""Business errors. Each names one condition, carries its context and its public code.
 
 Every refusal of a domain verb raises one of these before anything is written.
 """

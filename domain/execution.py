@@ -47,21 +47,17 @@ from domain.statuses import (
 CHUNKS_PER_INSERT = 200
 
 
-def runs_work(job: Job) -> bool:
-    return keeps_working(job.status, job.stoppable)
-
-
 # ---------------------------------------------------------------- enumeration
 
 
 async def begin_enumeration(job_id: int, ttl: timedelta) -> Job | None:
     """The job, if it still needs its chunks; None if it is gone or moved on.
 
-    A PENDING job stays PENDING: it starts when its first chunk does (SPEC §2),
+    A PENDING job stays PENDING: it starts when its first chunk does,
     so a job whose chunks queue behind other work keeps counting its waiting time.
     """
     job = await Job.get_or_none(id=job_id)
-    if job is None or job.enumerated or not runs_work(job):
+    if job is None or job.enumerated or not keeps_working(job.status, job.stoppable):
         return None
     await Job.filter(id=job_id).update(enumeration_lease_expires_at=utcnow() + ttl)
     return await Job.get(id=job_id)

@@ -1,4 +1,4 @@
-"""Is a job stalled? The one rule (SPEC §3), for one job and as a SQL condition for counting.
+"""Is a job stalled? The one rule, for one job and as a SQL condition for counting.
 
 A job is stalled when it is RUNNING and either no worker is online to hold its
 chunks, or it made no progress for longer than its type's stall threshold. Its

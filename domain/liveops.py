@@ -1,4 +1,4 @@
-"""The live-ops summary (SPEC §5): what a live-ops screen shows, computed now.
+"""The live-ops summary: what a live-ops screen shows, computed now.
 
 The job figures describe the jobs of the default job list: those ``actor`` sees
 (``visible_jobs``: its tenant, or all for the platform; system jobs for admins

@@ -1,4 +1,4 @@
-"""Job statistics over a time range, in hour or day buckets (SPEC §5).
+"""Job statistics over a time range, in hour or day buckets.
 
 Each figure belongs to the bucket in which its moment falls:
 

@@ -1,4 +1,4 @@
-"""First start of the embedded default (SPEC §8): the demo tenant, its schedules, an admin token; once."""
+"""First start of the embedded default: the demo tenant, its schedules, an admin token; once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §2 written out by hand for the tests, independently of ``domain.statuses``.
+"""The job lifecycle written out by hand for the tests, independently of ``domain.statuses``.
 
 If the tests read the code's own transition table, they could never disagree with it.
 """

@@ -1,4 +1,4 @@
-"""startJob's admission (SPEC §2, §4, §6): what is created, and what is refused with nothing created."""
+"""startJob's admission: what is created, and what is refused with nothing created."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ async def test_defaults_come_from_the_job_type(acme):
     assert (job.stoppable, job.restartable) == (False, True)
 
 
-# ---------------------------------------------------------------- plan limits (SPEC §4)
+# ---------------------------------------------------------------- plan limits
 
 
 async def test_the_monthly_job_limit_refuses_the_next_start_with_the_numbers(make_tenant):
@@ -196,7 +196,7 @@ async def test_a_blank_or_overlong_name_is_refused(acme, name, field):
     assert await tenant_jobs(acme) == []
 
 
-# ---------------------------------------------------------------- idempotency keys (SPEC §6)
+# ---------------------------------------------------------------- idempotency keys
 
 
 async def test_the_same_idempotency_key_returns_the_same_job(acme):

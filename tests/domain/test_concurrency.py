@@ -1,4 +1,4 @@
-"""Conflicting requests at the same moment leave one valid history (SPEC §2, §4, §6).
+"""Conflicting requests at the same moment leave one valid history.
 
 Every race is judged the same way: the job's events must be gap-free and
 chained, and the moves they record, with the final status, must be what some

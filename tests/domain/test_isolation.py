@@ -1,4 +1,4 @@
-"""Tenant isolation at the service level (SPEC §6): another tenant's ids answer exactly like missing ids."""
+"""Tenant isolation at the service level: another tenant's ids answer exactly like missing ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Schedules (SPEC §1, §7): creating them, starting due runs exactly once, and "run now" for admins."""
+"""Schedules: creating them, starting due runs exactly once, and "run now" for admins."""
 
 from __future__ import annotations
 

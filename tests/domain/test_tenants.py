@@ -1,4 +1,4 @@
-"""Tenants, API tokens and plan usage (SPEC §4, §6)."""
+"""Tenants, API tokens and plan usage."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The job state machine as SPEC §2 states it: every (status, operation) pair, and what each move does."""
+"""The job state machine as docs/lifecycle.md states it: every (status, operation) pair, and what each move does."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ STOPPING_OPERATIONS = ["stop", "force_stop", "cancel", "mark_drained", "finish_j
 
 
 def expected_for(job_type: str, operation: str, status: JobStatus) -> tuple[JobStatus | None, tuple]:
-    """What SPEC §2 says a non-stoppable type does: the status it moves to, or the errors refusing it."""
+    """What the lifecycle says a non-stoppable type does: the status it moves to, or the errors refusing it."""
     stops_work = operation in ("stop", "force_stop") or (
         operation == "cancel" and status not in (S.PENDING, S.STOPPED)
     )
@@ -367,7 +367,7 @@ async def test_a_job_without_records_finishes_succeeded(acme):
     assert (await jobs.finish_job(job.id)).outcome is JobOutcome.SUCCEEDED
 
 
-# ---------------------------------------------------------------- timing (SPEC §3)
+# ---------------------------------------------------------------- timing
 
 
 async def test_started_at_is_set_by_the_first_chunk_and_ended_at_by_the_end(acme):
@@ -656,7 +656,7 @@ async def test_an_expired_wait_of_a_canceled_job_stays_as_it_is(acme):
     assert await snapshot(job.id) == before
 
 
-# ---------------------------------------------------------------- roles (SPEC §6)
+# ---------------------------------------------------------------- roles
 
 # A status from which each verb succeeds for someone allowed to use it.
 READY = {

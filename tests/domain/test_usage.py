@@ -1,4 +1,4 @@
-"""The monthly record limit (SPEC §4): admission reserves a job's records, its end settles them.
+"""The monthly record limit: admission reserves a job's records, its end settles them.
 
 A job's estimated records are held for it from admission on, so two jobs can never
 together promise more than the month has; when the job ends, what it processed is

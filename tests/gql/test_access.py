@@ -1,4 +1,4 @@
-"""Who may do what (SPEC §6), over HTTP: a role × operation matrix, and a cross-tenant matrix in
+"""Who may do what, over HTTP: a role × operation matrix, and a cross-tenant matrix in
 which another tenant's ids answer exactly like ids that do not exist."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fair scheduling on real workers: a huge job tree never makes the others wait behind it.
 
-Work is shared per tenant, then per root job (SPEC §4), and low-priority work
+Work is shared per tenant, then per root job, and low-priority work
 only gets the slots normal work leaves free. Orderings are read from the
 chunks' ``started_at``, so the tests hold however slow the machine is.
 """

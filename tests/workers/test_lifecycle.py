@@ -1,4 +1,4 @@
-"""Stop, resume, cancel and force stop on real workers, as an operator sees them (SPEC §2)."""
+"""Stop, resume, cancel and force stop on real workers, as an operator sees them."""
 
 from __future__ import annotations
 
