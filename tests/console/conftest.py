@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,22 @@ mutation ($input: StartJobInput!) { startJob(input: $input) {
 JOB = "query ($id: ID!) { job(id: $id) { status progress { done total } } }"
 
 expect.set_options(timeout=SEEN_MS)
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = SEEN_MS / 1000) -> Any:
+    """Polls the API until `check` answers truthy (the server's side of a wait, never the page's)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answer := check():
+            return answer
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def finished(served: Served, job_id: str, timeout: float = SEEN_MS / 1000) -> dict[str, Any]:
+    return eventually(
+        lambda: (job := served.job(job_id))["status"] == "FINISHED" and job, "the job to finish", timeout
+    )
 
 
 def screenshots_folder() -> Path:

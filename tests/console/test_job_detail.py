@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from typing import Any
 
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.console.conftest import SEEN_MS, START_JOB, Served, Tab, screenshots_folder
+from tests.console.conftest import START_JOB, Served, Tab, eventually, finished, screenshots_folder
 
 # Slow steps in small chunks: long enough to act on while it runs, quick to drain.
 SLOW = {"records": 20, "steps": 1, "stepMs": 1500, "chunkSize": 5}
@@ -19,20 +17,6 @@ query ($id: ID!) { job(id: $id) { status seq progress { done total } chunks(firs
 """
 CANCEL = "mutation ($id: ID!) { cancelJob(id: $id) { __typename } }"
 STOP = "mutation ($id: ID!) { stopJob(id: $id) { __typename } }"
-
-
-def eventually(check: Callable[[], Any], what: str) -> Any:
-    """Polls the API until `check` answers truthy (the server's side of a wait, never the page's)."""
-    deadline = time.monotonic() + SEEN_MS / 1000
-    while time.monotonic() < deadline:
-        if answer := check():
-            return answer
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def finished(served: Served, job_id: str) -> dict[str, Any]:
-    return eventually(lambda: (job := served.job(job_id))["status"] == "FINISHED" and job, "the job to finish")
 
 
 def detail(tab: Tab, job_id: str, **sign_in: Any) -> Page:

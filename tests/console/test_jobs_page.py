@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.sync_api import expect
 
-from tests.console.conftest import Served, Tab, screenshots_folder
+from tests.console.conftest import Served, Tab, finished, screenshots_folder
 
 # Slow enough to watch it grow: 40 chunks of 50 records, each record's one step sleeps 300 ms.
 GROWING = {"records": 2000, "steps": 1, "stepMs": 300, "chunkSize": 50}
@@ -138,8 +138,9 @@ def test_a_deep_link_reloads_the_same_view_and_back_and_forward_move_through_fil
     expect(heading).to_be_visible()
     expect(tab.runs()).to_have_count(1)
     page.get_by_role("button", name="Refresh", exact=True).click()
-    records = page.get_by_role("table", name="Records of deep link target").get_by_role("row")
-    expect(records).to_have_count(31)  # a header and every record once the job finished
+    table = page.get_by_role("table", name="Records of deep link target")
+    records = table.get_by_role("row")
+    expect(table).to_have_attribute("aria-rowcount", "31")  # a header and every record once the job finished
 
     page.get_by_label("Record status").select_option("FAILED")
     expect(page).to_have_url(re.compile(r"records=FAILED"))
@@ -149,7 +150,8 @@ def test_a_deep_link_reloads_the_same_view_and_back_and_forward_move_through_fil
     assert 0 < failed < 30
 
     page.go_back()
-    expect(records).to_have_count(31)
+    expect(table).to_have_attribute("aria-rowcount", "31")
+    expect(records.filter(has_not_text="seeded failure").nth(1)).to_be_visible()
     page.go_forward()
     expect(records).to_have_count(failed + 1)
 
@@ -187,3 +189,33 @@ def test_screenshots_of_sign_in_and_jobs_at_two_widths_in_both_themes(open_tab, 
             expect(records.filter(has_text="seeded failure").first).to_be_visible()
             page.screenshot(path=folder / f"records-{width}-{scheme}.png")
     assert len(list(folder.glob("*.png"))) >= 12
+
+
+# The tab as the browser reports it when the user switches away or back.
+SET_VISIBILITY = """state => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_hidden_tab_pauses_and_shown_again_catches_up_with_a_fresh_query(tab: Tab):
+    served = tab.served
+    job_id = served.start_job("hidden tab", **GROWING)
+    page = tab.sign_in("/jobs?q=hidden+tab")
+    updates = page.get_by_role("status", name="Updates")
+    run = tab.run("hidden tab")
+    expect(run.get_by_label("Status")).to_contain_text("Running")
+    expect(updates).to_have_text("Live")
+
+    page.evaluate(SET_VISIBILITY, "hidden")
+    expect(updates).to_have_text("Paused")
+    shown = progress_now(tab, "hidden tab")
+    fresh = finished(served, job_id, timeout=60)
+    assert fresh["progress"]["done"] > shown  # the job moved on while the tab was hidden
+    assert progress_now(tab, "hidden tab") == shown  # and the hidden tab heard nothing of it
+
+    page.evaluate(SET_VISIBILITY, "visible")
+    expect(updates).to_have_text("Live")
+    expect(run.get_by_label("Status")).to_contain_text("Finished")
+    expect(run.get_by_role("progressbar")).to_have_attribute("aria-valuenow", str(fresh["progress"]["done"]))
+    assert fresh == served.job(job_id)

@@ -192,8 +192,18 @@ async function loadPanel(after: string | null): Promise<void> {
   }
 }
 
-export function loadMorePanel(): Promise<void> {
-  return morePanel.value ? loadPanel(morePanel.value) : Promise.resolve();
+/** The cursor of the page on its way: scrolling on asks for it once. */
+let panelPending: string | null = null;
+
+export async function loadMorePanel(): Promise<void> {
+  const after = morePanel.value;
+  if (!after || after === panelPending) return;
+  panelPending = after;
+  try {
+    await loadPanel(after);
+  } finally {
+    if (panelPending === after) panelPending = null;
+  }
 }
 
 /** The record of a log line (its chunk and key): the line names no record id, so it is looked up. */

@@ -204,8 +204,18 @@ export function refreshRecords(): Promise<void> {
   return loadRecords(null);
 }
 
-export function loadMoreRecords(): Promise<void> {
-  return moreRecords.value ? loadRecords(moreRecords.value) : Promise.resolve();
+/** The cursor of the page on its way: scrolling on asks for it once. */
+let recordsPending: string | null = null;
+
+export async function loadMoreRecords(): Promise<void> {
+  const after = moreRecords.value;
+  if (!after || after === recordsPending) return;
+  recordsPending = after;
+  try {
+    await loadRecords(after);
+  } finally {
+    if (recordsPending === after) recordsPending = null;
+  }
 }
 
 effect(() => {

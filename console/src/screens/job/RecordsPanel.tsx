@@ -34,14 +34,15 @@ export function RecordsPanel() {
           The records could not be read.
         </p>
       ) : (
-        <RecordTable records={panelRecords.value} labelledBy="panel-title" busy={state === "loading"} />
+        <RecordTable
+          records={panelRecords.value}
+          labelledBy="panel-title"
+          busy={state === "loading"}
+          more={morePanel.value !== null}
+          loadMore={() => void loadMorePanel()}
+        />
       )}
       {state === "ready" && panelRecords.value.length === 0 && <p class="empty">No records here yet.</p>}
-      {morePanel.value && (
-        <button type="button" class="quiet more" onClick={() => void loadMorePanel()}>
-          Show more records
-        </button>
-      )}
     </section>
   );
 }

@@ -1,4 +1,4 @@
-// The selected run's records, a page at a time (keyset cursors), filtered by status.
+// The selected run's records, a page at a time (keyset cursors) as the reader scrolls, filtered by status.
 import { Link } from "../../components/Link";
 import { RecordTable } from "../../components/RecordTable";
 import {
@@ -56,15 +56,16 @@ export function RecordsPane() {
           {recordsError.value}
         </p>
       ) : (
-        <RecordTable records={records.value} labelledBy="records-title" busy={state === "loading"} />
+        <RecordTable
+          records={records.value}
+          labelledBy="records-title"
+          busy={state === "loading"}
+          more={moreRecords.value !== null}
+          loadMore={() => void loadMoreRecords()}
+        />
       )}
       {state === "loading" && records.value.length === 0 && <p class="empty">Loading records…</p>}
       {state === "ready" && records.value.length === 0 && <p class="empty">No records yet.</p>}
-      {moreRecords.value && (
-        <button type="button" class="quiet more" onClick={() => void loadMoreRecords()}>
-          Show more records
-        </button>
-      )}
     </section>
   );
 }
