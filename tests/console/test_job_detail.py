@@ -10,8 +10,9 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 from tests.console.conftest import START_JOB, Served, Tab, eventually, finished, screenshots_folder
 
 # Slow steps in small chunks: long enough to act on while it runs, quick to drain.
-SLOW = {"records": 20, "steps": 1, "stepMs": 1500, "chunkSize": 5}
-STOPPABLE = {"records": 20, "steps": 1, "stepMs": 400, "chunkSize": 5}
+# Long enough to still run when a loaded machine has drawn the page and clicked.
+SLOW = {"records": 40, "steps": 1, "stepMs": 1500, "chunkSize": 10}
+STOPPABLE = {"records": 80, "steps": 1, "stepMs": 400, "chunkSize": 10}
 FRESH = """
 query ($id: ID!) { job(id: $id) { status seq progress { done total } chunks(first: 1) { totalCount } } }
 """
@@ -55,7 +56,7 @@ def test_stop_then_resume_shows_stopping_stopped_and_finally_finished(tab: Tab):
     action(page, "Resume").click()
     expect(heading).to_contain_text("Finished")
     expect(page.get_by_role("progressbar", name="Progress of detail stop resume")).to_have_attribute(
-        "aria-valuenow", "20"
+        "aria-valuenow", str(STOPPABLE["records"])
     )
     expect(history.get_by_role("row").filter(has_text="Resume")).to_have_count(1)
 
