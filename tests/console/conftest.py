@@ -90,11 +90,13 @@ class Served:
         assert "errors" not in body, body
         return body["data"]
 
-    def start_job(self, name: str, **params: Any) -> str:
+    def start_job(self, name: str, job_type: str = "noop", token: str | None = None, **params: Any) -> str:
+        """Starts a job as the principal of ``token`` (the admin's by default); its id."""
         chunk_size = params.pop("chunkSize", None)
         started = self.api(
             START_JOB,
-            {"input": {"type": "noop", "name": name, "params": params, "chunkSize": chunk_size}},
+            {"input": {"type": job_type, "name": name, "params": params, "chunkSize": chunk_size}},
+            token=token,
         )["startJob"]
         assert "job" in started, started
         return started["job"]["id"]

@@ -219,3 +219,46 @@ def test_a_hidden_tab_pauses_and_shown_again_catches_up_with_a_fresh_query(tab: 
     expect(run.get_by_label("Status")).to_contain_text("Finished")
     expect(run.get_by_role("progressbar")).to_have_attribute("aria-valuenow", str(fresh["progress"]["done"]))
     assert fresh == served.job(job_id)
+
+
+def test_the_run_by_filter_lists_one_principals_runs_and_a_reload_keeps_it(tab: Tab):
+    served = tab.served
+    other = served.cli("token", "create", "--tenant", "demo", "--role", "OPERATOR", "--name", "Otto")
+    served.start_job("owned by admin", records=5, steps=1)
+    served.start_job("owned by otto", token=other, records=5, steps=1)
+    page = tab.sign_in("/jobs?q=owned+by")
+    expect(tab.runs()).to_have_count(2)
+
+    run_by = page.get_by_role("combobox", name="Run by")
+    run_by.select_option(label="Otto")
+    expect(page).to_have_url(re.compile(r"[?&]by="))
+    expect(tab.run("owned by otto")).to_be_visible()
+    expect(tab.runs()).to_have_count(1)
+
+    page.reload()
+    expect(run_by.locator("option:checked")).to_have_text("Otto")
+    expect(tab.run("owned by otto")).to_be_visible()
+    expect(tab.runs()).to_have_count(1)
+
+    page.go_back()
+    expect(tab.runs()).to_have_count(2)
+
+
+CHILDREN = "query ($id: ID!) { job(id: $id) { status childrenProgress { total done } } }"
+
+
+def test_a_run_with_children_shows_their_progress_on_its_row(tab: Tab):
+    served = tab.served
+    job_id = served.start_job("children campaign", job_type="campaign_sequence", contacts=20, latencyScale=0)
+    served.start_job("children none", records=5, steps=1)
+    finished(served, job_id, timeout=60)
+    children = served.api(CHILDREN, {"id": job_id})["job"]["childrenProgress"]
+    assert children["total"] > 0, children
+
+    tab.sign_in("/jobs?q=children")
+    bar = tab.run("children campaign").get_by_role("progressbar", name="Children of children campaign")
+    expect(bar).to_have_attribute("aria-valuemax", str(children["total"]))
+    expect(bar).to_have_attribute("aria-valuenow", str(children["done"]))
+    expect(bar).to_contain_text(f"{children['done']} / {children['total']}")
+    # A run without children shows its own progress alone.
+    expect(tab.run("children none").get_by_role("progressbar")).to_have_count(1)

@@ -23,7 +23,7 @@ export type LoadState = "loading" | "ready" | "error";
 
 // ------------------------------------------------------------------ what the URL asks for
 
-/** The search and filters, read from the URL (q, status, type, from, to, system). */
+/** The search and filters, read from the URL (q, status, type, by, from, to, system). */
 export const filter = computed<JobFilter>(() => {
   const params = route.value.params;
   const day = (value: string | null, offsetDays = 0): string | null => {
@@ -36,6 +36,7 @@ export const filter = computed<JobFilter>(() => {
     search: params.get("q") || null,
     status: params.get("status") ? [params.get("status") as JobStatus] : null,
     type: params.get("type") ? [params.get("type") as string] : null,
+    runBy: params.get("by") || null,
     createdAfter: day(params.get("from")),
     createdBefore: day(params.get("to"), 1),
     includeSystem: params.get("system") === "1" || null,
@@ -56,10 +57,24 @@ export const moreRuns = signal<string | null>(null);
 /** Runs that appeared since the list was drawn: counted, not inserted, until Refresh. */
 export const newRuns = signal<ReadonlySet<string>>(new Set());
 
+/** Who ran the runs listed so far, by principal id: what the Run by filter offers. Kept across
+ * filters, so narrowing to one runner still offers the others. */
+export const runners = signal<ReadonlyMap<string, string>>(new Map());
+
 let runsGeneration = 0;
 
 function row(run: Run): RunRow {
   return { id: run.id, run: signal(run), receivedAt: signal(performance.now()) };
+}
+
+function rememberRunners(listed: Run[]): void {
+  const unseen = listed.filter(
+    (run) => run.runBy && run.runBy.kind !== "SYSTEM" && runners.value.get(run.runBy.id) !== run.runBy.name,
+  );
+  if (unseen.length === 0) return;
+  const known = new Map(runners.value);
+  for (const run of unseen) known.set(run.runBy!.id, run.runBy!.name);
+  runners.value = known;
 }
 
 /** Redraws the list from a fresh query: the one moment rows may change place. */
@@ -71,6 +86,7 @@ export async function refreshRuns(): Promise<void> {
     if (generation !== runsGeneration) return;
     batch(() => {
       runs.value = jobs.edges.map((edge) => row(edge.node));
+      rememberRunners(jobs.edges.map((edge) => edge.node));
       runsTotal.value = jobs.totalCount;
       moreRuns.value = jobs.pageInfo.hasNextPage ? jobs.pageInfo.endCursor : null;
       newRuns.value = new Set();
@@ -93,6 +109,7 @@ export async function loadMoreRuns(): Promise<void> {
   if (generation !== runsGeneration) return;
   const known = new Set(runs.value.map((shown) => shown.id));
   batch(() => {
+    rememberRunners(jobs.edges.map((edge) => edge.node));
     runs.value = [...runs.value, ...jobs.edges.filter((edge) => !known.has(edge.node.id)).map((edge) => row(edge.node))];
     moreRuns.value = jobs.pageInfo.hasNextPage ? jobs.pageInfo.endCursor : null;
   });

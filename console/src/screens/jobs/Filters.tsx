@@ -2,6 +2,7 @@
 import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 import { request } from "../../services/connection";
+import { runners } from "../../stores/jobs";
 import { navigate, route, withParams } from "../../stores/route";
 import { seesSystemJobs } from "../../stores/session";
 import { JOB_STATUSES, type JobStatus } from "../../utilities/statuses";
@@ -27,6 +28,10 @@ export function Filters() {
   // Back and forward bring another search into the box.
   useEffect(() => setSearch(params.get("q") ?? ""), [params.get("q")]);
   const showSystem = params.get("system") === "1";
+  const runBy = params.get("by");
+  // A shared link may name a principal this tab has not seen run anything yet.
+  const runByName = runBy ? (runners.value.get(runBy) ?? "Chosen principal") : null;
+  const others = [...runners.value].filter(([id]) => id !== runBy).sort(([, a], [, b]) => a.localeCompare(b));
 
   return (
     <form
@@ -74,6 +79,22 @@ export function Filters() {
                 {type.name}
               </option>
             ))}
+        </select>
+      </label>
+      <label class="filter">
+        <span>Run by</span>
+        <select name="by" onChange={(event) => set("by", event.currentTarget.value)}>
+          <option value="" selected={!runBy}>
+            Anyone
+          </option>
+          {runBy && (
+            <option value={runBy} selected>
+              {runByName}
+            </option>
+          )}
+          {others.map(([id, name]) => (
+            <option value={id}>{name}</option>
+          ))}
         </select>
       </label>
       <label class="filter">

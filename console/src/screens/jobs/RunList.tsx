@@ -69,8 +69,10 @@ function RunItem({ row }: { row: RunRow }) {
   const nameId = `run-${run.id}`;
   const selected = selectedId.value === run.id;
   const systemRun = run.system || run.runBy?.kind === "SYSTEM";
+  // A job without children has a children total of 0.
+  const hasChildren = run.childrenProgress.total !== 0;
   return (
-    <li class={`run${selected ? " selected" : ""}`} aria-labelledby={nameId}>
+    <li class={`run${hasChildren ? " run-with-children" : ""}${selected ? " selected" : ""}`} aria-labelledby={nameId}>
       <div class="run-head">
         <Link href={selectHref(run.id)} class="run-name" id={nameId} current={selected}>
           {run.name}
@@ -93,6 +95,14 @@ function RunItem({ row }: { row: RunRow }) {
         </span>
       </div>
       <ProgressBar progress={run.progress} label={`Progress of ${run.name}`} />
+      {hasChildren && (
+        <div class="run-children">
+          <span class="run-children-label" aria-hidden="true">
+            Children
+          </span>
+          <ProgressBar progress={run.childrenProgress} label={`Children of ${run.name}`} />
+        </div>
+      )}
       <dl class="run-facts">
         <Fact label="Run by" value={systemRun ? "" : (run.runBy?.name ?? "")} />
         <Fact label="Created" value={formatMoment(run.createdAt)} />

@@ -16,6 +16,7 @@ export const RunFields = graphql(`
     lowPriority
     hasErrors
     runBy {
+      id
       name
       kind
     }
@@ -25,6 +26,15 @@ export const RunFields = graphql(`
     waitingSeconds
     durationSeconds
     progress {
+      total
+      done
+      succeeded
+      failed
+      skipped
+      percent
+      estimated
+    }
+    childrenProgress {
       total
       done
       succeeded
