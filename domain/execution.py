@@ -234,12 +234,14 @@ async def save_results(
                 ):
                     written.append(result.status)
             added = Counts.of_statuses(written)
+            # The job row before the chunk row, as a job's verbs lock them: two writers that
+            # take them in the other order deadlock.
+            if added:
+                await Job.filter(id=job_id).update(last_progress_at=utcnow(), **added.increments())
             if not await Chunk.filter(id=chunk_id, lease_owner=owner).update(
                 cursor=cursor, **added.increments()
             ):
                 raise _LeaseLost
-            if added:
-                await Job.filter(id=job_id).update(last_progress_at=utcnow(), **added.increments())
     except _LeaseLost:
         return None
     return added
