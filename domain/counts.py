@@ -8,6 +8,7 @@ grow, because a record gets its outcome once.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -47,12 +48,7 @@ class Counts:
 
     @classmethod
     def of_statuses(cls, statuses: Iterable[RecordStatus]) -> Counts:
-        tally = dict.fromkeys(COUNTERS, 0)
-        for status in statuses:
-            counter = COUNTER_OF.get(status)
-            if counter is not None:
-                tally[counter] += 1
-        return cls(**tally)
+        return cls.of_tally(Counter(statuses))
 
     @classmethod
     def of_tally(cls, by_status: Mapping[RecordStatus, int]) -> Counts:
