@@ -27,12 +27,12 @@ from domain import chunks, db
 from domain.access import Actor, PlatformActor
 from domain.clock import utcnow
 from domain.counts import Counts
-from domain.jobs import fail_job, finish_job, mark_drained, mark_running, mark_waiting
+from domain.jobs import fail_job, finish_job, lead_children, mark_drained, mark_running, mark_waiting
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Chunk, Job, Record
 from domain.scheduling import fairest_ready_chunk
 from domain.statuses import (
-    IN_FLIGHT,
+    FOLLOWED,
     RECORD_RETRYABLE,
     TERMINAL,
     ChunkOperation,
@@ -367,12 +367,12 @@ async def settle_job(job_id: int, by: PlatformActor = Actor.worker) -> None:
             parked += n
         elif status is ChunkStatus.PENDING:
             pending += n
-    children_in_flight = await Job.filter(parent_id=job_id, status__in=IN_FLIGHT).exists()
     children_open = await Job.filter(parent_id=job_id).exclude(status__in=TERMINAL).exists()
 
     changed: Job | None = None
     if job.status is JobStatus.CANCELING or (job.status is JobStatus.STOPPING and job.stoppable):
-        if not leased and not children_in_flight:
+        children_behind = await Job.filter(parent_id=job_id).exclude(status__in=FOLLOWED[job.status]).exists()
+        if not leased and not children_behind:
             changed = await mark_drained(job_id, by)
     elif job.enumerated and not (leased or pending or parked or children_open):
         changed = await finish_job(job_id, by)
@@ -386,7 +386,8 @@ async def settle_idle_wind_downs() -> None:
     """Settle jobs asked to stop or cancel that hold no chunk: no worker's release will.
 
     A job whose records all wait for answers, or one between two chunks, has
-    nothing in flight when the request comes; it drains on the next round.
+    nothing in flight when the request comes; it drains on the next round. Its
+    children that have not followed it yet (the request's cascade was cut short) do first.
     """
     rows = await db.fetch(
         "SELECT j.id FROM job j WHERE j.status IN (?, ?) AND NOT EXISTS ("
@@ -394,6 +395,7 @@ async def settle_idle_wind_downs() -> None:
         [JobStatus.STOPPING.value, JobStatus.CANCELING.value],
     )
     for row in rows:
+        await lead_children(row["id"])
         await settle_job(row["id"], by=Actor.system)
 
 

@@ -36,6 +36,7 @@ from domain.models import Chunk, Job, JobEvent, Record, Tenant
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
 from domain.statuses import (
     CHUNK_OPEN,
+    FOLLOWED,
     IN_FLIGHT,
     JOB_TRANSITIONS,
     RECORD_RETRYABLE,
@@ -428,6 +429,17 @@ async def _steerable(actor: Actor, job_id: int, action: str) -> Job:
     actor.require(Role.OPERATOR, action)
     _check_stoppable(job)
     return job
+
+
+async def lead_children(job_id: int) -> None:
+    """Children of a job winding down that have not followed it yet follow it now, by the system."""
+    job = await Job.get_or_none(id=job_id)
+    if job is None or job.status not in FOLLOWED:
+        return
+    if job.status is JobStatus.CANCELING:
+        await _cascade(job, Actor.system(job.tenant_id), cancel_job, Operation.CANCEL)
+    else:
+        await _cascade(job, Actor.system(job.tenant_id), stop_job, Operation.STOP)
 
 
 async def _cascade(

@@ -102,6 +102,12 @@ IN_FLIGHT = frozenset({JS.RUNNING, JS.WAITING, JS.STOPPING, JS.CANCELING})
 TERMINAL = frozenset({JS.FINISHED, JS.FAILED, JS.CANCELED})
 # A job whose chunks may be handed to workers (and see ``keeps_working``).
 DISPATCHABLE = frozenset({JS.PENDING, JS.RUNNING, JS.WAITING})
+# A child has followed its parent's wind-down once its status is here; until all have,
+# the parent keeps STOPPING or CANCELING, so no child ends after its parent.
+FOLLOWED: dict[JobStatus, frozenset[JobStatus]] = {
+    JS.STOPPING: TERMINAL | {JS.STOPPED},
+    JS.CANCELING: TERMINAL,
+}
 
 CHUNK_TERMINAL = frozenset({CS.COMPLETED, CS.INCOMPLETE, CS.FAILED, CS.CANCELED})
 # Chunks with records still to run: their job is not done.

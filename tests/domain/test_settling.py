@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from domain import execution, jobs
 from domain.access import Role
 from domain.models import Chunk, Job, Record
@@ -101,6 +103,26 @@ async def test_a_child_started_while_its_parent_cancels_is_canceled(acme):
     child = await start(operator, parent_id=parent.id)
 
     assert child.status is S.CANCELED
+
+
+@pytest.mark.parametrize("wind_down, settled", [(S.STOPPING, S.STOPPED), (S.CANCELING, S.CANCELED)])
+async def test_a_parent_winding_down_settles_only_after_its_children_followed(acme, wind_down, settled):
+    # The cascade reaches children one by one; a worker releasing the parent's last chunk
+    # meanwhile must not end the parent before a child it has not reached yet.
+    operator = acme.actor(Role.OPERATOR)
+    parent = await enumerated(await start(operator))
+    await add_chunk(parent, 0, C.COMPLETED, [R.SUCCEEDED])
+    child = await start(operator, parent_id=parent.id)  # PENDING: the cascade has not reached it
+    await put_in(parent, wind_down)
+
+    await execution.settle_job(parent.id)
+    assert (await Job.get(id=parent.id)).status is wind_down
+
+    await execution.settle_idle_wind_downs()  # the system's round makes the child follow, then the parent
+    child = await Job.get(id=child.id)
+    parent = await Job.get(id=parent.id)
+    assert (child.status, parent.status) == (settled, settled)
+    assert child.ended_at <= parent.ended_at
 
 
 async def test_a_child_of_a_running_parent_is_left_pending(acme):
