@@ -149,6 +149,9 @@ class Job(Model):
         indexes = (
             # The job list: newest first, keyset-paginated, per tenant.
             Index(fields=("tenant_id", "created_at", "id")),
+            # The same as operators see it by default (no system or hidden jobs): its page and
+            # its totalCount read only this index.
+            Index(fields=("tenant_id", "system", "hidden", "created_at", "id")),
             Index(fields=("tenant_id", "status", "created_at")),
             Index(fields=("tenant_id", "type", "created_at")),
             # The dispatcher and the live-ops counts.

@@ -91,60 +91,60 @@ def _connection(result: PageResult, wrap: Any, order_of: Any, count: Any) -> Con
 
 @strawberry.type(name="Job")
 class JobNode(Node):
+    """What a job's row says is read once, into plain fields: a list of jobs completes
+    them without a resolver call each (``gql/execution.py``)."""
+
     model: strawberry.Private[models.Job]
+    type: str
+    name: str
+    status: JobStatus
+    outcome: JobOutcome | None
+    error: str | None
+    params: JSON
+    system: bool
+    hidden: bool
+    low_priority: bool
+    stoppable: bool
+    restartable: bool
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    progress: Progress = strawberry.field(
+        description="Live: raised as the workers write records, the same in every event."
+    )
+    has_errors: bool = strawberry.field(description="Some record failed or the job logged an error.")
+    chunk_size: int
+    seq: BigInt
 
     @classmethod
     def of(cls, job: models.Job) -> JobNode:
-        return cls(id=to_global_id("Job", job.id), model=job)
-
-    @strawberry.field
-    def type(self) -> str:
-        return self.model.type
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.model.name
+        return cls(
+            id=to_global_id("Job", job.id),
+            model=job,
+            type=job.type,
+            name=job.name,
+            status=job.status,
+            outcome=job.outcome,
+            error=job.error,
+            params=job.params,
+            system=job.system,
+            hidden=job.hidden,
+            low_priority=job.low_priority,
+            stoppable=job.stoppable,
+            restartable=job.restartable,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            ended_at=job.ended_at,
+            progress=Progress.of(job_progress(job)),
+            has_errors=bool(job.failed or job.error_logs or job.status is JobStatus.FAILED),
+            chunk_size=job.chunk_size,
+            seq=job.seq,
+        )
 
     @strawberry.field
     async def tenant(self, info: Info) -> TenantNode:
         tenant = await info.context.loaders.tenant.load(self.model.tenant_id)
         return TenantNode.of(tenant)
-
-    @strawberry.field
-    def status(self) -> JobStatus:
-        return self.model.status
-
-    @strawberry.field
-    def outcome(self) -> JobOutcome | None:
-        return self.model.outcome
-
-    @strawberry.field
-    def error(self) -> str | None:
-        return self.model.error
-
-    @strawberry.field
-    def params(self) -> JSON:
-        return self.model.params
-
-    @strawberry.field
-    def system(self) -> bool:
-        return self.model.system
-
-    @strawberry.field
-    def hidden(self) -> bool:
-        return self.model.hidden
-
-    @strawberry.field
-    def low_priority(self) -> bool:
-        return self.model.low_priority
-
-    @strawberry.field
-    def stoppable(self) -> bool:
-        return self.model.stoppable
-
-    @strawberry.field
-    def restartable(self) -> bool:
-        return self.model.restartable
 
     @strawberry.field
     async def run_by(self, info: Info) -> PrincipalNode | None:
@@ -153,18 +153,6 @@ class JobNode(Node):
         principal = await info.context.loaders.principal.load(self.model.run_by_id)
         return PrincipalNode.of(principal) if principal else None
 
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.model.created_at
-
-    @strawberry.field
-    def started_at(self) -> datetime | None:
-        return self.model.started_at
-
-    @strawberry.field
-    def ended_at(self) -> datetime | None:
-        return self.model.ended_at
-
     @strawberry.field(description="startedAt − createdAt; grows while the job waits to start.")
     def waiting_seconds(self, info: Info) -> float:
         return waiting_seconds(self.model, info.context.now)
@@ -172,22 +160,6 @@ class JobNode(Node):
     @strawberry.field(description="endedAt − startedAt; grows while the job runs.")
     def duration_seconds(self, info: Info) -> float | None:
         return duration_seconds(self.model, info.context.now)
-
-    @strawberry.field(description="Live: raised as the workers write records, the same in every event.")
-    def progress(self) -> Progress:
-        return Progress.of(job_progress(self.model))
-
-    @strawberry.field(description="Some record failed or the job logged an error.")
-    def has_errors(self) -> bool:
-        return bool(self.model.failed or self.model.error_logs or self.model.status is JobStatus.FAILED)
-
-    @strawberry.field
-    def chunk_size(self) -> int:
-        return self.model.chunk_size
-
-    @strawberry.field
-    def seq(self) -> BigInt:
-        return self.model.seq
 
     @strawberry.field
     async def parent(self, info: Info) -> JobNode | None:

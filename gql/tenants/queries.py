@@ -6,7 +6,7 @@ import strawberry
 
 from domain.usage import plan_usage
 from gql.context import Info
-from gql.tenants.types import PlanUsage, TenantNode, Viewer
+from gql.tenants.types import PlanUsage, PrincipalNode, TenantNode, Viewer
 
 
 @strawberry.type
@@ -15,7 +15,13 @@ class TenantQueries:
     async def viewer(self, info: Info) -> Viewer:
         actor = info.context.viewer
         tenant = await info.context.loaders.tenant.load(actor.tenant_id)
-        return Viewer(tenant=TenantNode.of(tenant), role=actor.role, name=actor.name)
+        principal = None if actor.principal_id is None else await info.context.loaders.principal.load(actor.principal_id)
+        return Viewer(
+            tenant=TenantNode.of(tenant),
+            role=actor.role,
+            name=actor.name,
+            principal=PrincipalNode.of(principal) if principal else None,
+        )
 
     @strawberry.field
     async def usage(self, info: Info) -> PlanUsage:

@@ -43,6 +43,9 @@ class Viewer:
     tenant: TenantNode
     role: Role
     name: str
+    principal: PrincipalNode | None = strawberry.field(
+        description="The principal the token belongs to: `JobFilter.runBy` with its id lists the viewer's own runs."
+    )
 
 
 @strawberry.type(

@@ -243,6 +243,10 @@ def test_the_run_by_filter_lists_one_principals_runs_and_a_reload_keeps_it(tab: 
     page.go_back()
     expect(tab.runs()).to_have_count(2)
 
+    run_by.select_option(label="Me")  # the signed-in admin
+    expect(tab.run("owned by admin")).to_be_visible()
+    expect(tab.runs()).to_have_count(1)
+
 
 CHILDREN = "query ($id: ID!) { job(id: $id) { status childrenProgress { total done } } }"
 

@@ -65,13 +65,28 @@ async def test_viewer_names_the_principal_its_role_and_tenant(acme_api: TenantAp
     for role in Role:
         api = await acme_api.as_(role)
 
-        data = await api.data("{ viewer { role name tenant { id slug name } } }")
+        data = await api.data("{ viewer { role name principal { id name } tenant { id slug name } } }")
 
         assert data["viewer"] == {
             "role": role.value,
             "name": api.principal.name,
+            "principal": {"id": gid("Principal", api.principal.id), "name": api.principal.name},
             "tenant": {"id": acme_api.id, "slug": acme_api.tenant.slug, "name": acme_api.tenant.name},
         }
+
+
+async def test_the_viewers_principal_id_lists_its_own_runs(acme_api: TenantApi):
+    operator, admin = await acme_api.as_(Role.OPERATOR), await acme_api.as_(Role.ADMIN)
+    start = "mutation ($name: String) { startJob(input: {type: \"test.plain\", name: $name}) { __typename } }"
+    await admin.data(start, {"name": "the admin's"})
+    await operator.data(start, {"name": "the operator's"})
+
+    me = (await operator.data("{ viewer { principal { id } } }"))["viewer"]["principal"]["id"]
+    mine = await operator.data(
+        "query ($by: ID) { jobs(filter: {runBy: $by}) { edges { node { name } } } }", {"by": me}
+    )
+
+    assert [edge["node"]["name"] for edge in mine["jobs"]["edges"]] == ["the operator's"]
 
 
 async def test_usage_counts_this_months_jobs_against_the_plan(tenant_api):

@@ -8,6 +8,9 @@ const ViewerQuery = graphql(`
     viewer {
       name
       role
+      principal {
+        id
+      }
       tenant {
         slug
         name
@@ -32,6 +35,8 @@ export const sessionState = computed<SessionState>(() => {
 /** ADMIN and PLATFORM may see system jobs; PLATFORM sees every tenant. */
 export const seesSystemJobs = computed(() => viewer.value?.role === "ADMIN" || viewer.value?.role === "PLATFORM");
 export const seesAllTenants = computed(() => viewer.value?.role === "PLATFORM");
+/** The signed-in principal's id: the Run by filter's "Me". */
+export const myPrincipalId = computed(() => viewer.value?.principal?.id ?? null);
 
 export function signIn(value: string): void {
   sessionError.value = null;

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { request } from "../../services/connection";
 import { runners } from "../../stores/jobs";
 import { navigate, route, withParams } from "../../stores/route";
-import { seesSystemJobs } from "../../stores/session";
+import { myPrincipalId, seesSystemJobs } from "../../stores/session";
 import { JOB_STATUSES, type JobStatus } from "../../utilities/statuses";
 import { JobTypesQuery } from "./documents";
 
@@ -30,8 +30,11 @@ export function Filters() {
   const showSystem = params.get("system") === "1";
   const runBy = params.get("by");
   // A shared link may name a principal this tab has not seen run anything yet.
+  const me = myPrincipalId.value;
   const runByName = runBy ? (runners.value.get(runBy) ?? "Chosen principal") : null;
-  const others = [...runners.value].filter(([id]) => id !== runBy).sort(([, a], [, b]) => a.localeCompare(b));
+  const others = [...runners.value]
+    .filter(([id]) => id !== runBy && id !== me)
+    .sort(([, a], [, b]) => a.localeCompare(b));
 
   return (
     <form
@@ -87,7 +90,12 @@ export function Filters() {
           <option value="" selected={!runBy}>
             Anyone
           </option>
-          {runBy && (
+          {me && (
+            <option value={me} selected={runBy === me}>
+              Me
+            </option>
+          )}
+          {runBy && runBy !== me && (
             <option value={runBy} selected>
               {runByName}
             </option>
