@@ -31,6 +31,7 @@ from domain.registry import JobType, registry
 log = logging.getLogger(__name__)
 
 MAX_CRON_LENGTH = 100  # the column's width
+MAX_TIMEZONE_LENGTH = 64  # the column's width; IANA names are at most half as long
 CRON_FIELDS = 5  # minute hour day-of-month month day-of-week: no seconds, no years
 DEFAULT_TIMEZONE = "UTC"
 # The name a run started on time carries in its job's history and as the schedule run's starter.
@@ -103,7 +104,7 @@ def _zones() -> frozenset[str]:
 
 def _check_timezone(timezone: str) -> None:
     if timezone not in _zones():
-        raise InvalidInput("timezone", f"{timezone[:64]!r} is not an IANA time zone such as Europe/Berlin")
+        raise InvalidInput("timezone", f"{timezone[:MAX_TIMEZONE_LENGTH]!r} is not an IANA time zone such as Europe/Berlin")
 
 
 def _check_cron(cron: str, timezone: str) -> None:
