@@ -70,6 +70,8 @@ class Schedule(Model):
     type = fields.CharField(max_length=100)
     params = fields.JSONField(default=dict)
     cron = fields.CharField(max_length=100)
+    # The IANA zone the cron expression is read in; next_run_at is stored in UTC.
+    timezone = fields.CharField(max_length=64, default="UTC", db_default="UTC")
     enabled = fields.BooleanField(default=True)
     next_run_at = fields.DatetimeField(null=True, db_index=True)
     last_run_at = fields.DatetimeField(null=True)
@@ -119,8 +121,9 @@ class Job(Model):
     # holding the enumeration lease creates them.
     enumerated = fields.BooleanField(default=False)
     enumeration_lease_expires_at = fields.DatetimeField(null=True)
+    # A deleted schedule's runs stay, unlinked.
     schedule: fields.ForeignKeyNullableRelation[Schedule] = fields.ForeignKeyField(
-        "jobtower.Schedule", related_name="runs", null=True
+        "jobtower.Schedule", related_name="runs", null=True, on_delete=fields.SET_NULL
     )
     idempotency_key = fields.CharField(max_length=200, null=True)
     # Records admission holds for the job in its month's plan usage (domain.usage),

@@ -11,6 +11,6 @@ from gql.schedules.types import ScheduleNode
 
 @strawberry.type
 class ScheduleQueries:
-    @strawberry.field(description="The tenant's schedules by name.")
+    @strawberry.field(description="The tenant's schedules by name; those of system job types only for admins.")
     async def schedules(self, info: Info) -> list[ScheduleNode]:
         return [ScheduleNode.of(schedule) for schedule in await list_schedules(info.context.viewer)]

@@ -97,6 +97,9 @@ MUTATIONS = [
     Mutation("hideJob", pending_job, Role.OPERATOR),
     Mutation("retryFailedRecords", finished_with_failures, Role.OPERATOR, argument="jobId", success="JobStarted"),
     Mutation("completeWait", waiting_record, Role.OPERATOR, argument="recordId", success="RecordOperationSuccess"),
+    Mutation("updateSchedule", schedule, Role.ADMIN, extra=', input: {cron: "0 4 * * *"}', success="ScheduleOperationSuccess"),
+    Mutation("setScheduleEnabled", schedule, Role.ADMIN, extra=", enabled: false", success="ScheduleOperationSuccess"),
+    Mutation("deleteSchedule", schedule, Role.ADMIN, success="ScheduleDeleted"),
     Mutation("runScheduleNow", schedule, Role.ADMIN, success="JobStarted"),
     # startJob under a parent: the only id it takes.
     Mutation("startJob", pending_job, Role.OPERATOR, argument="input", success="JobStarted"),
@@ -114,7 +117,7 @@ QUERIES: dict[str, str] = {
     "job": "query Q($id: ID!) { job(id: $id) { id name } }",
     "jobs": "{ jobs(filter: {includeHidden: true}) { totalCount edges { node { id } } } }",
     "jobTypes": "{ jobTypes { name system } }",
-    "schedules": "{ schedules { id name lastRuns { id } } }",
+    "schedules": "{ schedules { id name lastRuns { job { id } } } }",
     "viewer": "{ viewer { role tenant { id } } }",
     "usage": "{ usage { month jobsUsed } }",
 }
@@ -162,7 +165,8 @@ async def test_each_role_may_do_what_its_rank_allows_and_no_more(acme_api: Tenan
     allowed = {name for name, typename in outcomes.items() if not typename.endswith("Error")}
     assert allowed == {
         Role.VIEWER: set(),
-        Role.OPERATOR: {m.name for m in MUTATIONS} - {"setJobLowPriority", "runScheduleNow"},
+        Role.OPERATOR: {m.name for m in MUTATIONS}
+        - {"setJobLowPriority", "updateSchedule", "setScheduleEnabled", "deleteSchedule", "runScheduleNow"},
         Role.ADMIN: {m.name for m in MUTATIONS},
         Role.PLATFORM: {m.name for m in MUTATIONS},
     }[role]
@@ -232,9 +236,8 @@ async def assert_answers_like_missing(api: Api, targets: dict[str, Target], muta
         if kind in targets:
             target = targets[kind]
             assert await answers(api, document, target) == await answers(api, document, missing(target)), kind
-    kinds = {"Record": "completeWait", "Schedule": "runScheduleNow"}
     for mutation in mutations:
-        kind = next((k for k, name in kinds.items() if name == mutation.name), "Job")
+        kind = "Record" if mutation.name == "completeWait" else "Schedule" if mutation.prepare is schedule else "Job"
         if kind not in targets:
             continue
         target = targets[kind]

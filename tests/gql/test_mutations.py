@@ -624,8 +624,8 @@ async def test_an_admin_runs_a_schedule_now(acme_api: TenantApi):
     assert {k: result["job"][k] for k in ("name", "type", "status", "params")} == {
         "name": "nightly sync", "type": "test.plain", "status": "PENDING", "params": {"records": 2}
     }
-    shown = await admin.data("{ schedules { nextRunAt lastRuns { id } } }")
-    assert shown["schedules"][0]["lastRuns"] == [{"id": result["job"]["id"]}]
+    shown = await admin.data("{ schedules { nextRunAt lastRuns { job { id } } } }")
+    assert shown["schedules"][0]["lastRuns"] == [{"job": {"id": result["job"]["id"]}}]
     assert shown["schedules"][0]["nextRunAt"] == (await Schedule.get(id=schedule.id)).next_run_at.isoformat()
 
 

@@ -734,7 +734,7 @@ async def test_node_finds_every_kind_of_object_by_its_id(acme_api: TenantApi):
 
 SCHEDULES = """
 { schedules { id name type cron enabled nextRunAt lastRunAt params
-  lastRuns(first: 2) { id name status runBy { name } } } }
+  lastRuns(first: 2) { job { id name status runBy { name } } } } }
 """
 
 
@@ -758,7 +758,7 @@ async def test_schedules_list_their_next_run_and_last_runs_newest_first(acme_api
     assert before < next_run <= before + timedelta(days=1) and (next_run.hour, next_run.minute) == (3, 0)
     assert at(sync["lastRunAt"]) >= before
     assert sync["lastRuns"] == [
-        {"id": gid("Job", job.id), "name": "nightly sync", "status": "PENDING", "runBy": {"name": admin.principal.name}}
+        {"job": {"id": gid("Job", job.id), "name": "nightly sync", "status": "PENDING", "runBy": {"name": admin.principal.name}}}
         for job in reversed(runs[1:])
     ]
     assert archive["id"] == gid("Schedule", paused.id)
@@ -775,5 +775,5 @@ async def test_last_runs_of_a_system_schedule_are_hidden_from_non_admins(acme_ap
     as_admin = (await admin.data(SCHEDULES))["schedules"][0]["lastRuns"]
     as_viewer = (await (await acme_api.as_(Role.VIEWER)).data(SCHEDULES))["schedules"][0]["lastRuns"]
 
-    assert [r["id"] for r in as_admin] == [gid("Job", system_run.id), gid("Job", run.id)]
-    assert [r["id"] for r in as_viewer] == [gid("Job", run.id)]
+    assert [r["job"]["id"] for r in as_admin] == [gid("Job", system_run.id), gid("Job", run.id)]
+    assert [r["job"]["id"] for r in as_viewer] == [gid("Job", run.id)]
