@@ -90,6 +90,9 @@ PlatformActor = Callable[[int], Actor]
 
 
 TOKEN_PREFIX = "jt_"
+# The start of a token that lists show, so a leaked token can be told apart: 54 of its
+# 256 random bits, too few to guess the rest.
+DISPLAY_PREFIX_LENGTH = 12
 
 
 def new_token() -> str:
@@ -99,3 +102,7 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     """Tokens carry 256 random bits, so a plain SHA-256 is a safe, fast lookup key."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def display_prefix(token: str) -> str:
+    return token[:DISPLAY_PREFIX_LENGTH]

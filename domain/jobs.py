@@ -49,6 +49,7 @@ from domain.statuses import (
     RecordStatus,
     check_transition,
 )
+from domain.sync_sizes import sync_size
 from domain.usage import reserve, settle
 
 MAX_NAME_LENGTH = 200
@@ -126,7 +127,8 @@ async def start_job(actor: Actor, request: StartJobRequest) -> Job:
         existing = await Job.get_or_none(tenant_id=tenant_id, idempotency_key=request.idempotency_key)
         if existing is not None:
             return _same_request(actor, existing, request)
-    job = _new_job(actor, job_type, request, tenant_id, parent)
+    chunk_size = request.chunk_size if request.chunk_size is not None else await sync_size(tenant_id, job_type)
+    job = _new_job(actor, job_type, request, tenant_id, parent, chunk_size)
     try:
         job = await _admit(actor, job, job_type.records_requested(job.params))
     except IntegrityError:
@@ -165,13 +167,12 @@ async def _follow_parent(actor: Actor, child: Job) -> Job:
 
 
 def _new_job(
-    actor: Actor, job_type: JobType, request: StartJobRequest, tenant_id: int, parent: Job | None
+    actor: Actor, job_type: JobType, request: StartJobRequest, tenant_id: int, parent: Job | None, chunk_size: int
 ) -> Job:
     name = request.name if request.name is not None else job_type.name
     _check_length("name", name, MAX_NAME_LENGTH)
     if not name.strip():
         raise InvalidInput("name", "must not be blank")
-    chunk_size = request.chunk_size if request.chunk_size is not None else job_type.default_chunk_size
     if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise InvalidInput("chunkSize", f"must be between 1 and {MAX_CHUNK_SIZE}")
     params = job_type.validate_params(request.params)

@@ -10,7 +10,7 @@ from tortoise import fields
 from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
 
-from domain.access import ActorKind, PrincipalKind, Role
+from domain.access import DISPLAY_PREFIX_LENGTH, ActorKind, PrincipalKind, Role
 from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
 
 STATUS_LENGTH = 12
@@ -51,8 +51,8 @@ class ApiToken(Model):
         "jobtower.Principal", related_name="tokens"
     )
     token_hash = fields.CharField(max_length=64, unique=True)
-    # The first characters, shown in token lists so a leaked token can be told apart.
-    display_prefix = fields.CharField(max_length=12)
+    # The first characters (domain.access.display_prefix), safe to show in token lists.
+    display_prefix = fields.CharField(max_length=DISPLAY_PREFIX_LENGTH)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
@@ -308,3 +308,19 @@ class PlanUsage(Model):
     class Meta:
         table = "plan_usage"
         unique_together = (("tenant", "month"),)
+
+
+class SyncSize(Model):
+    # The chunk size a tenant chose for its jobs of one type (domain.sync_sizes); without a
+    # row the type's default applies.
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "jobtower.Tenant", related_name="sync_sizes"
+    )
+    job_type = fields.CharField(max_length=100)
+    chunk_size = fields.IntField()
+
+    class Meta:
+        table = "sync_size"
+        unique_together = (("tenant", "job_type"),)

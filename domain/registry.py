@@ -20,9 +20,13 @@ A developer describes a job type once::
 callable that receives a ``RecordContext``. A step ends a record early by
 raising ``SkipRecord`` or ``WaitForAnswer``, or the whole job with ``FailJob``;
 any other exception fails the step (after its retries) and so the record.
-A step that waits declares the answer it expects as a JSON Schema
-(``Step("approve", approve, answer_schema={...})``): ``completeWait`` refuses
-any other payload.
+A step that waits says so (``Step("approve", approve, may_wait=True)``), and
+may declare the answer it expects as a JSON Schema (``answer_schema={...}``,
+which implies ``may_wait``): ``completeWait`` refuses any other payload.
+
+What a client shows of a type comes from it too: a ``label``, a ``description``,
+why it cannot be stopped or restarted when it cannot, and the chunk sizes
+(``allowed_chunk_sizes``) a tenant may choose as its Sync Size.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import importlib
@@ -39,6 +44,8 @@ import jsonschema
 from domain.errors import InvalidInput, UnknownJobType
 
 MAX_CHUNK_SIZE = 100_000
+# A type that lists no chunk sizes offers its default and these multiples of it.
+CHUNK_SIZE_FACTORS = (0.1, 0.2, 0.5, 1, 2, 5, 10)
 DEFAULT_STALL_THRESHOLD = timedelta(minutes=5)
 
 Params = Mapping[str, Any]
@@ -115,10 +122,14 @@ class Step:
     # For a step that raises WaitForAnswer: the JSON Schema its answer (completeWait's
     # payload) must match. None accepts any answer.
     answer_schema: Mapping[str, Any] | None = None
+    # The step may raise WaitForAnswer: clients show that its records may wait for an answer.
+    may_wait: bool = False
 
     def __post_init__(self) -> None:
         if self.answer_schema is not None:
             jsonschema.Draft202012Validator.check_schema(self.answer_schema)
+            # Only a step that waits is answered.
+            object.__setattr__(self, "may_wait", True)
 
     def check_answer(self, payload: Any) -> None:
         if self.answer_schema is not None:
@@ -144,7 +155,17 @@ class JobType:
     # When the steps depend on the params (e.g. a configurable pipeline), they are
     # chosen per job at admission from ``steps``.
     plan_steps: Callable[[Params], Sequence[Step]] | None = None
+    # What a person reads: a short name ("Contact sync"; derived from ``name`` when empty)
+    # and a sentence.
+    label: str = ""
     description: str = ""
+    # Why a job of the type cannot be stopped (when ``stoppable`` is false) or run again
+    # (when ``restartable`` is false), as a sentence; a generic one when empty.
+    not_stoppable_reason: str = ""
+    not_restartable_reason: str = ""
+    # The chunk sizes a tenant may choose for the type (its Sync Size), ascending; they
+    # include ``default_chunk_size``. Empty: the default and multiples of it.
+    allowed_chunk_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -155,6 +176,34 @@ class JobType:
         if not 1 <= self.default_chunk_size <= MAX_CHUNK_SIZE:
             raise ValueError(f"job type {self.name} has an invalid default chunk size")
         jsonschema.Draft202012Validator.check_schema(self.params_schema)
+        # Frozen: the derived values are set once, here.
+        derive = partial(object.__setattr__, self)
+        derive("label", self.label or self.name.replace(".", " ").replace("_", " ").capitalize())
+        derive("allowed_chunk_sizes", self._checked_chunk_sizes())
+        if self.stoppable and self.not_stoppable_reason:
+            raise ValueError(f"job type {self.name} is stoppable but says why it is not")
+        if self.restartable and self.not_restartable_reason:
+            raise ValueError(f"job type {self.name} is restartable but says why it is not")
+        if not self.stoppable and not self.not_stoppable_reason:
+            derive(
+                "not_stoppable_reason",
+                "A system job cannot be stopped or canceled while it runs."
+                if self.system
+                else "Once started it runs to the end: asked to stop, it finishes the work first.",
+            )
+        if not self.restartable and not self.not_restartable_reason:
+            derive("not_restartable_reason", "A job of this type runs once: start a new one instead.")
+
+    def _checked_chunk_sizes(self) -> tuple[int, ...]:
+        if not self.allowed_chunk_sizes:
+            derived = {round(self.default_chunk_size * factor) for factor in CHUNK_SIZE_FACTORS}
+            return tuple(sorted(size for size in derived if 1 <= size <= MAX_CHUNK_SIZE))
+        sizes = tuple(sorted(set(self.allowed_chunk_sizes)))
+        if not all(1 <= size <= MAX_CHUNK_SIZE for size in sizes):
+            raise ValueError(f"job type {self.name} allows a chunk size outside 1..{MAX_CHUNK_SIZE}")
+        if self.default_chunk_size not in sizes:
+            raise ValueError(f"job type {self.name} does not allow its own default chunk size")
+        return sizes
 
     def validate_params(self, params: Any) -> dict[str, Any]:
         if params is None:

@@ -32,7 +32,10 @@ class UsageReport:
 
 
 async def plan_usage(actor: Actor) -> UsageReport:
-    tenant = await Tenant.get(id=actor.tenant_id)
+    return await tenant_usage(await Tenant.get(id=actor.tenant_id))
+
+
+async def tenant_usage(tenant: Tenant) -> UsageReport:
     month = month_of(utcnow())
     usage = await PlanUsage.get_or_none(tenant_id=tenant.id, month=month)
     return UsageReport(

@@ -18,7 +18,9 @@ from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent
 from domain.logs import LogLevel
 from domain.models import Chunk, Job, JobEvent, JobLog, Principal, Record, Tenant
 from domain.progress import Progress, children_progress
+from domain.registry import registry
 from domain.statuses import RecordStatus
+from domain.sync_sizes import sync_sizes
 
 M = TypeVar("M", bound=Model)
 
@@ -99,6 +101,8 @@ class Loaders:
         self.children_progress: DataLoader[Job, Progress] = DataLoader(
             load_fn=self._children_progress(actor), cache_key_fn=lambda job: job.id
         )
+        # The viewer's tenant's chunk size per job type name.
+        self.sync_size: DataLoader[str, int] = DataLoader(load_fn=self._sync_sizes(actor))
 
     def job_records(self, statuses: tuple[RecordStatus, ...]) -> FilteredLoaders:
         """Pages and counts of a job's records, optionally of some statuses only."""
@@ -152,6 +156,14 @@ class Loaders:
         async def load(parents: Sequence[Job]) -> list[Progress]:
             progress = await children_progress(parents, actor.sees_system_jobs)
             return [progress[parent.id] for parent in parents]
+
+        return load
+
+    @staticmethod
+    def _sync_sizes(actor: Actor) -> Callable[[Sequence[str]], Awaitable[list[int]]]:
+        async def load(names: Sequence[str]) -> list[int]:
+            sizes = await sync_sizes(actor.tenant_id, [registry.get(name) for name in names])
+            return [sizes[name] for name in names]
 
         return load
 

@@ -21,6 +21,7 @@ from gql.ops.queries import OpsQueries
 from gql.schedules.mutations import ScheduleMutations
 from gql.scalars import SCALARS
 from gql.schedules.queries import ScheduleQueries
+from gql.tenants.mutations import TenantMutations
 from gql.tenants.queries import TenantQueries
 
 MAX_DEPTH = 12
@@ -36,7 +37,7 @@ class Query(NodeQueries, JobQueries, OpsQueries, ScheduleQueries, TenantQueries)
 
 
 @strawberry.type
-class Mutation(JobMutations, ScheduleMutations):
+class Mutation(JobMutations, ScheduleMutations, TenantMutations):
     pass
 
 

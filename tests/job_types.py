@@ -90,12 +90,13 @@ async def spawns_children(context: RecordContext) -> None:
         await context.spawn_child("test.plain", params, name=f"child {context.key}.{number}")
 
 
-def _register(name: str, steps: tuple[Step, ...] = (Step("work", passes),), **flags: Any) -> JobType:
+def _register(name: str, label: str, steps: tuple[Step, ...] = (Step("work", passes),), **flags: Any) -> JobType:
     if name in registry:
         return registry.get(name)
     return registry.register(
         JobType(
             name=name,
+            label=label,
             enumerate=numbered,
             steps=steps,
             params_schema=PARAMS_SCHEMA,
@@ -105,21 +106,23 @@ def _register(name: str, steps: tuple[Step, ...] = (Step("work", passes),), **fl
     )
 
 
-PLAIN = _register("test.plain")
-NON_STOPPABLE = _register("test.non_stoppable", stoppable=False)
-NON_RESTARTABLE = _register("test.non_restartable", restartable=False)
-SYSTEM = _register("test.system", system=True, stoppable=False)
+PLAIN = _register("test.plain", "Plain test")
+NON_STOPPABLE = _register("test.non_stoppable", "Non-stoppable test", stoppable=False)
+NON_RESTARTABLE = _register("test.non_restartable", "Non-restartable test", restartable=False)
+SYSTEM = _register("test.system", "System test", system=True, stoppable=False)
 COUNTED = _register(
-    "test.counted", steps=(Step("count", counted), Step("after", passes)), default_chunk_size=50
+    "test.counted", "Counted test", steps=(Step("count", counted), Step("after", passes)), default_chunk_size=50
 )
 APPROVAL = _register(
     "test.approval",
-    steps=(Step("prepare", passes), Step("approve", needs_approval), Step("send", passes)),
+    "Approval test",
+    steps=(Step("prepare", passes), Step("approve", needs_approval, may_wait=True), Step("send", passes)),
     record_concurrency=8,
 )
-PARENT = _register("test.parent", steps=(Step("spawn", spawns_children),))
+PARENT = _register("test.parent", "Parent test", steps=(Step("spawn", spawns_children),))
 DEADLINE = _register(
     "test.approval_deadline",
-    steps=(Step("approve", approval_with_deadline), Step("send", passes)),
+    "Approval with a deadline test",
+    steps=(Step("approve", approval_with_deadline, may_wait=True), Step("send", passes)),
     record_concurrency=8,
 )

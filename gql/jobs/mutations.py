@@ -165,7 +165,7 @@ class JobMutations:
 
     @strawberry.mutation(
         description="Answer a WAITING record. The payload must match what its waiting step expects"
-        " (JobType.waitAnswerSchemas), else INVALID_INPUT names the offending field and nothing changes."
+        " (its answerSchema in JobType.steps), else INVALID_INPUT names the offending field and nothing changes."
     )
     async def complete_wait(
         self, info: Info, record_id: strawberry.ID, payload: JSON | None = None

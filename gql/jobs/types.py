@@ -442,45 +442,72 @@ class LogEntryNode(Node):
         )
 
 
-@strawberry.type(description="The answer a step that waits expects from completeWait.")
-class WaitAnswerSchema:
-    step: str
-    schema: JSON = strawberry.field(description="The JSON Schema completeWait's payload must match.")
+@strawberry.type(description="One step of a job type's per-record pipeline.")
+class JobTypeStep:
+    name: str
+    retries: int = strawberry.field(description="Extra attempts after a failure before the record fails.")
+    fails_job: bool = strawberry.field(description="When the step gives up, the whole job FAILS, not only the record.")
+    may_wait: bool = strawberry.field(
+        description="Its records may wait (WAITING) for an answer sent with completeWait."
+    )
+    answer_schema: JSON | None = strawberry.field(
+        description="The JSON Schema completeWait's payload must match; null when any answer does."
+    )
 
 
-@strawberry.type(name="JobType")
+@strawberry.type(name="JobType", description="What a job type is and how it runs, for the screens that start jobs.")
 class JobTypeInfo:
     name: str
+    label: str = strawberry.field(description="A short name for people, e.g. \"Contact sync\".")
     description: str
     stoppable: bool
+    not_stoppable_reason: str | None = strawberry.field(description="Why stopJob cannot stop it; null when it can.")
     restartable: bool
+    not_restartable_reason: str | None = strawberry.field(
+        description="Why restartJob cannot run it again; null when it can."
+    )
     system: bool
     default_chunk_size: int
+    allowed_chunk_sizes: list[int] = strawberry.field(
+        description="The chunk sizes setSyncSize accepts, ascending; defaultChunkSize is one of them."
+    )
     stall_threshold_seconds: float
     params_schema: JSON
-    steps: list[str]
-    wait_answer_schemas: list[WaitAnswerSchema] = strawberry.field(
-        description="Per step that declares the answer it waits for: what completeWait must send."
-        " A waiting step not listed takes any answer."
+    steps: list[JobTypeStep] = strawberry.field(
+        description="The steps a record runs through, in order. A type that plans its pipeline from its params"
+        " runs some of them."
     )
+
+    @strawberry.field(
+        description="The chunk size the viewer's tenant runs this type's jobs with when startJob names none"
+        " (its Sync Size): defaultChunkSize until setSyncSize chooses another."
+    )
+    async def sync_size(self, info: Info) -> int:
+        return await info.context.loaders.sync_size.load(self.name)
 
     @classmethod
     def of(cls, job_type: DomainJobType) -> JobTypeInfo:
         return cls(
             name=job_type.name,
+            label=job_type.label,
             description=job_type.description,
             stoppable=job_type.stoppable,
+            not_stoppable_reason=job_type.not_stoppable_reason or None,
             restartable=job_type.restartable,
+            not_restartable_reason=job_type.not_restartable_reason or None,
             system=job_type.system,
             default_chunk_size=job_type.default_chunk_size,
+            allowed_chunk_sizes=list(job_type.allowed_chunk_sizes),
             stall_threshold_seconds=job_type.stall_threshold.total_seconds(),
             params_schema=dict(job_type.params_schema),
-            steps=[step.name for step in job_type.steps],
-            wait_answer_schemas=[
-                WaitAnswerSchema(step=step.name, schema=dict(step.answer_schema))
+            steps=[
+                JobTypeStep(
+                    name=step.name,
+                    retries=step.retries,
+                    fails_job=step.fail_job,
+                    may_wait=step.may_wait,
+                    answer_schema=dict(step.answer_schema) if step.answer_schema is not None else None,
+                )
                 for step in job_type.steps
-                if step.answer_schema is not None
             ],
         )
-
-

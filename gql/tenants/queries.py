@@ -1,12 +1,15 @@
-"""Who is asking, and what the tenant used of its plan."""
+"""Who is asking, what the tenant used of its plan, and the tenant's API tokens."""
 
 from __future__ import annotations
 
 import strawberry
 
+from domain.tenants import list_api_tokens
 from domain.usage import plan_usage
 from gql.context import Info
-from gql.tenants.types import PlanUsage, PrincipalNode, TenantNode, Viewer
+from gql.ids import from_global_id
+from gql.node import Connection
+from gql.tenants.types import ApiTokenNode, PlanUsage, PrincipalNode, TenantNode, Viewer
 
 
 @strawberry.type
@@ -26,3 +29,16 @@ class TenantQueries:
     @strawberry.field
     async def usage(self, info: Info) -> PlanUsage:
         return PlanUsage.of(await plan_usage(info.context.viewer))
+
+    @strawberry.field(
+        description="The tenant's API tokens, newest first, revoked ones too. ADMIN only; tenantId (PLATFORM) names"
+        " another tenant."
+    )
+    async def api_tokens(
+        self, info: Info, first: int | None = None, after: str | None = None, tenant_id: strawberry.ID | None = None
+    ) -> Connection[ApiTokenNode]:
+        tokens = await list_api_tokens(
+            info.context.viewer, first, after, None if tenant_id is None else from_global_id(tenant_id, "Tenant")
+        )
+        page = tokens.page
+        return Connection.of([ApiTokenNode.of(token) for token in page.items], page.cursors, page.has_next, tokens.total_count)

@@ -1,6 +1,8 @@
-"""Tenants, principals, the viewer and plan usage."""
+"""Tenants, principals, API tokens, the viewer and plan usage."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import strawberry
 
@@ -71,4 +73,32 @@ class PlanUsage:
             records_used=usage.records_used,
             records_reserved=usage.records_reserved,
             records_limit=usage.records_limit,
+        )
+
+
+@strawberry.type(
+    name="ApiToken",
+    description="A token of the tenant, as its list shows it: never the secret, which only createApiToken returns.",
+)
+class ApiTokenNode:
+    id: strawberry.ID
+    name: str
+    role: Role
+    prefix: str = strawberry.field(description="The token's first characters, to tell it apart; safe to show.")
+    created_at: datetime
+    last_used_at: datetime | None = strawberry.field(
+        description="When it last authenticated a request, within a minute: it is written at most once a minute."
+    )
+    revoked_at: datetime | None = strawberry.field(description="From then on every request with it is refused.")
+
+    @classmethod
+    def of(cls, token: models.ApiToken) -> ApiTokenNode:
+        return cls(
+            id=to_global_id("ApiToken", token.id),
+            name=token.principal.name,
+            role=token.principal.role,
+            prefix=token.display_prefix,
+            created_at=token.created_at,
+            last_used_at=token.last_used_at,
+            revoked_at=token.revoked_at,
         )

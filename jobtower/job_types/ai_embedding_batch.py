@@ -98,6 +98,7 @@ async def store(context: RecordContext) -> None:
 AI_EMBEDDING_BATCH = registry.register(
     JobType(
         name="ai_embedding_batch",
+        label="AI embedding batch",
         description="Embeds a corpus of documents into a vector store.",
         enumerate=documents,
         steps=(Step("chunk", chunk), Step("embed", embed, retries=EMBED_RETRIES), Step("store", store)),

@@ -130,6 +130,7 @@ async def deliver(context: RecordContext) -> None:
 BULK_MESSAGE_SEND = registry.register(
     JobType(
         name="bulk_message_send",
+        label="Bulk message send",
         description="Sends a message to each recipient through a rate-limited provider.",
         enumerate=recipients,
         steps=(Step("compose", compose), Step("deliver", deliver, retries=DELIVER_RETRIES)),

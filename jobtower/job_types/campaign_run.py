@@ -132,6 +132,7 @@ async def send(context: RecordContext) -> None:
 CAMPAIGN_RUN = registry.register(
     JobType(
         name="campaign_run",
+        label="Campaign run",
         description="Runs a campaign over its contacts, with a human approval for key accounts.",
         enumerate=audience,
         steps=(

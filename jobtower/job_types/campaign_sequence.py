@@ -105,6 +105,7 @@ async def send(context: RecordContext) -> None:
 CAMPAIGN_SEQUENCE = registry.register(
     JobType(
         name="campaign_sequence",
+        label="Campaign sequence",
         description="Runs a sequence of touches for a cohort; each touch sends through a child job.",
         enumerate=touch_keys,
         steps=(Step("audience", audience), Step("send", send)),

@@ -103,6 +103,7 @@ async def upsert(context: RecordContext) -> None:
 CONTACT_SYNC = registry.register(
     JobType(
         name="contact_sync",
+        label="Contact sync",
         description="Syncs the contacts of a CRM list into the workspace.",
         enumerate=contact_keys,
         steps=(Step("fetch", fetch, retries=2), Step("transform", transform), Step("upsert", upsert)),

@@ -148,6 +148,7 @@ async def load(context: RecordContext) -> None:
 DATA_IMPORT = registry.register(
     JobType(
         name="data_import",
+        label="Data import",
         description="Imports the rows of an uploaded CSV file; a malformed file or too many bad rows fail it.",
         enumerate=file_rows,
         steps=(Step("parse", parse), Step("validate", validate), Step("load", load)),

@@ -107,10 +107,13 @@ async def lock(context: RecordContext) -> None:
 LEDGER_CLOSE = registry.register(
     JobType(
         name="ledger_close",
+        label="Ledger close",
         description="Closes a month's books account by account; once started it cannot be stopped midway.",
         enumerate=chart_of_accounts,
         steps=(Step("reconcile", reconcile), Step("post", post), Step("lock", lock)),
         stoppable=False,
+        not_stoppable_reason="A half-closed month would leave the books inconsistent: asked to stop,"
+        " it closes every account first, then finishes.",
         default_chunk_size=50,
         record_concurrency=4,
         estimate_records=lambda params: with_defaults(params, PARAMS_SCHEMA)["accounts"],

@@ -39,6 +39,7 @@ STEPS = tuple(_make_step(index) for index in range(MAX_STEPS))
 NOOP = registry.register(
     JobType(
         name="noop",
+        label="No-op",
         description="Does nothing per record, for benchmarks and tests.",
         enumerate=_numbers,
         steps=STEPS,

@@ -90,6 +90,7 @@ async def send(context: RecordContext) -> None:
 RENEWAL_REMINDERS = registry.register(
     JobType(
         name="renewal_reminders",
+        label="Renewal reminders",
         description="Reminds the owners of subscriptions that renew soon.",
         enumerate=due_subscriptions,
         steps=(Step("load", load), Step("compose", compose), Step("send", send)),

@@ -98,6 +98,7 @@ async def deliver(context: RecordContext) -> None:
 SCHEDULED_REPORT = registry.register(
     JobType(
         name="scheduled_report",
+        label="Scheduled report",
         description="Builds a report section by section and mails it to its recipients.",
         enumerate=section_keys,
         steps=(Step("gather", gather, retries=1), Step("render", render), Step("deliver", deliver)),

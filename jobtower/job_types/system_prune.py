@@ -60,12 +60,15 @@ async def prune(context: RecordContext) -> None:
 SYSTEM_PRUNE = registry.register(
     JobType(
         name="system.prune",
+        label="Prune old jobs",
         description="Deletes jobs that ended longer ago than the retention period, with their history.",
         enumerate=one_run,
         steps=(Step("prune", prune),),
         system=True,
         stoppable=False,
+        not_stoppable_reason="A prune stopped midway would leave jobs half deleted: it runs to the end.",
         restartable=False,
+        not_restartable_reason="The nightly schedule prunes again: run the schedule now instead.",
         default_chunk_size=1,
         # Its one record shows progress only at the end; a large backlog takes a while.
         stall_threshold=timedelta(hours=1),

@@ -19,6 +19,7 @@ CHATTY = (
     else registry.register(
         JobType(
             name="test.chatty",
+            label="Chatty test",
             enumerate=numbered,
             steps=(Step("talk", logs_every_level),),
             params_schema=PARAMS_SCHEMA,

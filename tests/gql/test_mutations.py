@@ -576,14 +576,16 @@ async def test_complete_wait_takes_only_the_answer_the_waiting_step_declares(acm
         journey=[entry(0, StepStatus.SUCCEEDED, 0, 10), entry(1, StepStatus.SUCCEEDED, 20, 10), entry(2, StepStatus.WAITING, 40, 5)],
     )
     before = await snapshot(job.id)
-    types = await operator.data("{ jobTypes { name waitAnswerSchemas { step schema } } }")
+    types = await operator.data("{ jobTypes { name steps { name mayWait answerSchema } } }")
 
     refused = [await complete_wait(operator, record.id, payload) for payload in ({"foo": 1}, {"approved": True}, None)]
     unchanged = await snapshot(job.id)
     answered = await complete_wait(operator, record.id, {"approved": True, "by": "maria"})
 
     [campaign] = [t for t in types["jobTypes"] if t["name"] == "campaign_run"]
-    assert campaign["waitAnswerSchemas"] == [{"step": "approve", "schema": APPROVAL_ANSWER}]
+    assert [step for step in campaign["steps"] if step["answerSchema"]] == [
+        {"name": "approve", "mayWait": True, "answerSchema": APPROVAL_ANSWER}
+    ]
     for result, field in zip(refused, ("payload.approved", "payload.by", "payload")):
         refusal(result, "InvalidInputError", "INVALID_INPUT", field=field)
     assert unchanged == before

@@ -32,7 +32,7 @@ query Console {
 }
 """
 
-# Authentication (token and principal), the job page, totalCount, tenants,
+# Authentication (the token with its principal, and a new token's first use), the job page, totalCount, tenants,
 # principals, parents, children's progress, chunk pages and counts, record pages,
 # and the rows behind the pages: a constant, whatever the tree's size.
 MAX_STATEMENTS = 16

@@ -58,7 +58,7 @@ export const waitSchema = computed<Record<string, unknown> | null>(() => {
   const shown = record.value;
   const step = shown?.journey.find((candidate) => candidate.status === "WAITING")?.name;
   const type = jobTypes.value.find((candidate) => candidate.name === shown?.job?.type);
-  const schema = type?.waitAnswerSchemas.find((candidate) => candidate.step === step)?.schema;
+  const schema = type?.steps.find((candidate) => candidate.name === step)?.answerSchema;
   return schema && typeof schema === "object" ? (schema as Record<string, unknown>) : null;
 });
 

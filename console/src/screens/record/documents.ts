@@ -57,10 +57,9 @@ export const WaitAnswersQuery = graphql(`
   query WaitAnswers {
     jobTypes {
       name
-      steps
-      waitAnswerSchemas {
-        step
-        schema
+      steps {
+        name
+        answerSchema
       }
     }
   }
