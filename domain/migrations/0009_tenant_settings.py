@@ -7,7 +7,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('jobtower', '0006_chunk_claim_index')]
+    dependencies = [("jobtower", "0008_schedule_management")]
 
     initial = False
 

@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("jobtower", "0006_chunk_claim_index")]
+    dependencies = [("jobtower", "0009_tenant_settings")]
 
     initial = False
 
