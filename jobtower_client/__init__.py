@@ -58,7 +58,15 @@ from .force_stop_job import (
 )
 from .fragments import JobFields, JobFieldsProgress, PageInfoFields
 from .get_job import GetJob, GetJobJob, GetJobJobRestartedFrom
-from .input_types import JobFilter, JobOrder, StartJobInput
+from .input_types import (
+    CreateApiTokenInput,
+    CreateScheduleInput,
+    JobFilter,
+    JobOrder,
+    SetTenantLimitsInput,
+    StartJobInput,
+    UpdateScheduleInput,
+)
 from .job_records import (
     JobRecords,
     JobRecordsJob,
@@ -161,6 +169,8 @@ __all__ = [
     "CompleteWaitCompleteWaitNotFoundError",
     "CompleteWaitCompleteWaitRecordOperationSuccess",
     "CompleteWaitCompleteWaitRecordOperationSuccessRecord",
+    "CreateApiTokenInput",
+    "CreateScheduleInput",
     "Direction",
     "EventKind",
     "ForceStopJob",
@@ -236,6 +246,7 @@ __all__ = [
     "RetryFailedRecordsRetryFailedRecordsPlanLimitError",
     "RetryFailedRecordsRetryFailedRecordsUnknownJobTypeError",
     "Role",
+    "SetTenantLimitsInput",
     "StartJob",
     "StartJobInput",
     "StartJobStartJobForbiddenError",
@@ -257,6 +268,7 @@ __all__ = [
     "StopJobStopJobJobOperationSuccessJob",
     "StopJobStopJobNotFoundError",
     "StopJobStopJobNotStoppableError",
+    "UpdateScheduleInput",
     "Usage",
     "UsageUsage",
     "Viewer",

@@ -7,7 +7,30 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import Direction, JobOrderField, JobStatus
+from .enums import Direction, JobOrderField, JobStatus, Role
+
+
+class CreateApiTokenInput(BaseModel):
+    name: str
+    "Who or what will use it, 1-200 characters."
+    role: Role
+    "At most the creator's own role."
+    tenant_id: Optional[str] = Field(alias="tenantId", default=None)
+    "PLATFORM only: act on this tenant instead of the viewer's own."
+
+
+class CreateScheduleInput(BaseModel):
+    name: str
+    "Unique in the tenant; also the name of each run. At most 200 characters."
+    type_: str = Field(alias="type")
+    "The job type to start: any the caller may start, system types too."
+    cron: str
+    "Five fields: minute hour day-of-month month day-of-week."
+    timezone: str = "UTC"
+    "An IANA time zone."
+    params: Optional[Any] = None
+    "Checked against the type's paramsSchema."
+    enabled: bool = True
 
 
 class JobFilter(BaseModel):
@@ -30,6 +53,15 @@ class JobOrder(BaseModel):
     direction: Direction = Direction.DESC
 
 
+class SetTenantLimitsInput(BaseModel):
+    tenant_id: Optional[str] = Field(alias="tenantId", default=None)
+    "PLATFORM only: act on this tenant instead of the viewer's own."
+    monthly_jobs: Optional[int] = Field(alias="monthlyJobs", default=None)
+    "Jobs started per calendar month (UTC). null removes the limit; left out, it stays."
+    monthly_records: Optional[int] = Field(alias="monthlyRecords", default=None)
+    "Records processed per calendar month (UTC). null removes the limit; left out, it stays."
+
+
 class StartJobInput(BaseModel):
     type_: str = Field(alias="type")
     name: Optional[str] = None
@@ -40,3 +72,17 @@ class StartJobInput(BaseModel):
     idempotency_key: Optional[str] = Field(alias="idempotencyKey", default=None)
     "The same key returns the same job instead of starting another."
     parent_id: Optional[str] = Field(alias="parentId", default=None)
+
+
+class UpdateScheduleInput(BaseModel):
+    """Only the fields given change; a field left out or null stays as it is."""
+
+    name: Optional[str] = None
+    type_: Optional[str] = Field(alias="type", default=None)
+    "The params (new or kept) are checked against the new type's paramsSchema."
+    cron: Optional[str] = None
+    "A new cron or timezone recomputes nextRunAt."
+    timezone: Optional[str] = None
+    params: Optional[Any] = None
+    "Replaces the params whole; {} clears them."
+    enabled: Optional[bool] = None
