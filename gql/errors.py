@@ -160,7 +160,8 @@ def public_extensions(error: GraphQLError) -> dict[str, Any]:
 
 
 def refusal_extensions(error: errors.JobtowerError) -> dict[str, Any]:
-    generic = next((_GENERIC_CODES[kind] for kind in type(error).__mro__ if kind in _GENERIC_CODES), BAD_USER_INPUT)
+    kinds = type(error).__mro__
+    generic = next((_GENERIC_CODES[kind] for kind in kinds if kind in _GENERIC_CODES), BAD_USER_INPUT)
     extensions: dict[str, Any] = {"code": generic, OWN_CODE: error.code}
     if isinstance(error, errors.InvalidInput):
         extensions["field"] = error.field
