@@ -30,6 +30,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from domain.listing import DEFAULT_PAGE, MAX_PAGE
+from gql.errors import OWN_CODE
 
 PAGE_ARGUMENT = "first"
 
@@ -56,7 +57,7 @@ class ListSizeLimiter(SchemaExtension):
                             f"This query could return up to {cost} items (page sizes multiply when lists"
                             f" nest); the limit is {max_items}. Ask for smaller pages.",
                             node,
-                            extensions={"code": "QUERY_TOO_LARGE", "items": cost, "limit": max_items},
+                            extensions={OWN_CODE: "QUERY_TOO_LARGE", "items": cost, "limit": max_items},
                         )
                     )
 

@@ -1,9 +1,10 @@
-"""What clients see of errors: domain refusals with their code, nothing of the unexpected.
+"""Errors on their way out: unexpected ones masked and logged, every one with its code.
 
-A resolver that raises a domain error (bad paging input, an id of another
-tenant...) yields a GraphQL error whose ``extensions.code`` is the domain code.
-Anything else is logged with its stack and a request id, and the client gets
-only ``INTERNAL_ERROR`` and that id.
+The schema's ``process_errors`` hook sees each error first, before any extension
+changes it: it logs an unexpected one with its stack and a request id
+(``log_unexpected``). ``PublicErrors`` then replaces that error with a generic one
+that carries only the id, and gives every other error the extensions of
+``gql.errors.public_extensions``.
 """
 
 from __future__ import annotations
@@ -14,45 +15,56 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
-from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.extensions import MaskErrors
 
-from domain.errors import JobtowerError
+from gql.errors import INTERNAL_SERVER_ERROR, is_unexpected, public_extensions
 
 log = logging.getLogger("jobtower.api")
 
+REQUEST_ID = "requestId"
 
-class ErrorPolicy(SchemaExtension):
+
+def log_unexpected(errors: list[GraphQLError]) -> None:
+    """Logs each unexpected error with its stack, once, under a request id kept with the error.
+    The client's mistakes and the business refusals are answers, not faults: they are not logged."""
+    for error in errors:
+        if is_unexpected(error):
+            _request_id(error)
+
+
+class PublicErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message="internal error")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        request_id = _request_id(error)
+        masked.message = f"{self.error_message} (request {request_id})"
+        masked.extensions = {"code": INTERNAL_SERVER_ERROR, REQUEST_ID: request_id}
+        return masked
+
     def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        result.errors = [self._public(error) for error in result.errors]
+        yield from super().on_operation()
+        _label(self.execution_context.result)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
-        """Each result of a subscription is made public before it is sent. An error its event
-        stream raised has no path, yet a resolver ran: it is a refusal or masked like any other."""
-        if isinstance(result, ExecutionResult) and not isinstance(result, PreExecutionError) and result.errors:
-            result.errors = [self._public(error, resolved=True) for error in result.errors]
-        yield
+        """Each result of a subscription, before it is sent."""
+        _label(result)
+        yield from super().on_stream_result(result)
 
-    def _public(self, error: GraphQLError, resolved: bool = False) -> GraphQLError:
-        original = error.original_error
-        if original is None or (error.path is None and not resolved):
-            # A syntax, validation or variable error (a bad DateTime wraps the parser's
-            # exception): raised before any resolver ran, safe, and the client's to fix.
-            return error
-        if isinstance(original, JobtowerError):
-            extensions = {"code": original.code}
-            if field := getattr(original, "field", None):
-                extensions["field"] = field
-            return GraphQLError(original.message, nodes=error.nodes, path=error.path, extensions=extensions)
+
+def _label(result: Any) -> None:
+    for error in getattr(result, "errors", None) or ():
+        if not is_unexpected(error):
+            error.extensions = public_extensions(error)
+
+
+def _request_id(error: GraphQLError) -> str:
+    """The id the error was logged under; logged now if it was not yet."""
+    request_id = error.extensions.get(REQUEST_ID)
+    if request_id is None:
         request_id = uuid.uuid4().hex[:12]
-        log.error("request %s failed at %s", request_id, error.path, exc_info=original)
-        return GraphQLError(
-            f"internal error (request {request_id})",
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": "INTERNAL_ERROR", "requestId": request_id},
-        )
+        log.error("request %s failed at %s", request_id, error.path, exc_info=error.original_error)
+        # A new dict: the one there may be the original exception's own.
+        error.extensions = {**error.extensions, REQUEST_ID: request_id}
+    return request_id

@@ -1,9 +1,10 @@
 """GraphQL over HTTP: which media type a client gets, and the shape of errors refused before execution.
 
-A client that accepts ``application/graphql-response+json`` gets that media type
-and HTTP status codes that mean something (400 for a document that does not
-parse or validate); ``application/json`` keeps the legacy "200 for every
-well-formed request" rule. Either way, a refusal is a GraphQL response body
+A client that accepts ``application/graphql-response+json`` (or anything: no
+Accept header, ``*/*``) gets that media type and HTTP status codes that mean
+something (400 for a document that does not parse or validate); a client that
+asks for ``application/json`` keeps the legacy "200 for every well-formed
+request" rule. Either way, a refusal is a GraphQL response body
 (``{"errors": [{"message", "extensions": {"code"}}]}``), never plain text.
 """
 
@@ -30,10 +31,11 @@ STATUS_CODES = {
 
 
 def response_media_type(accept: str | None) -> str:
-    """The media type to answer with: graphql-response+json when the client prefers it (ties
-    go to it, as GraphQL over HTTP advises), application/json otherwise and by default."""
+    """The media type to answer with: graphql-response+json unless the client prefers
+    application/json. Ties go to graphql-response+json, as GraphQL over HTTP advises, and so do
+    a wildcard (the server's choice) and a missing header (the spec's default since 2025)."""
     if not accept:
-        return APPLICATION_JSON
+        return GRAPHQL_RESPONSE_JSON
     weights: dict[str, float] = {}
     for part in accept.split(","):
         media, *parameters = (piece.strip() for piece in part.split(";"))
@@ -47,8 +49,16 @@ def response_media_type(accept: str | None) -> str:
                     quality = 0.0
         media = media.lower()
         weights[media] = max(weights.get(media, 0.0), quality)
-    graphql = weights.get(GRAPHQL_RESPONSE_JSON, 0.0)
-    plain = weights.get(APPLICATION_JSON, 0.0)
+
+    def quality_of(media: str) -> float:
+        # The most specific range that names a type gives its quality (RFC 9110, 12.5.1).
+        for candidate in (media, "application/*", "*/*"):
+            if candidate in weights:
+                return weights[candidate]
+        return 0.0
+
+    graphql = quality_of(GRAPHQL_RESPONSE_JSON)
+    plain = quality_of(APPLICATION_JSON)
     return GRAPHQL_RESPONSE_JSON if graphql > 0 and graphql >= plain else APPLICATION_JSON
 
 

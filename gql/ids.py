@@ -10,6 +10,11 @@ import strawberry
 from domain.errors import NotFound
 
 
+class MalformedId(NotFound):
+    """An id that cannot name an object of its kind: not found, as an unknown id is (a mutation
+    answers both alike), yet the argument itself is wrong, which a query's error says."""
+
+
 def to_global_id(kind: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{kind}:{pk}".encode()).decode().rstrip("="))
 
@@ -27,8 +32,8 @@ def parse_global_id(value: str) -> tuple[str, int] | None:
 
 
 def from_global_id(value: str, kind: str) -> int:
-    """The database id behind ``value``; NOT_FOUND for malformed ids and ids of another kind."""
+    """The database id behind ``value``; MalformedId for malformed ids and ids of another kind."""
     parsed = parse_global_id(value)
     if parsed is None or parsed[0] != kind:
-        raise NotFound(kind.lower(), value)
+        raise MalformedId(kind.lower(), value)
     return parsed[1]

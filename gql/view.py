@@ -35,7 +35,7 @@ from gql.http import (
     response_body,
     response_media_type,
 )
-from gql.schema import schema
+from gql.schema import schema_for
 
 
 class HTTPRefusal(HTTPException):
@@ -57,10 +57,10 @@ def bearer_token(value: Any) -> str | None:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, redis: Redis, allowed_origins: tuple[str, ...] = ()) -> None:
+    def __init__(self, redis: Redis, allowed_origins: tuple[str, ...], fast_execution: bool) -> None:
         # No GraphiQL: Strawberry's page loads React and GraphiQL from a CDN, so it is blank
         # offline and breaks "no request leaves the origin"; browsers use the console at `/`.
-        super().__init__(schema, graphql_ide=None, allowed_origins=allowed_origins)
+        super().__init__(schema_for(fast_execution), graphql_ide=None, allowed_origins=allowed_origins)
         self.redis = redis
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -28,7 +28,9 @@ from workers.dispatcher import dispatching
 def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) -> Starlette:
     """The app; with ``dispatch`` (``jobtower serve``) a dispatcher runs while it is up."""
     redis = Redis.from_url(redis_url)
-    graphql = GraphQLView(redis, allowed_origins=tuple(settings.allowed_origins))
+    graphql = GraphQLView(
+        redis, allowed_origins=tuple(settings.allowed_origins), fast_execution=settings.graphql_fast_execution
+    )
     metrics = Metrics()
 
     @asynccontextmanager

@@ -34,11 +34,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
 
 
+FAST, PLAIN = "fast", "plain"
+# A module marked so runs its tests twice, with the API's fast execution and with Strawberry's own.
+BOTH_EXECUTIONS = pytest.mark.parametrize("graphql_execution", [FAST, PLAIN], scope="module")
+
+
 @pytest.fixture(scope="session")
-def app(redis_url: str) -> Starlette:
+def graphql_execution() -> str:
+    """How the API under test executes GraphQL: as JOBTOWER_GRAPHQL_FAST_EXECUTION says (fast
+    by default), or both ways in a module marked BOTH_EXECUTIONS."""
+    return FAST if Settings().graphql_fast_execution else PLAIN
+
+
+@pytest.fixture(scope="session")
+def app(redis_url: str, graphql_execution: str) -> Starlette:
     # The test session owns the database connection (the `database` fixture), so the
     # app's lifespan, which would open its own, is not run in-process.
-    return create_app(Settings(redis_url=redis_url), redis_url)
+    return create_app(Settings(redis_url=redis_url, graphql_fast_execution=graphql_execution == FAST), redis_url)
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +95,11 @@ ALLOWED_ORIGIN = "https://console.example.com"
 
 @pytest.fixture(scope="module")
 def served_api(
-    database: str, request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database: str,
+    request: pytest.FixtureRequest,
+    redis_url: str,
+    graphql_execution: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServedApi]:
     database_url = request.getfixturevalue(f"{database}_url")
     log = tmp_path_factory.mktemp("api") / "api.log"
@@ -92,6 +108,7 @@ def served_api(
         "REDIS_URL": redis_url,
         "JOBTOWER_JOB_TYPES": json.dumps(["tests.job_types"]),
         "JOBTOWER_ALLOWED_ORIGINS": json.dumps([ALLOWED_ORIGIN]),
+        "JOBTOWER_GRAPHQL_FAST_EXECUTION": "1" if graphql_execution == FAST else "0",
         "PYTHONUNBUFFERED": "1",
     }
     with api_process(env, log) as port:

@@ -1,5 +1,6 @@
 """GraphQL over HTTP against ``jobtower api`` running in its own process (uvicorn on a free port):
-media types and status codes, tokens, size and shape limits, masked crashes, WebSocket origins."""
+media types and status codes, error codes, tokens, size and shape limits, masked crashes, WebSocket
+origins. Every test runs twice: with the API's fast execution and with Strawberry's own."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from domain.models import Chunk, Job, Record
 from domain.statuses import ChunkStatus, JobStatus, RecordStatus
 from gql.schema import MAX_ALIASES, MAX_DEPTH, MAX_LIST_ITEMS
 from tests.domain.scenarios import start
-from tests.gql.conftest import ServedApi
+from tests.gql.conftest import BOTH_EXECUTIONS, ServedApi
 from tests.gql.support import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, Api, TenantApi, gid
+from tests.gql.ws import graphql_ws, ws_url
+
+pytestmark = BOTH_EXECUTIONS
 
 VIEWER_QUERY = "query Me { viewer { role name tenant { slug } } }"
 
@@ -50,15 +54,20 @@ async def test_a_query_over_get_answers_in_the_media_type_the_client_accepts(ten
     preferring_json = await viewer.get(
         VIEWER_QUERY, accept=f"{APPLICATION_JSON}, {GRAPHQL_RESPONSE_JSON};q=0.5"
     )
-    unspecified = await viewer.http.get(
-        "/graphql", params={"query": VIEWER_QUERY}, headers={"authorization": f"Bearer {viewer.token}"}
+    anything = await viewer.get(VIEWER_QUERY, accept="*/*")
+    unspecified = viewer.http.build_request(
+        "GET", "/graphql", params={"query": VIEWER_QUERY}, headers={"authorization": f"Bearer {viewer.token}"}
     )
+    del unspecified.headers["accept"]
+    unspecified = await viewer.http.send(unspecified)
 
     for response, expected_type in (
         (modern, GRAPHQL_RESPONSE_JSON),
         (legacy, APPLICATION_JSON),
         (preferring_json, APPLICATION_JSON),
-        (unspecified, APPLICATION_JSON),
+        # GraphQL over HTTP: the server's choice, and since 2025 the default without Accept.
+        (anything, GRAPHQL_RESPONSE_JSON),
+        (unspecified, GRAPHQL_RESPONSE_JSON),
     ):
         assert response.status_code == 200, response.text
         assert media_type(response) == expected_type
@@ -101,35 +110,53 @@ async def test_a_mutation_over_get_is_refused_with_405_and_changes_nothing(tenan
 
 
 @pytest.mark.parametrize(
-    ("document", "variables", "says"),
+    ("document", "variables", "says", "code"),
     [
-        ("{ viewer { role ", {}, "Syntax Error"),
-        ("{ viewer { shoeSize } }", {}, "Cannot query field 'shoeSize'"),
-        ("query One($id: ID!) { job(id: $id) { name } }", {}, "Variable '$id' has invalid value"),
-        ("query One($id: ID!) { job(id: $id) { name } }", {"id": {"not": "an id"}}, "Variable '$id' has invalid value"),
+        ("{ viewer { role ", {}, "Syntax Error", "GRAPHQL_PARSE_FAILED"),
+        ("{ viewer { shoeSize } }", {}, "Cannot query field 'shoeSize'", "GRAPHQL_VALIDATION_FAILED"),
+        ('{ jobs(first: "ten") { totalCount } }', {}, "Int cannot represent", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            '{ jobs(filter: {createdAfter: "yesterday"}) { totalCount } }',
+            {},
+            "Value cannot represent a DateTime",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("query One($id: ID!) { job(id: $id) { name } }", {}, "Variable '$id' has invalid value", "BAD_USER_INPUT"),
+        (
+            "query One($id: ID!) { job(id: $id) { name } }",
+            {"id": {"not": "an id"}},
+            "Variable '$id' has invalid value",
+            "BAD_USER_INPUT",
+        ),
         (
             "query Since($at: DateTime!) { jobs(filter: {createdAfter: $at}) { totalCount } }",
             {"at": "yesterday"},
             "Variable '$at' has invalid value",
+            "BAD_USER_INPUT",
         ),
     ],
-    ids=["syntax", "unknown-field", "missing-variable", "bad-variable", "bad-datetime"],
+    ids=["syntax", "unknown-field", "wrong-type", "bad-datetime-literal", "missing-variable", "bad-variable", "bad-datetime"],
 )
 async def test_a_request_that_does_not_parse_or_validate_is_a_400_without_data(
-    tenant: TenantApi, document: str, variables: dict, says: str
+    tenant: TenantApi, document: str, variables: dict, says: str, code: str
 ):
     viewer = await tenant.as_(Role.VIEWER)
 
     modern = await viewer.post(document, variables, accept=GRAPHQL_RESPONSE_JSON)
+    # What a fuzzer or curl sends.
+    anything = await viewer.post(document, variables, accept="*/*")
     legacy = await viewer.post(document, variables, accept=APPLICATION_JSON)
 
-    assert modern.status_code == 400
-    assert media_type(modern) == GRAPHQL_RESPONSE_JSON
-    assert says in only_error(modern)["message"]
+    for response in (modern, anything):
+        assert response.status_code == 400
+        assert media_type(response) == GRAPHQL_RESPONSE_JSON
+        error = only_error(response)
+        assert says in error["message"]
+        assert error["extensions"] == {"code": code}
     # application/json keeps "200 for every well-formed request"; still no data: nothing ran.
     assert legacy.status_code == 200
     assert media_type(legacy) == APPLICATION_JSON
-    assert says in only_error(legacy)["message"]
+    assert only_error(legacy) == only_error(modern)
 
 
 async def test_a_body_that_is_not_graphql_is_a_400_with_a_json_error(tenant: TenantApi):
@@ -158,7 +185,96 @@ async def test_a_field_error_keeps_200_and_the_data_that_resolved(tenant: Tenant
     body = response.json()
     assert body["data"] is None
     [error] = body["errors"]
-    assert (error["path"], error["extensions"]) == (["jobs"], {"code": "INVALID_INPUT", "field": "after"})
+    assert (error["path"], error["extensions"]) == (
+        ["jobs"], {"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": "after"}
+    )
+
+
+# ---------------------------------------------------------------- refusals of a query
+
+
+async def test_a_querys_refusal_carries_the_code_generic_clients_read_and_ours_beside_it(
+    tenant: TenantApi, make_tenant
+):
+    operator = await tenant.as_(Role.OPERATOR)
+    job = await start(operator.actor)
+    other_tenant = (await make_tenant()).tenant
+    elsewhere = gid("Tenant", other_tenant.id)
+
+    async def refusal(document: str, variables: dict | None = None) -> tuple[str, list, dict]:
+        response = await operator.post(document, variables)
+        # Executed, with a field error: 200, and never a server error.
+        assert response.status_code == 200, response.text
+        [error] = response.json()["errors"]
+        return error["message"], error["path"], error["extensions"]
+
+    assert await refusal("query J($t: ID!) { jobs(filter: {tenantId: $t}) { totalCount } }", {"t": elsewhere}) == (
+        f"tenant {other_tenant.id} not found", ["jobs"], {"code": "NOT_FOUND", "jobtowerCode": "NOT_FOUND"}
+    )
+    assert await refusal("{ jobs(filter: {includeSystem: true}) { totalCount } }") == (
+        "listing system jobs (includeSystem) needs the ADMIN role", ["jobs"], {"code": "FORBIDDEN", "jobtowerCode": "FORBIDDEN"}
+    )
+    # An id that cannot name a tenant is a bad argument, and still reads as not found.
+    assert await refusal('{ jobs(filter: {tenantId: "no-such-id"}) { totalCount } }') == (
+        "tenant no-such-id not found", ["jobs"], {"code": "BAD_USER_INPUT", "jobtowerCode": "NOT_FOUND"}
+    )
+    assert await refusal(
+        'query J($id: ID!) { job(id: $id) { records(after: "bogus") { totalCount } } }', {"id": gid("Job", job.id)}
+    ) == (
+        "after: is not a cursor from this list",
+        ["job", "records"],
+        {"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": "after"},
+    )
+    assert await refusal("query S($s: String) { jobs(filter: {search: $s}) { totalCount } }", {"s": "x" * 201}) == (
+        "search: must be at most 200 characters",
+        ["jobs"],
+        {"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": "search"},
+    )
+
+
+async def test_a_mutations_refusal_is_a_member_of_its_union_not_an_error(tenant: TenantApi):
+    operator = await tenant.as_(Role.OPERATOR)
+    job = await start(operator.actor)
+
+    response = await operator.post(
+        "mutation M($id: ID!) {"
+        " resume: resumeJob(id: $id) { __typename ... on Error { code } }"
+        ' malformed: stopJob(id: "no-such-id") { __typename ... on Error { code } }'
+        ' unknown: startJob(input: {type: "no.such.type"}) { __typename ... on Error { code } }'
+        ' badInput: startJob(input: {type: "test.plain", chunkSize: 0}) { __typename ... on InvalidInputError { code field } }'
+        "}",
+        {"id": gid("Job", job.id)},
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "data": {
+            "resume": {"__typename": "InvalidTransitionError", "code": "INVALID_TRANSITION"},
+            "malformed": {"__typename": "NotFoundError", "code": "NOT_FOUND"},
+            "unknown": {"__typename": "UnknownJobTypeError", "code": "UNKNOWN_JOB_TYPE"},
+            "badInput": {"__typename": "InvalidInputError", "code": "INVALID_INPUT", "field": "chunkSize"},
+        }
+    }
+
+
+async def test_a_subscriptions_refusals_carry_their_codes_too(tenant: TenantApi, served_api: ServedApi):
+    viewer = await tenant.as_(Role.VIEWER)
+    job = await start((await tenant.as_(Role.OPERATOR)).actor)
+    updates = "subscription U($id: ID!, $after: Int) { jobUpdated(id: $id, afterSeq: $after) { seq } }"
+
+    async with graphql_ws(ws_url(served_api.url), viewer.token) as ws:
+        missing = await ws.subscribe(updates, {"id": gid("Job", job.id + 1_000_000)})
+        too_far = await ws.subscribe(updates, {"id": gid("Job", job.id), "after": 99})
+        invalid = await ws.subscribe("subscription { jobUpdated(id: 1) { shoeSize } }")
+        refused, beyond, not_valid = (await missing.message(), await too_far.message(), await invalid.message())
+
+    assert refused["type"] == "next"
+    [error] = refused["payload"]["errors"]
+    assert error["extensions"] == {"code": "NOT_FOUND", "jobtowerCode": "NOT_FOUND"}
+    [error] = beyond["payload"]["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": "afterSeq"}
+    assert not_valid["type"] == "error"
+    assert [error["extensions"] for error in not_valid["payload"]] == [{"code": "GRAPHQL_VALIDATION_FAILED"}]
 
 
 # ---------------------------------------------------------------- tokens
@@ -287,7 +403,9 @@ async def test_the_consoles_main_query_fits_the_list_size_limit(tenant: TenantAp
     assert response.status_code == 200
     assert response.json() == {"data": {"jobs": {"edges": []}}}
     assert too_big.status_code == 400
-    assert only_error(too_big)["extensions"] == {"code": "QUERY_TOO_LARGE", "items": 1_010_100, "limit": MAX_LIST_ITEMS}
+    assert only_error(too_big)["extensions"] == {
+        "code": "GRAPHQL_VALIDATION_FAILED", "jobtowerCode": "QUERY_TOO_LARGE", "items": 1_010_100, "limit": MAX_LIST_ITEMS
+    }
 
 
 # ---------------------------------------------------------------- crashes
@@ -316,7 +434,7 @@ async def test_an_unexpected_error_is_masked_for_the_client_and_logged_with_its_
     assert body["data"] == {"job": None}
     [error] = body["errors"]
     request_id = error["extensions"]["requestId"]
-    assert error["extensions"] == {"code": "INTERNAL_ERROR", "requestId": request_id}
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
     assert error["message"] == f"internal error (request {request_id})"
     assert "EXPLODED" not in response.text and "Traceback" not in response.text
     log = await wait_for_log(served_api, f"request {request_id} failed")

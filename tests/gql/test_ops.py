@@ -57,7 +57,7 @@ async def test_statistics_bucket_the_tenants_jobs_by_hour(tenant_api):
     codes = await viewer.error_codes(
         STATISTICS, {"from": (hour + timedelta(hours=1)).isoformat(), "to": hour.isoformat()}
     )
-    assert codes == ["INVALID_INPUT"]
+    assert codes == ["BAD_USER_INPUT"]
 
 
 async def test_live_ops_counts_only_the_askers_jobs(tenant_api):

@@ -524,7 +524,9 @@ async def test_a_log_search_longer_than_the_limit_is_invalid_input(acme_api: Ten
 
     body = await viewer.execute(LOGS, {"id": gid("Job", job.id), "search": "x" * 201})
 
-    assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in body["errors"]] == [("INVALID_INPUT", "search")]
+    assert [e["extensions"] for e in body["errors"]] == [
+        {"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": "search"}
+    ]
 
 
 # ---------------------------------------------------------------- the job list
@@ -671,7 +673,7 @@ async def test_a_bogus_cursor_or_page_size_is_invalid_input(acme_api: TenantApi,
     assert body["data"] is None
     [error] = body["errors"]
     field = "first" if "first" in arguments else "after"
-    assert error["extensions"] == {"code": "INVALID_INPUT", "field": field}
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": field}
     assert error["message"].startswith(f"{field}: ")
 
 
@@ -685,7 +687,9 @@ async def test_a_bogus_cursor_inside_a_job_is_invalid_input(acme_api: TenantApi)
             {"id": gid("Job", job.id)},
         )
         assert body["data"] == {"job": None}, field
-        assert [e["extensions"] for e in body["errors"]] == [{"code": "INVALID_INPUT", "field": "after"}], field
+        assert [e["extensions"] for e in body["errors"]] == [
+            {"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": "after"}
+        ], field
 
 
 async def test_a_search_longer_than_the_limit_is_invalid_input(acme_api: TenantApi):
@@ -693,7 +697,9 @@ async def test_a_search_longer_than_the_limit_is_invalid_input(acme_api: TenantA
 
     body = await viewer.execute("query S($s: String) { jobs(filter: {search: $s}) { totalCount } }", {"s": "x" * 201})
 
-    assert [e["extensions"] for e in body["errors"]] == [{"code": "INVALID_INPUT", "field": "search"}]
+    assert [e["extensions"] for e in body["errors"]] == [
+        {"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": "search"}
+    ]
 
 
 # ---------------------------------------------------------------- node(id)

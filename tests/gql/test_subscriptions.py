@@ -144,7 +144,7 @@ async def test_another_tenants_job_answers_exactly_like_a_missing_one(
             refusal, done = by_case["theirs"]
             assert refusal["type"] == "next" and refusal["payload"]["data"] is None
             [error] = refusal["payload"]["errors"]
-            assert error["message"] == "job <ID> not found" and error["extensions"] == {"code": "NOT_FOUND"}
+            assert error["message"] == "job <ID> not found" and error["extensions"] == {"code": "NOT_FOUND", "jobtowerCode": "NOT_FOUND"}
             assert done["type"] == "complete"
 
         # Their job moves on; none of it reaches this connection, while our own job's events do.
@@ -169,7 +169,7 @@ async def test_another_tenants_job_answers_exactly_like_a_missing_one(
         other = str(to_global_id("Tenant", globex.tenant.id))
         operation = await ws.subscribe(JOBS_CHANGED, {"filter": {"tenantId": other}})
         refusal = await operation.message()
-        assert refusal["payload"]["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
+        assert refusal["payload"]["errors"][0]["extensions"] == {"code": "NOT_FOUND", "jobtowerCode": "NOT_FOUND"}
 
 
 # ---------------------------------------------------------------- gap-free

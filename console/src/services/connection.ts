@@ -45,7 +45,8 @@ export function forgetToken(reason: string | null = null): void {
 
 type GraphQLResponse<Data> = {
   data?: Data | null;
-  errors?: { message: string; extensions?: { code?: string } }[];
+  // `code` is the generic one (BAD_USER_INPUT, NOT_FOUND…); `jobtowerCode` is ours, when there is one.
+  errors?: { message: string; extensions?: { code?: string; jobtowerCode?: string } }[];
 };
 
 /** Runs a query or mutation; throws ApiError with the first error's code and message. */
@@ -75,7 +76,10 @@ export async function request<Data, Variables>(
     throw new ApiError("BAD_RESPONSE", `The server answered ${response.status} without GraphQL.`);
   }
   const error = body.errors?.[0];
-  const code = error?.extensions?.code ?? (response.status === 401 ? "UNAUTHENTICATED" : undefined);
+  const code =
+    error?.extensions?.jobtowerCode ??
+    error?.extensions?.code ??
+    (response.status === 401 ? "UNAUTHENTICATED" : undefined);
   if (code === "UNAUTHENTICATED") {
     forgetToken(error?.message ?? "The token was refused.");
   }
