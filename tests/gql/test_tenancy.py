@@ -211,7 +211,7 @@ async def test_tokens_are_listed_newest_first_page_by_page(acme_api: TenantApi):
     names = [edge["node"]["name"] for page in (first, rest) for edge in page["edges"]]
     assert names == ["bot 2", "bot 1", "bot 0", "admin of " + acme_api.tenant.slug]
     assert (first["totalCount"], first["pageInfo"]["hasNextPage"], rest["pageInfo"]["hasNextPage"]) == (4, True, False)
-    assert await admin.error_codes(TOKENS, {"after": "bm90LWEtY3Vyc29y"}) == ["INVALID_INPUT"]
+    assert await admin.error_codes(TOKENS, {"after": "bm90LWEtY3Vyc29y"}) == ["BAD_USER_INPUT"]
 
 
 async def test_last_used_at_is_written_once_a_minute_not_on_every_request(acme_api: TenantApi):
