@@ -31,9 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.access import Actor, ActorKind
-from domain.clock import utcnow
-from domain.errors import NotFound
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 from domain.history import (
     changes_of,
     events_after,

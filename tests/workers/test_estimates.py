@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
 from redis.asyncio import Redis
 
 from domain.clock import utcnow
