@@ -10,6 +10,7 @@ import pytest
 
 from domain.access import Role
 from domain.clock import utcnow
+from domain.estimates import DURATION_SAMPLE
 from domain.execution import claim_next_chunk, start_chunk
 from domain.models import Chunk, Job, Record
 from domain.statuses import ChunkStatus, JobStatus, RecordStatus
@@ -50,7 +51,8 @@ async def job_with_chunks(api: TenantApi, chunks: int, **request) -> Job:
 
 async def chunks_took(api: TenantApi, seconds: float) -> None:
     """A job of the type the tests start finished a moment ago, its chunks of two records
-    taking ``seconds`` each: how long such chunks take now."""
+    taking ``seconds`` each: how long such chunks take now. As many as the estimates read,
+    so that what other tests ran lately does not count."""
     ended = utcnow()
     job = await put_in(await start((await api.as_(Role.ADMIN)).actor), JobStatus.FINISHED, ended_at=ended)
     await Chunk.bulk_create([
@@ -59,7 +61,7 @@ async def chunks_took(api: TenantApi, seconds: float) -> None:
             range_end=2 * index + 2, cursor=2 * index + 2, started_at=ended - timedelta(seconds=seconds),
             ended_at=ended, done=2, succeeded=2,
         )
-        for index in range(20)
+        for index in range(DURATION_SAMPLE)
     ])
 
 
@@ -81,7 +83,6 @@ async def test_waiting_jobs_show_their_place_their_start_and_what_runs_or_waits(
     asked = utcnow() - timedelta(minutes=5)
     for offset, record in enumerate(await Record.filter(chunk_id=parked.id, status=RecordStatus.WAITING)):
         await Record.filter(id=record.id).update(waiting_since=asked + timedelta(minutes=offset))
-    before = utcnow()
 
     jobs = by_id(await viewer.data(JOBS, {"first": 10}))
 
@@ -93,11 +94,13 @@ async def test_waiting_jobs_show_their_place_their_start_and_what_runs_or_waits(
     ]
     first, last = jobs[gid("Job", newcomer.id)], jobs[gid("Job", low.id)]
     assert (first["queuePosition"], last["queuePosition"]) == (1, 2)
-    # A chunk takes about four seconds: the newcomer starts when a running one ends, the
-    # low-priority job once the two ready chunks ahead of it have started and one more ended.
+    # A chunk takes four seconds. The newcomer starts when the first running chunk ends, and
+    # the busy job's two ready chunks when the second ends and when the newcomer's does; the
+    # low-priority job follows them, when the slot of the second running chunk frees again.
     first_start, last_start = (datetime.fromisoformat(job["estimatedStartAt"]) for job in (first, last))
-    assert before <= first_start <= before + timedelta(seconds=5)
-    assert first_start < last_start <= before + timedelta(seconds=13)
+    started = sorted(await Chunk.filter(job_id=busy.id).exclude(started_at=None).values_list("started_at", flat=True))
+    assert abs((first_start - (started[0] + timedelta(seconds=4))).total_seconds()) < 0.01
+    assert abs((last_start - (started[1] + timedelta(seconds=8))).total_seconds()) < 0.01
     answered = jobs[gid("Job", waiting.id)]
     assert (answered["waitingReason"], answered["queuePosition"]) == ("EXTERNAL_STEP", None)
     assert answered["waitingRecords"]["count"] == 3
