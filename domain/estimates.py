@@ -41,8 +41,10 @@ from domain.statuses import ChunkStatus, JobStatus
 RECENT = timedelta(minutes=15)
 # The most recently completed chunks the durations are taken from.
 DURATION_SAMPLE = 1000
-MAX_JOBS = 2000
-MAX_CLAIMS = 5000
+# What one request may replay: the jobs it reads, and the claims it makes (each some tens of
+# microseconds of Python).
+MAX_JOBS = 1000
+MAX_CLAIMS = 2000
 
 K = TypeVar("K", bound=Hashable)
 

@@ -117,7 +117,7 @@ class Loaders:
             found = await records_in_flight(chunks, now())
             return [found.get(chunk.id) for chunk in chunks]
 
-        # A PENDING job's place in line; the queue is read once per batch of jobs.
+        # A PENDING job's place in line; the queue is read, and its claims replayed, once per batch.
         self.queue_place: DataLoader[int, QueuePlace | None] = DataLoader(load_fn=load_places)
         self.waiting_records: DataLoader[int, WaitingRecords | None] = DataLoader(load_fn=load_waiting)
         self.records_in_flight: DataLoader[Chunk, InFlight | None] = DataLoader(
