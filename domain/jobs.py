@@ -579,8 +579,8 @@ async def _record_event(
 
     The tenant's next number is taken by raising its counter, and the row stays locked
     until the transaction commits: a tenant's events commit one at a time in the order of
-    their numbers (on SQLite every transaction writes alone anyway), so no reader ever
-    sees a number before the ones below it. Taken last, the lock lasts an insert.
+    their numbers (on SQLite every transaction writes alone anyway), so a reader that sees
+    one number sees every lower one too. Taken last, the lock lasts an insert and the commit.
     """
     payload = dict(data or {})
     if operation is not None:
