@@ -199,6 +199,8 @@ class RecordResult:
     # Set when the record already has a row (it continues after a wait).
     record_id: int | None = None
     wait_deadline: datetime | None = None
+    # When a record that waits asked for its answer.
+    waiting_since: datetime | None = None
 
 
 class _LeaseLost(Exception):
@@ -231,6 +233,7 @@ async def save_results(
                     attempts=result.attempts,
                     wait_payload=None,
                     wait_deadline=result.wait_deadline,
+                    waiting_since=result.waiting_since,
                 ):
                     written.append(result.status)
             added = Counts.of_statuses(written)
@@ -253,7 +256,7 @@ _encode_journey = json.JSONEncoder(separators=(",", ":")).encode
 
 _RECORD_COLUMNS = (
     "job_id", "chunk_id", "position", "key", "status", "error", "attempts", "started_at", "ended_at",
-    "journey", "wait_deadline",
+    "journey", "wait_deadline", "waiting_since",
 )
 
 
@@ -272,6 +275,7 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
             r.ended_at,
             _encode_journey(r.journey),
             r.wait_deadline,
+            r.waiting_since,
         )
         for r in results
     ]
@@ -295,7 +299,7 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
     inserted = await db.fetch(
         f"INSERT INTO record ({columns}) SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[],"
         " ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[],"
-        " ?::text[]::jsonb[], ?::timestamptz[]) ON CONFLICT (job_id, position) DO NOTHING RETURNING status",
+        " ?::text[]::jsonb[], ?::timestamptz[], ?::timestamptz[]) ON CONFLICT (job_id, position) DO NOTHING RETURNING status",
         [list(column) for column in zip(*rows)],
     )
     return [RecordStatus(row["status"]) for row in inserted]

@@ -1,22 +1,22 @@
 """A job's event history read back: what each event says, what a subscriber missed, and
 what the relay has still to publish.
 
-Every event a verb records is in ``job_event`` with the job's next ``seq``,
-committed with the change itself, so the table is the gap-free truth the live
-streams are copied from. An event says the status before and after, who caused
-it (``actor`` and ``actor_kind``), when, and in ``data`` the operation that
-moved the job and the fields a change that is not a move set.
+Every event a verb records is in ``job_event`` with the job's next ``seq`` and
+its tenant's next ``tenant_seq``, committed with the change itself, so the table
+is the gap-free truth the live streams are copied from. A tenant's events commit
+in ``tenant_seq`` order (``domain.jobs._record_event``): once a reader sees one
+number, it sees every lower one too, so "the tenant's events after n" is a
+complete answer whenever it is asked. An event says the status before and
+after, who caused it (``actor`` and ``actor_kind``), when, and in ``data`` the
+operation that moved the job and the fields a change that is not a move set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import Subquery
-
-from domain.models import JobEvent
+from domain.models import JobEvent, Tenant
 from domain.statuses import EventKind, Operation
 
 PAGE = 1000
@@ -61,14 +61,18 @@ async def events_after(job_id: int, after_seq: int, through_seq: int | None = No
         after_seq = page[-1].seq
 
 
-async def events_since(jobs: Any, since: datetime, limit: int) -> list[JobEvent]:
-    """Events of the jobs of the ``jobs`` queryset recorded at or after ``since``, oldest first."""
-    return (
-        await JobEvent.filter(job_id__in=Subquery(jobs.values("id")), at__gte=since)
-        .order_by("id")
-        .limit(limit)
-    )
+async def tenant_events_after(tenant_id: int, after_seq: int, through_seq: int | None = None) -> list[JobEvent]:
+    """The tenant's events with ``after_seq < tenant_seq <= through_seq``, in order; at most ``PAGE``
+    of them: ask again after the last one for more."""
+    query = JobEvent.filter(tenant_id=tenant_id, tenant_seq__gt=after_seq)
+    if through_seq is not None:
+        query = query.filter(tenant_seq__lte=through_seq)
+    return await query.order_by("tenant_seq").limit(PAGE)
 
+
+async def tenant_event_seqs(tenant_ids: Sequence[int]) -> dict[int, int]:
+    """Each tenant's last event number."""
+    return dict(await Tenant.filter(id__in=list(tenant_ids)).values_list("id", "event_seq"))
 
 
 async def hidden_at(job_ids: list[int]) -> dict[int, int]:

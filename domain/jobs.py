@@ -402,7 +402,7 @@ async def _continue_waiting(record: Record, payload: Any, actor: Actor) -> bool:
     journey = answered(record.journey, actor.name) if waiting_step(record.journey) is not None else record.journey
     async with db.transaction():
         reopened = await Record.filter(id=record.id, status=RecordStatus.WAITING).update(
-            status=RecordStatus.PENDING, wait_payload=payload, wait_deadline=None, journey=journey
+            status=RecordStatus.PENDING, wait_payload=payload, wait_deadline=None, waiting_since=None, journey=journey
         )
         if not reopened:
             return False
@@ -539,8 +539,8 @@ async def _transition(
                     await effect(job)
                 if target in TERMINAL:
                     await settle(job)
-                await _record_event(job, EventKind.STATUS_CHANGED, source, job.status, actor, operation)
                 await write_logs([transition_line(job, source, operation, actor)])
+                await _record_event(job, EventKind.STATUS_CHANGED, source, job.status, actor, operation)
                 return job
         await job.refresh_from_db()
     raise InvalidTransition(job.status.value, operation.value, "the job kept changing; try again")
@@ -588,12 +588,24 @@ async def _record_event(
     operation: Operation | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
+    """Record the event; the last statement of the transaction that makes the change.
+
+    The tenant's next number is taken by raising its counter, and the row stays locked
+    until the transaction commits: a tenant's events commit one at a time in the order of
+    their numbers (on SQLite every transaction writes alone anyway), so a reader that sees
+    one number sees every lower one too. Taken last, the lock lasts an insert and the commit.
+    """
     payload = dict(data or {})
     if operation is not None:
         payload[OPERATION] = operation.value
+    [numbered] = await db.fetch(
+        "UPDATE tenant SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq", [job.tenant_id]
+    )
     await JobEvent.create(
         job_id=job.id,
         seq=job.seq,
+        tenant_id=job.tenant_id,
+        tenant_seq=numbered["event_seq"],
         kind=kind.value,
         from_status=source,
         to_status=target,

@@ -23,6 +23,8 @@ class Tenant(Model):
     # None means unlimited.
     jobs_per_month = fields.BigIntField(null=True)
     records_per_month = fields.BigIntField(null=True)
+    # The last job event's per-tenant sequence number (``JobEvent.tenant_seq``).
+    event_seq = fields.BigIntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -202,6 +204,8 @@ class Chunk(Model):
             Index(fields=("status", "lease_expires_at")),
             # A free slot's claim: does a job have a ready chunk, and which is its first.
             Index(fields=("job_id", "status", "index")),
+            # How long chunks took lately, for the start estimates (domain.estimates).
+            Index(fields=("status", "ended_at")),
         )
 
 
@@ -232,6 +236,8 @@ class Record(Model):
     wait_payload = fields.JSONField(null=True)
     # When a waiting record continues without an answer.
     wait_deadline = fields.DatetimeField(null=True)
+    # When the record's step asked for the answer it waits for; set while it is WAITING.
+    waiting_since = fields.DatetimeField(null=True)
 
     class Meta:
         table = "record"
@@ -245,13 +251,21 @@ class Record(Model):
 
 class JobEvent(Model):
     # The history of a job, and the outbox the relay publishes to the live streams.
-    # ``seq`` is per job, gap-free and strictly increasing.
+    # ``seq`` is per job, gap-free and strictly increasing. ``tenant_seq`` numbers the
+    # events of the job's tenant, strictly increasing in the order they commit; only
+    # pruned jobs leave gaps (``domain.jobs._record_event``).
 
     id = fields.BigIntField(primary_key=True)
     job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
         "jobtower.Job", related_name="events"
     )
     seq = fields.BigIntField()
+    # The job's tenant, copied so a tenant's events are read in order by one index. No
+    # constraint: the job's has it already.
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "jobtower.Tenant", related_name="events", db_constraint=False
+    )
+    tenant_seq = fields.BigIntField()
     kind = fields.CharField(max_length=32)
     from_status = fields.CharEnumField(JobStatus, max_length=STATUS_LENGTH, null=True)
     to_status = fields.CharEnumField(JobStatus, max_length=STATUS_LENGTH)
@@ -272,7 +286,7 @@ class JobEvent(Model):
 
     class Meta:
         table = "job_event"
-        unique_together = (("job", "seq"),)
+        unique_together = (("job", "seq"), ("tenant", "tenant_seq"))
         indexes = (PartialIndex(fields=("id",), condition={"awaiting_relay": True}),)
 
 

@@ -11,6 +11,10 @@ one slot, nothing is ever in flight when it claims), then to the oldest root,
 then to the root's oldest job and that job's first chunk. Low-priority chunks
 run only when no normal chunk is ready.
 
+``queue_state`` reads what that order is decided from, for the forecast of who
+starts when (``domain.estimates``), and ``fair_order`` is the claim's ORDER BY
+as a sort key: the forecast replays claims the way the database would make them.
+
 Enumerations, which create a job's chunks, are handed out in the same spirit:
 no more than the workers' enumeration lanes can start, the tenant and then
 the root with the fewest in hand first, so a tree of a thousand children
@@ -21,9 +25,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain import db
 from domain.clock import utcnow
+from domain.report_sql import as_utc
 from domain.statuses import DISPATCHABLE, ChunkStatus, JobStatus
 
 
@@ -76,6 +82,7 @@ _FAIREST_READY_JOB = (
     "), chosen AS ("
     " SELECT r.root_id, r.normal_ready FROM roots r JOIN tenants t ON t.tenant_id = r.tenant_id"
     " WHERE r.normal_ready OR r.low_ready"
+    # fair_order is this ORDER BY, for a root with ready work of the class chosen.
     " ORDER BY r.normal_ready DESC, t.in_flight, t.executed, r.in_flight, r.executed, r.root_id LIMIT 1"
     ")"
     " SELECT j.id FROM job j JOIN chosen ON chosen.root_id = j.root_id"
@@ -121,6 +128,129 @@ async def in_flight() -> InFlight:
         by_tenant[row["tenant_id"]] += int(row["n"])
         by_root[row["root_id"]] += int(row["n"])
     return InFlight(by_tenant=by_tenant, by_root=by_root)
+
+
+def fair_order(
+    tenant_in_flight: int, tenant_executed: float, root_in_flight: int, root_executed: float, root_id: int
+) -> tuple[float, ...]:
+    """Which root a free slot serves first, lowest first: the claim's ORDER BY among the roots
+    with ready work of the same priority class (normal work before low priority). Within
+    the root, its oldest job of that class with a ready chunk, and that job's first chunk."""
+    return (tenant_in_flight, tenant_executed, root_in_flight, root_executed, root_id)
+
+
+@dataclass(frozen=True)
+class HeldChunk:
+    """A chunk a worker slot holds now."""
+
+    id: int
+    job_id: int
+    tenant_id: int
+    root_id: int
+    job_type: str
+    records: int
+    # Of its records, those with an outcome written.
+    done: int
+    # None while QUEUED: taken, not started.
+    started_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RootWork:
+    tenant_id: int
+    root_id: int
+    # Records done by the root's jobs so far (``executed`` in the claim).
+    executed: int
+    # Its jobs whose chunks may run: while it has one, it counts in its tenant's ``executed``.
+    runnable_jobs: int
+
+
+@dataclass(frozen=True)
+class JobWork:
+    """A runnable job with ready or held chunks."""
+
+    id: int
+    tenant_id: int
+    root_id: int
+    job_type: str
+    status: JobStatus
+    low_priority: bool
+    # Its ready chunks, counted no further than the bound asked for, and their records.
+    ready_chunks: int
+    ready_records: int
+    # It stays runnable when those chunks are done: not enumerated yet, or records wait for answers.
+    lingers: bool
+
+
+@dataclass(frozen=True)
+class QueueState:
+    held: list[HeldChunk]
+    roots: list[RootWork]
+    jobs: list[JobWork]
+
+
+async def queue_state(max_chunks: int, max_jobs: int) -> QueueState:
+    """What the claims are decided from, now: the chunks held, the roots with runnable jobs, and
+    the runnable jobs with work (oldest first, at most ``max_jobs``, each counting at most
+    ``max_chunks`` ready chunks). Four bounded statements; the claim reads the same rows."""
+    held = await db.fetch(
+        "SELECT c.id, c.job_id, c.started_at, c.range_end - c.range_start AS records, c.done,"
+        " j.tenant_id, j.root_id, j.type FROM chunk c JOIN job j ON j.id = c.job_id"
+        f" WHERE {_HELD} ORDER BY c.id LIMIT ?",
+        [max_chunks],
+    )
+    roots = await db.fetch(
+        "SELECT o.tenant_id, o.root_id, o.runnable_jobs,"
+        " (SELECT SUM(j.done) FROM job j WHERE j.root_id = o.root_id) AS executed FROM ("
+        f" SELECT j.tenant_id, j.root_id, COUNT(*) AS runnable_jobs FROM job j WHERE {_RUNNABLE_JOB}"
+        " GROUP BY j.tenant_id, j.root_id"
+        ") o ORDER BY o.root_id LIMIT ?",
+        [max_jobs],
+    )
+    ready = f"SELECT {{column}} FROM chunk c WHERE c.job_id = j.id AND c.status = {_PENDING} ORDER BY c.\"index\" LIMIT ?"
+    jobs = await db.fetch(
+        "SELECT j.id, j.tenant_id, j.root_id, j.type, j.status, j.low_priority,"
+        f" (SELECT COUNT(*) FROM ({ready.format(column='1 AS one')}) r) AS ready_chunks,"
+        f" (SELECT SUM(r.n) FROM ({ready.format(column='c.range_end - c.cursor AS n')}) r) AS ready_records,"
+        " (NOT j.enumerated OR EXISTS (SELECT 1 FROM chunk c WHERE c.job_id = j.id AND c.status = ?)) AS lingers"
+        f" FROM job j WHERE {_RUNNABLE_JOB} AND ({_HAS_READY_CHUNK}"
+        f" OR EXISTS (SELECT 1 FROM chunk c WHERE c.job_id = j.id AND {_HELD}))"
+        " ORDER BY j.id LIMIT ?",
+        [max_chunks, max_chunks, ChunkStatus.WAITING.value, max_jobs],
+    )
+    return QueueState(
+        held=[
+            HeldChunk(
+                id=row["id"],
+                job_id=row["job_id"],
+                tenant_id=row["tenant_id"],
+                root_id=row["root_id"],
+                job_type=row["type"],
+                records=int(row["records"]),
+                done=int(row["done"]),
+                started_at=None if row["started_at"] is None else as_utc(row["started_at"]),
+            )
+            for row in held
+        ],
+        roots=[
+            RootWork(row["tenant_id"], row["root_id"], int(row["executed"] or 0), int(row["runnable_jobs"]))
+            for row in roots
+        ],
+        jobs=[
+            JobWork(
+                id=row["id"],
+                tenant_id=row["tenant_id"],
+                root_id=row["root_id"],
+                job_type=row["type"],
+                status=JobStatus(row["status"]),
+                low_priority=bool(row["low_priority"]),
+                ready_chunks=int(row["ready_chunks"]),
+                ready_records=int(row["ready_records"] or 0),
+                lingers=bool(row["lingers"]),
+            )
+            for row in jobs
+        ],
+    )
 
 
 _RUNNABLE_ENUMERATION = f"NOT j.enumerated AND {_RUNNABLE_JOB}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,8 +31,10 @@ class Context:
     connection_params: Any = None
     _loaders: Loaders | None = None
     _now: datetime | None = None
-    _workers_online: int | None = None
-    _busy_roots: set[int] | None = None
+    # Live workers and the chunk slots they offer, and the roots with work in flight: read once
+    # per answer, by the first of the resolvers that ask at once, for all of them.
+    _workers: asyncio.Future[tuple[int, int]] | None = None
+    _busy_roots: asyncio.Future[set[int]] | None = None
     # What a subscription event already read, for the loaders when a resolver first needs them.
     _primes: tuple[Callable[[Loaders], None], ...] = ()
 
@@ -53,7 +56,7 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.viewer)
+            self._loaders = Loaders(self.viewer, worker_slots=self.worker_slots, now=lambda: self.now)
             for prime in self._primes:
                 prime(self._loaders)
         return self._loaders
@@ -73,20 +76,31 @@ class Context:
         self._loaders = None
         self._primes = primes
         self._now = None
-        self._workers_online = None
+        self._workers = None
         self._busy_roots = None
 
     async def workers_online(self) -> int:
-        if self._workers_online is None:
-            self._workers_online, _ = await live_worker_slots(self.redis)
-        return self._workers_online
+        return (await self._live_workers())[0]
+
+    async def worker_slots(self) -> int:
+        """The chunk slots the live workers offer."""
+        return (await self._live_workers())[1]
+
+    async def _live_workers(self) -> tuple[int, int]:
+        if self._workers is None:
+            self._workers = asyncio.ensure_future(live_worker_slots(self.redis))
+        return await asyncio.shield(self._workers)
 
     async def busy_roots(self) -> set[int]:
         """Root jobs with work in flight right now."""
         if self._busy_roots is None:
-            busy = await in_flight()
-            self._busy_roots = {root for root, count in busy.by_root.items() if count}
-        return self._busy_roots
+            self._busy_roots = asyncio.ensure_future(_busy_roots())
+        return await asyncio.shield(self._busy_roots)
+
+
+async def _busy_roots() -> set[int]:
+    busy = await in_flight()
+    return {root for root, count in busy.by_root.items() if count}
 
 
 Info = StrawberryInfo[Context, None]

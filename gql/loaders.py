@@ -17,6 +17,8 @@ from domain.errors import InvalidInput
 from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent, record_row
 from domain.logs import LogLevel
 from domain.models import Chunk, Job, JobEvent, JobLog, Principal, Record, Tenant
+from domain.estimates import QueuePlace, queue_places
+from domain.open_records import InFlight, WaitingRecords, records_in_flight, waiting_records
 from domain.progress import Progress, children_progress
 from domain.registry import registry
 from domain.statuses import RecordStatus
@@ -79,7 +81,10 @@ def _counts(model: type[Model], parent_column: str, where: str = "", params: Seq
 
 
 class Loaders:
-    def __init__(self, actor: Actor) -> None:
+    def __init__(
+        self, actor: Actor, worker_slots: Callable[[], Awaitable[int]], now: Callable[[], datetime]
+    ) -> None:
+        """``worker_slots`` and ``now``: the request's live figures, read when first needed."""
         hidden_system = "" if actor.sees_system_jobs else "system = ?"
         hidden_params = () if actor.sees_system_jobs else (False,)
         self.job: DataLoader[int, Job | None] = _by_id(Job, lambda job: can_see(actor, job))
@@ -103,6 +108,25 @@ class Loaders:
         )
         # The viewer's tenant's chunk size per job type name.
         self.sync_size: DataLoader[str, int] = DataLoader(load_fn=self._sync_sizes(actor))
+
+        async def load_places(job_ids: Sequence[int]) -> list[QueuePlace | None]:
+            places = await queue_places(job_ids, await worker_slots(), now())
+            return [places.get(job_id) for job_id in job_ids]
+
+        async def load_waiting(job_ids: Sequence[int]) -> list[WaitingRecords | None]:
+            found = await waiting_records(job_ids)
+            return [found.get(job_id) for job_id in job_ids]
+
+        async def load_in_flight(chunks: Sequence[Chunk]) -> list[InFlight | None]:
+            found = await records_in_flight(chunks, now())
+            return [found.get(chunk.id) for chunk in chunks]
+
+        # A PENDING job's place in line; the queue is read, and its claims replayed, once per batch.
+        self.queue_place: DataLoader[int, QueuePlace | None] = DataLoader(load_fn=load_places)
+        self.waiting_records: DataLoader[int, WaitingRecords | None] = DataLoader(load_fn=load_waiting)
+        self.records_in_flight: DataLoader[Chunk, InFlight | None] = DataLoader(
+            load_fn=load_in_flight, cache_key_fn=lambda chunk: chunk.id
+        )
 
     def job_records(self, statuses: tuple[RecordStatus, ...]) -> FilteredLoaders:
         """Pages and counts of a job's records, optionally of some statuses only."""

@@ -18,7 +18,8 @@ class JobEventMessage:
     """Something happened to a job: a recorded event, or coalesced progress.
 
     ``seq`` is the job's event sequence number at the time: a recorded event
-    carries its own, progress carries the latest. Readers compute the progress
+    carries its own, progress carries the latest. A recorded event also carries
+    its ``tenant_seq``; progress has none. Readers compute the progress
     figures themselves, from the same sources a pull refresh uses.
     ``from_status`` is the status before the event (None on progress), so a
     reader filtering by status also sees a job leave its filter. A recorded
@@ -38,6 +39,7 @@ class JobEventMessage:
     actor_kind: ActorKind = ActorKind.WORKER
     actor_name: str = "worker"
     changes: dict[str, Any] = field(default_factory=dict)
+    tenant_seq: int | None = None
 
     @classmethod
     def of_event(cls, event: JobEvent, tenant_id: int) -> JobEventMessage:
@@ -54,6 +56,7 @@ class JobEventMessage:
             actor_kind=ActorKind(event.actor_kind),
             actor_name=event.actor,
             changes=changes_of(event),
+            tenant_seq=event.tenant_seq,
         )
 
     def encode(self) -> dict[str, str]:

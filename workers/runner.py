@@ -256,18 +256,20 @@ class ChunkRunner:
                 continue
             status = _RECORD_STATUS[step_status]
             break
-        ended_at = None if status is RecordStatus.WAITING else utcnow()
+        now = utcnow()
+        waits = status is RecordStatus.WAITING
         return RecordResult(
             position=item.position,
             key=item.key,
             status=status,
             started_at=started_at,
-            ended_at=ended_at,
+            ended_at=None if waits else now,
             journey=journey,
             error=error,
             attempts=(continuing.attempts if continuing else 0) + 1,
             record_id=continuing.id if continuing else None,
             wait_deadline=_deadline_for(status, context.wait_timeout),
+            waiting_since=now if waits else None,
         )
 
     async def _run_step(self, step: Any, context: StepContext) -> tuple[StepStatus, str | None]:

@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("jobtower", "0009_tenant_settings")]
+    dependencies = [("jobtower", "0010_tenant_event_sequence")]
 
     initial = False
 

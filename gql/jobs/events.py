@@ -43,6 +43,11 @@ class JobEventNode:
     seq: BigInt = strawberry.field(
         description="The job's event number: gap-free per job; PROGRESS repeats the latest one."
     )
+    tenant_seq: BigInt | None = strawberry.field(
+        description="The tenant's event number: increasing in the order the tenant's events happened "
+        "(a pruned job leaves a gap); jobsChanged(afterSeq) resumes after it. PROGRESS on jobsChanged "
+        "repeats the last one delivered; null on jobUpdated's PROGRESS."
+    )
     kind: EventKind
     at: datetime = strawberry.field(description="When it happened.")
     from_status: JobStatus | None = strawberry.field(
@@ -66,6 +71,7 @@ class JobEventNode:
         return cls(
             share_key=share_key,
             seq=item.seq,
+            tenant_seq=item.tenant_seq,
             kind=item.kind,
             at=item.at,
             from_status=item.from_status,

@@ -1,20 +1,23 @@
-"""What ``jobUpdated`` and ``jobsChanged`` deliver: each job's events gap-free, in ``seq`` order.
+"""What ``jobUpdated`` and ``jobsChanged`` deliver: events gap-free, in order, none twice.
 
 Live events come from the tenant's Redis stream (``workers.streams``); the
 database (``domain.history``) holds every event except progress. An event says
-what it changed, who or what caused it and when, live or replayed alike. Per
-job and subscriber a ``JobSequence`` remembers the last ``seq`` delivered and
-keeps three rules:
+what it changed, who or what caused it and when, live or replayed alike.
+
+``jobUpdated`` follows one job by its ``seq``; ``jobsChanged`` follows tenants
+by their ``tenant_seq`` (a ``JobSequence`` or a ``TenantSequence`` per
+subscriber). Each remembers the last number delivered and keeps three rules:
 
 * an event that is not PROGRESS is delivered exactly once: one at or below the
-  last ``seq`` is a duplicate (the relay and a catch-up both had it) and is
+  last number is a duplicate (the relay and a catch-up both had it) and is
   dropped;
 * one that skips ahead (the relay was late, Redis lost it) is preceded by the
   missing events, read from the database;
 * PROGRESS carries the job's current ``seq`` and may repeat it; it is delivered
   as it comes (it is how live screens move), but never ahead of an event it
-  follows: if its ``seq`` is past the last delivered, the missing events are
-  read from the database first.
+  follows: if its ``seq`` is past the job's last delivered one, the missing
+  events are read from the database first. On ``jobsChanged`` it carries the
+  tenant's last delivered ``tenant_seq``.
 
 A mailbox that overflowed, or lost Redis, catches up from the database too.
 """
@@ -24,30 +27,34 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-
 from domain.access import Actor, ActorKind
-from domain.clock import utcnow
-from domain.errors import NotFound
-from domain.history import changes_of, events_after, events_since, hidden_at, operation_of
+from domain.errors import InvalidInput, NotFound
+from domain.history import (
+    changes_of,
+    events_after,
+    hidden_at,
+    operation_of,
+    tenant_event_seqs,
+    tenant_events_after,
+)
 from domain.jobs import visible_jobs
 from domain.listing import JobListFilter, filtered_jobs
-from domain.models import Job, JobEvent
+from domain.models import Job, JobEvent, Tenant
 from domain.statuses import EventKind, JobStatus, Operation
 from gql.ids import from_global_id
 from workers import keys
 from workers.events import JobEventMessage
 from workers.streams import JOB_EVENTS, Entry, StreamHub
 
-# jobsChanged remembers this many jobs' last seq; a job forgotten and seen again
-# starts over from its next live event.
+# jobsChanged remembers this many jobs' last seq, to keep their progress behind their
+# events; a job forgotten and seen again is taken as it comes.
 REMEMBERED_JOBS = 10_000
-# After a jobsChanged mailbox overflowed, events recorded this long before its
-# last read are read back too: the relay may publish an event that late.
-RELAY_SLACK = timedelta(seconds=30)
-CATCH_UP_LIMIT = 10_000
+# How far back jobsChanged(afterSeq) replays a tenant's events; a client further behind
+# queries the jobs again and subscribes afresh.
+MAX_REPLAY = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class JobEventItem:
     actor_kind: ActorKind
     actor_name: str
     changes: dict[str, Any]
+    # The tenant's event number; on jobsChanged's PROGRESS, the last one delivered; else None.
+    tenant_seq: int | None = None
     # The stream entry it came from: every subscriber delivering it shares one read of the job.
     entry_id: str | None = None
 
@@ -80,6 +89,7 @@ class JobEventItem:
             actor_kind=message.actor_kind,
             actor_name=message.actor_name,
             changes=message.changes,
+            tenant_seq=message.tenant_seq,
             entry_id=entry_id,
         )
 
@@ -96,6 +106,7 @@ class JobEventItem:
             actor_kind=ActorKind(event.actor_kind),
             actor_name=event.actor,
             changes=changes_of(event),
+            tenant_seq=event.tenant_seq,
         )
 
 
@@ -203,69 +214,120 @@ class JobsFilter:
             return [self.where.tenant_id]
         if not self.actor.is_platform:
             return [self.actor.tenant_id]
-        from domain.models import Tenant
-
         return list(await Tenant.all().values_list("id", flat=True))
 
 
-async def jobs_changed(hub: StreamHub, where: JobsFilter) -> AsyncIterator[list[JobEventItem]]:
-    """Events of every job ``where`` lets through, as they happen.
+async def check_resumable(where: JobsFilter, after_seq: int | None) -> None:
+    """Refuse an ``afterSeq`` that names no event of the one tenant it counts in, or one too far back."""
+    if after_seq is None:
+        return
+    tenants = await where.tenants()
+    if len(tenants) != 1:
+        raise InvalidInput("afterSeq", "counts the events of one tenant: give filter.tenantId too")
+    last = (await tenant_event_seqs(tenants)).get(tenants[0], 0)
+    if not max(0, last - MAX_REPLAY) <= after_seq <= last:
+        raise InvalidInput(
+            "afterSeq", f"must be between {max(0, last - MAX_REPLAY)} and the tenant's last tenantSeq ({last});"
+            " further back, query the jobs again and subscribe without it"
+        )
 
-    A job first seen live that was created after the subscription starts from
-    its first event; an older one from the event seen. The catch-up after an
-    overflow reads back every matching job's events since the last read.
-    """
+
+class TenantSequence:
+    """One tenant's events for one subscriber, by ``tenant_seq``, gap-free and never twice
+    (see the module doc). Events the filter does not show move it on too."""
+
+    def __init__(self, tenant_id: int, delivered: int) -> None:
+        self.tenant_id = tenant_id
+        self.delivered = delivered
+        self._job_seqs: OrderedDict[int, int] = OrderedDict()
+
+    async def catch_up(self) -> list[JobEventItem]:
+        """The next page of recorded events after the last delivered one; empty once there is none."""
+        return self._take(await tenant_events_after(self.tenant_id, self.delivered))
+
+    async def accept(self, entry: Entry) -> list[JobEventItem]:
+        message: JobEventMessage = entry.message
+        if message.kind is EventKind.PROGRESS:
+            known = self._job_seqs.get(message.job_id)
+            missing = await self._fill() if known is not None and message.seq > known else []
+            item = _item_of(entry)
+            seq = max(item.seq, self._job_seqs.get(message.job_id, item.seq))
+            self._saw(message.job_id, seq)
+            return [*missing, replace(item, seq=seq, tenant_seq=self.delivered)]
+        if message.tenant_seq is None:  # published by a relay older than the numbering
+            return await self._fill()
+        if message.tenant_seq <= self.delivered:
+            return []
+        if message.tenant_seq == self.delivered + 1:
+            self.delivered = message.tenant_seq
+            self._saw(message.job_id, message.seq)
+            return [_item_of(entry)]
+        return await self._fill(message.tenant_seq)
+
+    async def _fill(self, through_seq: int | None = None) -> list[JobEventItem]:
+        """Every recorded event after the last delivered one, through ``through_seq`` if given."""
+        items: list[JobEventItem] = []
+        while page := self._take(await tenant_events_after(self.tenant_id, self.delivered, through_seq)):
+            items.extend(page)
+        if through_seq is not None:
+            # The event published as ``through_seq`` committed after every lower one: the
+            # numbers missing below it are pruned jobs', for good.
+            self.delivered = max(self.delivered, through_seq)
+        return items
+
+    def _take(self, rows: list[JobEvent]) -> list[JobEventItem]:
+        for row in rows:
+            self._saw(row.job_id, row.seq)
+        if rows:
+            self.delivered = max(self.delivered, rows[-1].tenant_seq)
+        return [JobEventItem.of_row(row) for row in rows]
+
+    def _saw(self, job_id: int, seq: int) -> None:
+        self._job_seqs[job_id] = max(seq, self._job_seqs.get(job_id, seq))
+        self._job_seqs.move_to_end(job_id)
+        while len(self._job_seqs) > REMEMBERED_JOBS:
+            self._job_seqs.popitem(last=False)
+
+
+async def jobs_changed(
+    hub: StreamHub, where: JobsFilter, after_seq: int | None = None
+) -> AsyncIterator[list[JobEventItem]]:
+    """Events of every job ``where`` lets through: with ``after_seq`` (``check_resumable``), the
+    tenant's recorded events after it first, then live ones; without, from now on."""
+    tenants = await where.tenants()
     mailbox = await hub.subscribe(
-        dict.fromkeys(map(keys.tenant_events, await where.tenants()), JOB_EVENTS), prepare=read_states_ahead
+        dict.fromkeys(map(keys.tenant_events, tenants), JOB_EVENTS), prepare=read_states_ahead
     )
-    started = utcnow()
-    sequences: OrderedDict[int, JobSequence] = OrderedDict()
-
-    def sequence_of(job_id: int, created_at: datetime, first_seq: int) -> JobSequence:
-        """``first_seq``: the first event of the job this subscriber sees."""
-        sequence = sequences.get(job_id)
-        if sequence is None:
-            sequence = JobSequence(job_id, 0 if created_at >= started else first_seq - 1)
-            sequences[job_id] = sequence
-            while len(sequences) > REMEMBERED_JOBS:
-                sequences.popitem(last=False)
-        sequences.move_to_end(job_id)
-        return sequence
-
     try:
+        # Read after the mailbox exists: whatever is recorded later is in it, or in the database.
+        last = await tenant_event_seqs(tenants)
+        sequences = {
+            tenant: TenantSequence(tenant, last.get(tenant, 0) if after_seq is None else after_seq)
+            for tenant in tenants
+        }
+        if after_seq is not None:
+            async for items in _caught_up(where, sequences.values()):
+                yield items
         while True:
             delivery = await mailbox.take()
-            # The first missed event of each job, when the mailbox lost some.
-            missed: dict[int, int] = {}
             if delivery.lost_since:
-                since = max(started, delivery.lost_since - RELAY_SLACK)
-                for event in await events_since(where.jobs(), since, CATCH_UP_LIMIT):
-                    missed.setdefault(event.job_id, event.seq)
-            job_ids = set(missed) | {entry.message.job_id for entry in delivery.entries}
-            if not job_ids:
-                continue
-            rows = await where.jobs().filter(id__in=list(job_ids)).values_list("id", "hidden", "created_at")
-            # Events from before a job was hidden are shown: it was listed when they happened.
-            hidden = await hidden_at([job_id for job_id, is_hidden, _ in rows if is_hidden])
-            known = {job_id: (hidden.get(job_id), created_at) for job_id, _, created_at in rows}
-            items: list[JobEventItem] = []
-            for job_id, first_seq in missed.items():
-                if job_id in known:
-                    hidden_from, created_at = known[job_id]
-                    sequence = sequence_of(job_id, created_at, first_seq)
-                    items.extend(_passing(where, await sequence.catch_up(), hidden_from))
+                async for items in _caught_up(where, sequences.values()):
+                    yield items
+            items = []
             for entry in delivery.entries:
-                message: JobEventMessage = entry.message
-                if message.job_id not in known:
-                    continue
-                hidden_from, created_at = known[message.job_id]
-                first_seq = message.seq + 1 if message.kind is EventKind.PROGRESS else message.seq
-                sequence = sequence_of(message.job_id, created_at, first_seq)
-                items.extend(_passing(where, await sequence.accept(entry), hidden_from))
-            if items:
-                yield latest_progress(items)
+                items.extend(await sequences[entry.message.tenant_id].accept(entry))
+            if passing := await _passing(where, items):
+                yield latest_progress(passing)
     finally:
         mailbox.close()
+
+
+async def _caught_up(where: JobsFilter, sequences: Iterable[TenantSequence]) -> AsyncIterator[list[JobEventItem]]:
+    """Every recorded event the sequences have not delivered yet, a page at a time."""
+    for sequence in sequences:
+        while page := await sequence.catch_up():
+            if passing := await _passing(where, page):
+                yield passing
 
 
 def latest_progress(items: list[JobEventItem]) -> list[JobEventItem]:
@@ -279,8 +341,15 @@ def latest_progress(items: list[JobEventItem]) -> list[JobEventItem]:
     ]
 
 
-def _passing(where: JobsFilter, items: Iterable[JobEventItem], hidden_at: int | None) -> list[JobEventItem]:
-    return [item for item in items if where.passes(item, hidden_at)]
+async def _passing(where: JobsFilter, items: list[JobEventItem]) -> list[JobEventItem]:
+    """The items of the jobs ``where`` lets through, as it lets them."""
+    if not items:
+        return []
+    rows = await where.jobs().filter(id__in=list({item.job_id for item in items})).values_list("id", "hidden")
+    # Events from before a job was hidden are shown: it was listed when they happened.
+    hidden = await hidden_at([job_id for job_id, is_hidden in rows if is_hidden])
+    shown = {job_id for job_id, _ in rows}
+    return [item for item in items if item.job_id in shown and where.passes(item, hidden.get(item.job_id))]
 
 
 # ---------------------------------------------------------------- the job as of delivery

@@ -15,10 +15,19 @@ import strawberry
 from domain.errors import InvalidInput
 from gql.context import Info
 from gql.jobs.events import JobEventNode
-from gql.jobs.feeds import JobEventItem, JobsFilter, job_states, job_updates, jobs_changed, subscribed_job
+from gql.jobs.feeds import (
+    JobEventItem,
+    JobsFilter,
+    check_resumable,
+    job_states,
+    job_updates,
+    jobs_changed,
+    subscribed_job,
+)
 from gql.jobs.queries import JobFilter
 from gql.jobs.types import JobNode
 from gql.loaders import Loaders
+from gql.scalars import BigInt
 
 
 @strawberry.type
@@ -41,15 +50,19 @@ class JobSubscriptions:
                 return  # the job was pruned: nothing more will happen to it
 
     @strawberry.subscription(
-        description="Events of the jobs the filter shows, as they happen. A job entering or "
-        "leaving filter.status is delivered both times, and so is the event that hides a job."
+        description="Events of the jobs the filter shows, as they happen, in tenantSeq order. A job "
+        "entering or leaving filter.status is delivered both times, and so is the event that hides a job. "
+        "With afterSeq, the tenant's events after that tenantSeq are replayed first, none missed and "
+        "none twice: resubscribe with the last tenantSeq seen to resume. A tenantSeq counts the events "
+        "of one tenant, so a PLATFORM viewer resuming names it in filter.tenantId."
     )
     async def jobs_changed(
-        self, info: Info, filter: JobFilter | None = None
+        self, info: Info, filter: JobFilter | None = None, after_seq: BigInt | None = None
     ) -> AsyncGenerator[JobEventNode, None]:
         where = JobsFilter(info.context.viewer, (filter or JobFilter()).to_domain())
         where.check()
-        async for items in jobs_changed(info.context.streams, where):
+        await check_resumable(where, after_seq)
+        async for items in jobs_changed(info.context.streams, where, after_seq):
             for node in await _delivered(info, items):
                 yield node
 

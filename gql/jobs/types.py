@@ -25,6 +25,8 @@ from domain.progress import (
     waiting_reason,
     waiting_seconds,
 )
+from domain.estimates import QueuePlace
+from domain.open_records import holds_records
 from domain.registry import JobType as DomainJobType
 from domain.statuses import (
     RECORD_OUTCOMES,
@@ -37,6 +39,7 @@ from domain.statuses import (
 from gql.context import Info
 from gql.ids import to_global_id
 from gql.jobs.events import JobEventNode
+from gql.jobs.waiting import RecordsInFlight, WaitingRecords
 from gql.loaders import PageResult, load_page
 from gql.node import Connection, Node
 from gql.scalars import JSON, BigInt
@@ -270,6 +273,37 @@ class JobNode(Node):
             busy_roots=len(busy - {self.model.root_id}),
         )
 
+    @strawberry.field(
+        description="A PENDING job's place among the PENDING jobs by when the worker slots will take their "
+        "first chunk (1 starts next), in the fair order the slots take work: per tenant, then per root job, "
+        "least in flight and least done first, low priority last. Null when it is not waiting for a slot, "
+        "or its place is not known yet (its records are still being enumerated, or it is far back)."
+    )
+    async def queue_position(self, info: Info) -> int | None:
+        place = await self._queue_place(info)
+        return None if place is None else place.position
+
+    @strawberry.field(
+        description="When a PENDING job's first chunk will start, from the worker slots online, how long "
+        "chunks took lately and the work ahead of it in the fair order; null when that is not known "
+        "(no worker online, no chunk completed lately, or no queuePosition)."
+    )
+    async def estimated_start_at(self, info: Info) -> datetime | None:
+        place = await self._queue_place(info)
+        return None if place is None else place.estimated_start_at
+
+    async def _queue_place(self, info: Info) -> QueuePlace | None:
+        if self.model.status is not JobStatus.PENDING:
+            return None
+        return await info.context.loaders.queue_place.load(self.model.id)
+
+    @strawberry.field(description="For a WAITING job: the records that wait for an answer; null otherwise.")
+    async def waiting_records(self, info: Info) -> WaitingRecords | None:
+        if self.model.status is not JobStatus.WAITING:
+            return None
+        found = await info.context.loaders.waiting_records.load(self.model.id)
+        return None if found is None else WaitingRecords.of(found)
+
 
 async def _job(info: Info, job_id: int | None) -> JobNode | None:
     if job_id is None:
@@ -305,6 +339,16 @@ class ChunkNode(Node):
     @strawberry.field(description="Live: raised as its worker writes records.")
     def progress(self) -> Progress:
         return Progress.of(chunk_progress(self.model))
+
+    @strawberry.field(
+        description="While a worker runs the chunk: the records it has in hand and has not written yet. "
+        "Null when no worker holds it started (pending, queued, waiting, ended, or its worker's lease ran out)."
+    )
+    async def in_flight(self, info: Info) -> RecordsInFlight | None:
+        if not holds_records(self.model, info.context.now):
+            return None
+        found = await info.context.loaders.records_in_flight.load(self.model)
+        return None if found is None else RecordsInFlight.of(found)
 
     @strawberry.field
     def attempts(self) -> int:

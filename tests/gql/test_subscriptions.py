@@ -3,13 +3,16 @@ the real database, and either real workers or the domain verbs and the relay run
 
 A client speaks graphql-transport-ws by hand (``tests.gql.ws``). What is checked
 is what a live screen notices: every status event once, in seq order, after a
-reconnect too; progress while a job runs; log lines at the level asked for;
+reconnect too (a job's by seq, a tenant's by tenantSeq); progress and the records
+in flight while a job runs; log lines at the level asked for;
 only the jobs a filter and the subscriber's role let through; and nothing at
 all about another tenant's jobs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 from datetime import datetime
 from typing import Any
@@ -28,10 +31,10 @@ from domain.jobs import (
     stop_job,
 )
 from domain.logs import LogLevel, LogLine, write_logs
-from domain.models import Job, JobEvent, JobLog
+from domain.models import Job, JobEvent, JobLog, Tenant
 from domain.statuses import TERMINAL, JobOutcome, JobStatus
 from gql.ids import to_global_id
-from tests.cluster import Cluster
+from tests.cluster import Cluster, wait_until
 from tests.conftest import MakeTenant, TenantFixture
 from tests.gql.live import (  # noqa: F401  (fixtures)
     Api,
@@ -554,3 +557,146 @@ async def test_live_ops_moves_with_the_subscribers_own_jobs_only(
     assert pending(updates[-1]) == 2 == len(ours)
     assert updates[-1] == refreshed  # the same truth as a pull refresh
     assert all(pending(update) <= 2 for update in updates)
+
+
+# ---------------------------------------------------------------- jobsChanged resumed by tenantSeq
+
+JOBS_CHANGED_AFTER = """
+subscription($filter: JobFilter, $afterSeq: BigInt) {
+  jobsChanged(filter: $filter, afterSeq: $afterSeq) { tenantSeq seq kind job { id } }
+}"""
+
+
+def tenant_seq_is(seq: int):
+    return lambda received: bool(received) and received[-1]["jobsChanged"]["tenantSeq"] >= seq
+
+
+def changes_of(received: list[dict[str, Any]]) -> list[tuple[int, str, int, str]]:
+    return [
+        (e["tenantSeq"], e["job"]["id"], e["seq"], e["kind"]) for e in (r["jobsChanged"] for r in received)
+    ]
+
+
+async def tenant_events(tenant: TenantFixture) -> list[tuple[int, str, int, str]]:
+    rows = await JobEvent.filter(tenant_id=tenant.tenant.id).order_by("tenant_seq").values_list(
+        "tenant_seq", "job_id", "seq", "kind"
+    )
+    return [(tenant_seq, gid(Job(id=job_id)), seq, kind) for tenant_seq, job_id, seq, kind in rows]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+async def test_jobs_changed_resumed_with_after_seq_misses_nothing_and_repeats_nothing_while_events_keep_coming(
+    api: Api, acme: TenantFixture, redis: Redis
+):
+    admin = acme.actor(Role.ADMIN)
+    await relay_nothing_so_far()
+    jobs = [await start(acme, "test.plain", records=1) for _ in range(3)]
+    viewer = await token(acme, Role.VIEWER)
+    changing = asyncio.Event()
+    changing.set()
+
+    async def keep_changing() -> None:
+        """Operators toggle the jobs' priority, and the relay publishes, until told to stop."""
+        for turn in itertools.count():
+            if not changing.is_set():
+                return
+            await set_job_low_priority(admin, jobs[turn % 3].id, turn // 3 % 2 == 0)
+            await relay_all(redis)
+
+    changer = asyncio.create_task(keep_changing())
+    try:
+        async with graphql_ws(api.ws, viewer) as ws:
+            first = await ws.subscribe(JOBS_CHANGED_AFTER, {"afterSeq": 0})
+            before = await first.collect(lambda got: len(got) >= 10, what="the first ten events")
+        # The connection dropped; the events go on.
+        left_at = before[-1]["jobsChanged"]["tenantSeq"]
+        await wait_until(
+            lambda: JobEvent.filter(tenant_id=acme.tenant.id, tenant_seq__gt=left_at + 10).exists(),
+            what="ten more events while away",
+        )
+        async with graphql_ws(api.ws, viewer) as ws:
+            again = await ws.subscribe(JOBS_CHANGED_AFTER, {"afterSeq": left_at})
+            missed = await again.collect(tenant_seq_is(left_at + 10), what="the events missed while away")
+            changing.clear()
+            await changer
+            last = (await Tenant.get(id=acme.tenant.id)).event_seq
+            after = await again.collect(tenant_seq_is(last), what="the events after the replay")
+    finally:
+        changing.clear()
+        await changer
+
+    delivered = changes_of(before + missed + after)
+    # Every event of the tenant once, in order, across the reconnect: none missed, none twice.
+    assert delivered == await tenant_events(acme)
+    assert [tenant_seq for tenant_seq, *_ in delivered] == list(range(1, last + 1))
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_platform_viewer_resumes_one_tenant_by_naming_it(api: Api, make_tenant: MakeTenant, redis: Redis):
+    acme, globex = await make_tenant(), await make_tenant()
+    await relay_nothing_so_far()
+    ours = await start(acme, "test.plain", records=1)
+    await start(globex, "test.plain", records=1)
+    await mark_running(ours.id)
+    await relay_all(redis)
+    platform = await token(acme, Role.PLATFORM)
+
+    acme_only = {"tenantId": str(to_global_id("Tenant", acme.tenant.id))}
+
+    async with graphql_ws(api.ws, platform) as ws:
+        everywhere = await ws.subscribe(JOBS_CHANGED_AFTER, {"afterSeq": 0})
+        refusal = await everywhere.message()
+        named = await ws.subscribe(JOBS_CHANGED_AFTER, {"afterSeq": 0, "filter": acme_only})
+        replayed = await named.collect(tenant_seq_is(2), what="acme's two events")
+        ahead = await ws.subscribe(JOBS_CHANGED_AFTER, {"afterSeq": 3, "filter": acme_only})
+        beyond = await ahead.message()
+
+    [error] = refusal["payload"]["errors"]
+    assert error["extensions"]["code"] == "INVALID_INPUT" and "filter.tenantId" in error["message"]
+    assert changes_of(replayed) == [(1, gid(ours), 1, "CREATED"), (2, gid(ours), 2, "STATUS_CHANGED")]
+    assert beyond["payload"]["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+# ---------------------------------------------------------------- records in flight
+
+IN_FLIGHT = """
+subscription($id: ID!) {
+  jobUpdated(id: $id) { kind job { chunks(first: 5) { edges { node {
+    index status progress { done } inFlight { count fromPosition }
+  } } } } }
+}"""
+CHUNKS_IN_FLIGHT = "query($id: ID!) { job(id: $id) { chunks { edges { node { inFlight { count } } } } } }"
+
+
+def running(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The running chunks as each event showed them."""
+    return [
+        edge["node"]
+        for event in received
+        for edge in event["jobUpdated"]["job"]["chunks"]["edges"]
+        if edge["node"]["status"] == "RUNNING"
+    ]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_running_chunk_shows_the_records_its_worker_has_in_hand_as_it_runs(
+    api: Api, cluster: Cluster, acme: TenantFixture
+):
+    job = await start(acme, "test.plain", records=40, stepMs=50, chunk_size=40)
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        live = await ws.subscribe(IN_FLIGHT, {"id": gid(job)})
+        cluster.start_worker(worker_concurrency=1)
+        cluster.start_dispatcher()
+        received = await live.collect(
+            lambda got: len({chunk["progress"]["done"] for chunk in running(got)}) >= 3,
+            timeout=90, what="the running chunk's progress",
+        )
+        finished = await wait_for_status(job, *TERMINAL, timeout=90)
+        done = await query(ws, CHUNKS_IN_FLIGHT, {"id": gid(job)})
+
+    # What is in hand is what is not written yet, from the cursor: it shrinks as outcomes are written.
+    for chunk in running(received):
+        written = chunk["progress"]["done"]
+        assert chunk["inFlight"] == {"count": 40 - written, "fromPosition": written}
+    assert finished.outcome is JobOutcome.SUCCEEDED
+    assert done["job"]["chunks"]["edges"][0]["node"]["inFlight"] is None

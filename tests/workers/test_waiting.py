@@ -12,6 +12,7 @@ from domain.errors import InvalidTransition
 from domain.jobs import complete_wait
 from domain.journey import StepRun, decode
 from domain.models import Chunk, Job, JobEvent, Record
+from domain.open_records import WaitingRecords, waiting_records
 from domain.statuses import TERMINAL, ChunkStatus, JobOutcome, JobStatus, RecordStatus, StepStatus
 from tests.cluster import Cluster, wait_until
 from tests.conftest import TenantFixture
@@ -62,7 +63,13 @@ async def test_approved_records_continue_and_the_job_finishes(cluster: Cluster, 
             ("approve", StepStatus.WAITING),
         ]
         assert record.ended_at is None
+        # When it began to wait is kept: the moment its approve step asked.
+        asked = steps[1].started_at
+        assert asked <= record.waiting_since <= asked + timedelta(seconds=1)
     assert (job.done, job.total) == (0, RECORDS)
+    assert (await waiting_records([job.id]))[job.id] == WaitingRecords(
+        RECORDS, min(record.waiting_since for record in waiting)
+    )
     # The job waited only once the last record did, not when the first chunk parked.
     went_waiting = await JobEvent.filter(job_id=job.id, to_status=JobStatus.WAITING).order_by("seq").first()
     last_wait_began = max(journey_of(job, record)[1].started_at for record in waiting)
