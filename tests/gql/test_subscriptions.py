@@ -652,9 +652,9 @@ async def test_a_platform_viewer_resumes_one_tenant_by_naming_it(api: Api, make_
         beyond = await ahead.message()
 
     [error] = refusal["payload"]["errors"]
-    assert error["extensions"]["code"] == "INVALID_INPUT" and "filter.tenantId" in error["message"]
+    assert error["extensions"]["jobtowerCode"] == "INVALID_INPUT" and "filter.tenantId" in error["message"]
     assert changes_of(replayed) == [(1, gid(ours), 1, "CREATED"), (2, gid(ours), 2, "STATUS_CHANGED")]
-    assert beyond["payload"]["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+    assert beyond["payload"]["errors"][0]["extensions"]["jobtowerCode"] == "INVALID_INPUT"
 
 
 # ---------------------------------------------------------------- records in flight
