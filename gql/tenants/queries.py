@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from domain.tenants import visible_tenants
 from domain.usage import plan_usage
 from gql.context import Info
 from gql.tenants.types import PlanUsage, PrincipalNode, TenantNode, Viewer
@@ -22,6 +23,10 @@ class TenantQueries:
             name=actor.name,
             principal=PrincipalNode.of(principal) if principal else None,
         )
+
+    @strawberry.field(description="The tenants the viewer sees, by slug: all of them for the platform, else its own.")
+    async def tenants(self, info: Info) -> list[TenantNode]:
+        return [TenantNode.of(tenant) for tenant in await visible_tenants(info.context.viewer)]
 
     @strawberry.field
     async def usage(self, info: Info) -> PlanUsage:
