@@ -11,8 +11,9 @@ from tests.console.conftest import Served, Tab, eventually, finished, screenshot
 
 LIVE_OPS = "{ liveOps { counts { status count } failedLast24h } }"
 JOB_STATUS = "query ($id: ID!) { job(id: $id) { status } }"
-# Long enough to be seen running on a loaded machine, short enough to finish soon after.
-STEADY = {"records": 40, "steps": 1, "stepMs": 250, "chunkSize": 10}
+# A chunk's records run side by side: two chunks of four 2-second steps run for about eight
+# seconds, long enough to be seen RUNNING on a loaded machine.
+STEADY = {"records": 20, "steps": 4, "stepMs": 2000, "chunkSize": 10}
 # The page as it was first loaded: a reload would forget it.
 MARK = "window.__sameDocument = true"
 SAME_DOCUMENT = "window.__sameDocument === true"
