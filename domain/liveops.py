@@ -31,6 +31,8 @@ from domain.statuses import DISPATCHABLE, ChunkStatus, JobStatus
 
 FAILED_WINDOW = timedelta(hours=24)
 WAIT_WINDOW = timedelta(hours=1)
+# The stalled and failed jobs a live-ops screen lists (to open them): a few, never all.
+LISTED_JOBS = 10
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class StatusCount:
 class LiveOps:
     counts: tuple[StatusCount, ...]  # every JobStatus, in declaration order, zeros included
     stalled: int
+    stalled_job_ids: tuple[int, ...]  # up to LISTED_JOBS, longest without progress first
     failed_last_24h: int
+    failed_job_ids_last_24h: tuple[int, ...]  # up to LISTED_JOBS, latest end first
     avg_wait_seconds_last_hour: float | None  # None when no job started in the last hour
     workers_online: int
     queue_depth: int
@@ -64,12 +68,15 @@ async def live_ops_summary(actor: Actor, workers_online: int, now: datetime | No
     now = now or utcnow()
     listed = _listed(actor)
     waits = await wait_histogram(actor, since=now - WAIT_WINDOW)
+    failed = listed.filter(status=JobStatus.FAILED, ended_at__gte=now - FAILED_WINDOW)
     return LiveOps(
         counts=await _counts_by_status(listed),
         stalled=await _stalled(listed, now, workers_online),
-        failed_last_24h=await listed.filter(
-            status=JobStatus.FAILED, ended_at__gte=now - FAILED_WINDOW
-        ).count(),
+        stalled_job_ids=await _stalled_ids(listed, now, workers_online),
+        failed_last_24h=await failed.count(),
+        failed_job_ids_last_24h=tuple(
+            await failed.order_by("-ended_at", "-id").limit(LISTED_JOBS).values_list("id", flat=True)
+        ),
         avg_wait_seconds_last_hour=round(waits.total_seconds / waits.count, 3) if waits.count else None,
         workers_online=workers_online,
         queue_depth=await queue_depth(actor),
@@ -137,3 +144,14 @@ async def _stalled(listed: QuerySet[Job], now: datetime, workers_online: int) ->
         f"SELECT COUNT(*) AS n FROM {scoped_jobs(listed)} WHERE {condition}", params
     )
     return int(rows[0]["n"])
+
+
+async def _stalled_ids(listed: QuerySet[Job], now: datetime, workers_online: int) -> tuple[int, ...]:
+    condition, params = stalled_condition(now, workers_online)
+    rows = await db.fetch(
+        f"SELECT j.id AS id FROM {scoped_jobs(listed)} WHERE {condition}"
+        " ORDER BY COALESCE(j.last_progress_at, j.started_at), j.id"
+        f" LIMIT {LISTED_JOBS}",
+        params,
+    )
+    return tuple(int(row["id"]) for row in rows)

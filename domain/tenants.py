@@ -56,6 +56,12 @@ async def create_tenant(
         raise InvalidInput("slug", f"a tenant named {slug!r} already exists") from None
 
 
+async def visible_tenants(actor: Actor) -> list[Tenant]:
+    """The tenants ``actor`` sees, by slug: every tenant for the platform, else its own."""
+    tenants = Tenant.all() if actor.is_platform else Tenant.filter(id=actor.tenant_id)
+    return await tenants.order_by("slug")
+
+
 async def get_tenant(slug: str) -> Tenant:
     tenant = await Tenant.get_or_none(slug=slug)
     if tenant is None:

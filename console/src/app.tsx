@@ -2,8 +2,10 @@
 import { JobScreen } from "./screens/job/JobScreen";
 import { JobsScreen } from "./screens/jobs/JobsScreen";
 import { NotFoundScreen } from "./screens/notfound/NotFoundScreen";
+import { OpsScreen } from "./screens/ops/OpsScreen";
 import { RecordScreen } from "./screens/record/RecordScreen";
 import { SignInScreen } from "./screens/signin/SignInScreen";
+import { StatisticsScreen } from "./screens/statistics/StatisticsScreen";
 import { pathId, route } from "./stores/route";
 import { sessionState } from "./stores/session";
 
@@ -11,6 +13,8 @@ import { sessionState } from "./stores/session";
 const SCREENS: Record<string, () => preact.JSX.Element> = {
   "/": JobsScreen,
   "/jobs": JobsScreen,
+  "/ops": OpsScreen,
+  "/statistics": StatisticsScreen,
 };
 
 export function App() {

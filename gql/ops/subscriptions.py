@@ -60,6 +60,8 @@ class OpsSubscriptions:
                 summary = await _summary(context, actor)
                 if summary != last:
                     last = summary
+                    # Its listed jobs are read as they are now, not from an earlier event's loaders.
+                    context.refresh()
                     yield LiveOpsSummary.of(summary)
                 await asyncio.sleep(MIN_INTERVAL_SECONDS)  # the rate limit, not a wait for something
                 try:

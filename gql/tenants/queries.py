@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.tenants import list_api_tokens
+from domain.tenants import list_api_tokens, visible_tenants
 from domain.usage import plan_usage
 from gql.context import Info
 from gql.ids import from_global_id
@@ -25,6 +25,10 @@ class TenantQueries:
             name=actor.name,
             principal=PrincipalNode.of(principal) if principal else None,
         )
+
+    @strawberry.field(description="The tenants the viewer sees, by slug: all of them for the platform, else its own.")
+    async def tenants(self, info: Info) -> list[TenantNode]:
+        return [TenantNode.of(tenant) for tenant in await visible_tenants(info.context.viewer)]
 
     @strawberry.field
     async def usage(self, info: Info) -> PlanUsage:

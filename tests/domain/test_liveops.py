@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.health import is_stalled
-from domain.liveops import StatusCount, live_ops_summary
+from domain.liveops import LISTED_JOBS, StatusCount, live_ops_summary
 from domain.models import Chunk, Job, Tenant
 from domain.registry import JobType, Step, registry
 from domain.statuses import ChunkStatus, JobStatus
@@ -132,6 +132,8 @@ async def test_a_running_job_stalls_after_its_types_threshold_without_progress(a
     summary = await live_ops_summary(acme.actor(), workers_online=2, now=NOW)
 
     assert summary.stalled == 4
+    # Listed longest without progress first: a few minutes' quiet before half an hour's.
+    assert summary.stalled_job_ids == tuple(j.id for j in (stalled[2], stalled[0], stalled[1], stalled[3]))
     assert await stall_flags(stalled, workers_online=2) == [True] * 4
     assert await stall_flags(lively, workers_online=2) == [False] * 5
 
@@ -152,8 +154,8 @@ async def test_every_running_job_is_stalled_when_no_worker_is_online(acme):
 
 async def test_failed_in_the_last_24_hours(acme):
     t = acme.tenant
-    await job(t, JobStatus.FAILED, ended=120 * MINUTE)
-    await job(t, JobStatus.FAILED, created=30 * 60 * MINUTE, ended=(24 * 60 - 1) * MINUTE)
+    latest = await job(t, JobStatus.FAILED, ended=120 * MINUTE)
+    earlier = await job(t, JobStatus.FAILED, created=30 * 60 * MINUTE, ended=(24 * 60 - 1) * MINUTE)
     await job(t, JobStatus.FAILED, created=30 * 60 * MINUTE, ended=(24 * 60 + 1) * MINUTE)
     await job(t, JobStatus.FINISHED, ended=MINUTE)
     await job(t, JobStatus.FAILED, ended=MINUTE, hidden=True)
@@ -161,6 +163,19 @@ async def test_failed_in_the_last_24_hours(acme):
     summary = await live_ops_summary(acme.actor(), workers_online=1, now=NOW)
 
     assert summary.failed_last_24h == 2
+    assert summary.failed_job_ids_last_24h == (latest.id, earlier.id)
+
+
+async def test_a_few_stalled_and_failed_jobs_are_listed_however_many_there_are(acme):
+    t = acme.tenant
+    for n in range(LISTED_JOBS + 2):
+        await job(t, JobStatus.RUNNING, progress=(10 + n) * MINUTE)
+        await job(t, JobStatus.FAILED, ended=(10 + n) * MINUTE)
+
+    summary = await live_ops_summary(acme.actor(), workers_online=1, now=NOW)
+
+    assert (summary.stalled, summary.failed_last_24h) == (LISTED_JOBS + 2, LISTED_JOBS + 2)
+    assert len(summary.stalled_job_ids) == len(summary.failed_job_ids_last_24h) == LISTED_JOBS
 
 
 async def test_average_wait_of_the_jobs_started_in_the_last_hour(acme, make_tenant):

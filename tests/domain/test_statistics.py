@@ -269,9 +269,16 @@ async def test_at_most_max_buckets_hours_and_a_hint_to_use_days(acme):
 
     assert len(exactly) == MAX_BUCKETS
     assert exactly[-1].start == start + timedelta(hours=MAX_BUCKETS - 1)
-    # A hundred days of hours does not fit, a hundred days do: the bucket size is the fix.
+    # One hour too many does not fit, the same range in days does: the bucket size is the fix.
     assert one_too_many.value.field == "bucket"
-    assert "2001 hour buckets" in one_too_many.value.message
+    assert f"{MAX_BUCKETS + 1} hour buckets" in one_too_many.value.message
+
+
+async def test_ninety_days_fit_in_hour_buckets_even_when_the_ends_are_not_on_the_hour(acme):
+    start = at(0, 30, day=1, year=2003)
+    buckets = await job_statistics(acme.actor(), start, start + timedelta(days=90), HOUR)
+
+    assert len(buckets) == 90 * 24 + 1
 
 
 async def test_more_days_than_max_buckets_is_refused_on_the_range(acme):

@@ -16,6 +16,11 @@ query ($from: DateTime!, $to: DateTime!, $tenant: ID) {
   }
 }"""
 LIVE_OPS = "{ liveOps { counts { status count } stalled failedLast24h workersOnline queueDepth } }"
+LISTED = """{ liveOps {
+  stalledJobs { name status stalled }
+  failedJobsLast24h { name status stalled }
+} }"""
+TENANTS = "{ tenants { id slug name } }"
 
 
 async def _finished_job(actor, created: datetime, waited: float, ran: float, done: int) -> Job:
@@ -76,3 +81,36 @@ async def test_live_ops_counts_only_the_askers_jobs(tenant_api):
     assert summary["failedLast24h"] == 1
     assert summary["workersOnline"] == 0
     assert summary["stalled"] == 0
+
+
+async def test_live_ops_lists_the_stalled_and_failed_jobs_to_open_them(tenant_api):
+    acme, other = await tenant_api(), await tenant_api()
+    operator = await acme.as_(Role.OPERATOR)
+    # No worker is online in these tests: a running job is stalled.
+    running = await start_job(operator.actor, StartJobRequest(type="test.plain", name="stuck"))
+    await Job.filter(id=running.id).update(status=JobStatus.RUNNING, started_at=datetime.now(UTC))
+    failed = await start_job(operator.actor, StartJobRequest(type="test.plain", name="broke"))
+    await Job.filter(id=failed.id).update(status=JobStatus.FAILED, ended_at=datetime.now(UTC))
+    theirs = await start_job((await other.as_(Role.OPERATOR)).actor, StartJobRequest(type="test.plain"))
+    await Job.filter(id=theirs.id).update(status=JobStatus.FAILED, ended_at=datetime.now(UTC))
+
+    summary = (await (await acme.as_(Role.VIEWER)).data(LISTED))["liveOps"]
+
+    assert summary["stalledJobs"] == [{"name": "stuck", "status": "RUNNING", "stalled": True}]
+    assert summary["failedJobsLast24h"] == [{"name": "broke", "status": "FAILED", "stalled": False}]
+
+
+async def test_tenants_lists_the_viewers_own_and_every_one_for_the_platform(tenant_api):
+    acme, other = await tenant_api(), await tenant_api()
+
+    own = (await (await acme.as_(Role.VIEWER)).data(TENANTS))["tenants"]
+    everyone = (await (await acme.as_(Role.PLATFORM)).data(TENANTS))["tenants"]
+
+    assert [tenant["slug"] for tenant in own] == [acme.tenant.slug]
+    assert {acme.tenant.slug, other.tenant.slug} <= {tenant["slug"] for tenant in everyone}
+    assert [tenant["slug"] for tenant in everyone] == sorted(tenant["slug"] for tenant in everyone)
+    statistics = await (await acme.as_(Role.PLATFORM)).data(
+        STATISTICS,
+        {"from": "2026-03-01T00:00:00Z", "to": "2026-03-01T01:00:00Z", "tenant": everyone[-1]["id"]},
+    )
+    assert len(statistics["jobStatistics"]["buckets"]) == 1, "a listed tenant's id narrows the statistics"
