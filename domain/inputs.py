@@ -3,8 +3,8 @@
 Text holds no NUL character: PostgreSQL cannot store one (the request would fail inside the
 database) and SQLite would keep it. JSON numbers are finite: NaN passes every ``minimum`` and
 ``maximum`` of a schema, no JSON column can hold it faithfully, and a step handed one breaks
-(``asyncio.sleep(nan)``). Admission and schedules check here, and a refusal names the field as
-the client sent it: ``name``, ``idempotencyKey``, ``params.items.3``.
+(``asyncio.sleep(nan)``). Admission, schedules, answers to waiting records and searches check
+here, and a refusal names the field as the client sent it: ``name``, ``params.items.3``.
 """
 
 from __future__ import annotations

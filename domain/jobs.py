@@ -29,7 +29,7 @@ from domain.errors import (
     NotFound,
 )
 from domain.history import OPERATION
-from domain.inputs import MAX_NAME_LENGTH, check_name, check_text
+from domain.inputs import MAX_NAME_LENGTH, check_json, check_name, check_text
 from domain.journal import transition_line
 from domain.journey import answered, waiting_step
 from domain.logs import write_logs
@@ -348,11 +348,13 @@ async def hide_job(actor: Actor, job_id: int) -> Job:
 async def complete_wait(actor: Actor, record_id: int, payload: Any = None) -> Record:
     """Deliver the answer a WAITING record waits for; the record continues from its next step.
 
-    An answer the waiting step does not expect (its ``answer_schema``) is refused
-    with ``InvalidInput`` naming the field, and changes nothing.
+    An answer the waiting step does not expect (its ``answer_schema``), or one no database
+    stores (``domain.inputs``), is refused with ``InvalidInput`` naming the field, and
+    changes nothing.
     """
     record = await get_record(actor, record_id)
     actor.require(Role.OPERATOR, "completeWait")
+    check_json("payload", payload)
     if record.status is RecordStatus.WAITING:
         _check_answer(record, payload)
     if not await _continue_waiting(record, payload, actor):

@@ -15,27 +15,33 @@ import pytest
 
 import jobtower.demo  # noqa: F401  (registers the demo types whose params take text and numbers)
 from domain.access import Role
-from domain.models import Job
-from tests.gql.support import Api, TenantApi
-from tests.gql.test_mutations import START_RESULT, refusal, tenant_state
+from domain.clock import utcnow
+from domain.journey import entry
+from domain.models import Job, Record
+from domain.statuses import ChunkStatus, JobStatus, RecordStatus, StepStatus
+from tests.domain.scenarios import add_chunk, put_in, snapshot, start
+from tests.gql.support import Api, TenantApi, gid
+from tests.gql.test_mutations import RECORD_RESULT, START_RESULT, refusal, tenant_state
 
 NUL = "\x00"
 
 
-async def start_job(api: Api, **input: Any) -> dict:
-    """startJob with the body a Python client writes: its json module writes NaN and Infinity
-    (httpx refuses to), and Python's JSON parser on the server reads them."""
-    body = {
-        "query": f"mutation Start($input: StartJobInput!) {{ result: startJob(input: $input) {{ {START_RESULT} }} }}",
-        "variables": {"input": {"type": "test.plain", **input}},
-    }
-    response = await api.http.post(
-        "/graphql", content=json.dumps(body), headers={**api.headers(), "content-type": "application/json"}
-    )
+async def post(api: Api, query: str, variables: dict[str, Any]) -> dict:
+    """The result of a mutation sent with the body a Python client writes: its json module
+    writes NaN and Infinity (httpx refuses to), and Python's JSON parser on the server reads them."""
+    body = json.dumps({"query": query, "variables": variables})
+    response = await api.http.post("/graphql", content=body, headers={**api.headers(), "content-type": "application/json"})
     assert response.status_code == 200, response.text
     answer = response.json()
     assert "errors" not in answer, answer["errors"]
     return answer["data"]["result"]
+
+
+START = f"mutation Start($input: StartJobInput!) {{ result: startJob(input: $input) {{ {START_RESULT} }} }}"
+
+
+async def start_job(api: Api, **input: Any) -> dict:
+    return await post(api, START, {"input": {"type": "test.plain", **input}})
 
 
 @pytest.mark.parametrize(
@@ -108,3 +114,38 @@ async def test_a_job_list_filter_no_query_can_answer_is_invalid_input(acme_api: 
 
     assert body["data"] is None
     assert [error["extensions"] for error in body["errors"]] == [{"code": "INVALID_INPUT", "field": field}]
+
+
+ANSWER = f"mutation Answer($id: ID!, $payload: JSON) {{ result: completeWait(recordId: $id, payload: $payload) {{ {RECORD_RESULT} }} }}"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [({"by": f"ana{NUL}"}, "payload.by"), ({"score": math.nan}, "payload.score")],
+    ids=["nul", "nan"],
+)
+async def test_complete_wait_refuses_an_answer_that_cannot_be_stored(acme_api: TenantApi, payload, field):
+    operator = await acme_api.as_(Role.OPERATOR)
+    job = await start(operator.actor, type="test.approval")
+    await put_in(job, JobStatus.WAITING)
+    await add_chunk(job, 0, ChunkStatus.RUNNING, [RecordStatus.WAITING])
+    record = await Record.get(job_id=job.id)
+    await Record.filter(id=record.id).update(
+        started_at=utcnow(), journey=[entry(0, StepStatus.SUCCEEDED, 0, 1_000), entry(1, StepStatus.WAITING, 2_000)]
+    )
+    before = await snapshot(job.id)
+
+    result = await post(operator, ANSWER, {"id": gid("Record", record.id), "payload": payload})
+
+    refusal(result, "InvalidInputError", "INVALID_INPUT", field=field)
+    assert await snapshot(job.id) == before
+
+
+async def test_a_log_search_with_a_nul_character_is_invalid_input(acme_api: TenantApi):
+    viewer = await acme_api.as_(Role.VIEWER)
+    job = await start((await acme_api.as_(Role.OPERATOR)).actor)
+    query = "query Logs($id: ID!, $search: String) { job(id: $id) { logs(search: $search) { totalCount } } }"
+
+    body = await viewer.execute(query, {"id": gid("Job", job.id), "search": f"crm{NUL}"})
+
+    assert [error["extensions"] for error in body["errors"]] == [{"code": "INVALID_INPUT", "field": "search"}]
