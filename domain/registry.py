@@ -19,7 +19,8 @@ A developer describes a job type once::
 ``enumerate`` yields record keys in a stable order; each step is an async
 callable that receives a ``RecordContext``. A step ends a record early by
 raising ``SkipRecord`` or ``WaitForAnswer``, or the whole job with ``FailJob``;
-any other exception fails the step (after its retries) and so the record.
+any other exception, or running past its ``timeout`` (``Step(..., timeout=timedelta(...))``,
+five minutes unless set), fails the step (after its retries) and so the record.
 A step that waits says so (``Step("approve", approve, may_wait=True)``), and
 may declare the answer it expects as a JSON Schema (``answer_schema={...}``,
 which implies ``may_wait``): ``completeWait`` refuses any other payload.
