@@ -29,6 +29,7 @@ from domain.errors import (
     NotFound,
 )
 from domain.history import OPERATION
+from domain.inputs import MAX_NAME_LENGTH, check_json, check_name, check_text
 from domain.journal import transition_line
 from domain.journey import answered, waiting_step
 from domain.logs import write_logs
@@ -52,7 +53,6 @@ from domain.statuses import (
 from domain.sync_sizes import sync_size
 from domain.usage import reserve, settle
 
-MAX_NAME_LENGTH = 200
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # A verb re-checks at most this many times when other writers keep moving the job.
 MAX_RACES = 20
@@ -121,7 +121,7 @@ async def start_job(actor: Actor, request: StartJobRequest) -> Job:
         raise InvalidTransition(
             parent.status.value, "START_CHILD", f"cannot add a child to a {parent.status} job"
         )
-    _check_length("idempotencyKey", request.idempotency_key, MAX_IDEMPOTENCY_KEY_LENGTH)
+    check_text("idempotencyKey", request.idempotency_key, MAX_IDEMPOTENCY_KEY_LENGTH)
     tenant_id = parent.tenant_id if parent is not None else actor.tenant_id
     if request.idempotency_key is not None:
         existing = await Job.get_or_none(tenant_id=tenant_id, idempotency_key=request.idempotency_key)
@@ -170,9 +170,7 @@ def _new_job(
     actor: Actor, job_type: JobType, request: StartJobRequest, tenant_id: int, parent: Job | None, chunk_size: int
 ) -> Job:
     name = request.name if request.name is not None else job_type.name
-    _check_length("name", name, MAX_NAME_LENGTH)
-    if not name.strip():
-        raise InvalidInput("name", "must not be blank")
+    check_name(name)
     if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise InvalidInput("chunkSize", f"must be between 1 and {MAX_CHUNK_SIZE}")
     params = job_type.validate_params(request.params)
@@ -193,11 +191,6 @@ def _new_job(
         idempotency_key=request.idempotency_key,
         schedule_id=request.schedule_id,
     )
-
-
-def _check_length(field: str, value: str | None, limit: int) -> None:
-    if value is not None and len(value) > limit:
-        raise InvalidInput(field, f"must be at most {limit} characters")
 
 
 async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
@@ -355,11 +348,13 @@ async def hide_job(actor: Actor, job_id: int) -> Job:
 async def complete_wait(actor: Actor, record_id: int, payload: Any = None) -> Record:
     """Deliver the answer a WAITING record waits for; the record continues from its next step.
 
-    An answer the waiting step does not expect (its ``answer_schema``) is refused
-    with ``InvalidInput`` naming the field, and changes nothing.
+    An answer the waiting step does not expect (its ``answer_schema``), or one no database
+    stores (``domain.inputs``), is refused with ``InvalidInput`` naming the field, and
+    changes nothing.
     """
     record = await get_record(actor, record_id)
     actor.require(Role.OPERATOR, "completeWait")
+    check_json("payload", payload)
     if record.status is RecordStatus.WAITING:
         _check_answer(record, payload)
     if not await _continue_waiting(record, payload, actor):

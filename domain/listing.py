@@ -24,6 +24,7 @@ from tortoise.models import Model
 from domain import db
 from domain.access import Actor, Role
 from domain.errors import InvalidInput, NotFound
+from domain.inputs import check_text
 from domain.jobs import visible_jobs
 from domain.models import Job, Record
 from domain.statuses import JobStatus, RecordStatus
@@ -31,6 +32,9 @@ from domain.statuses import JobStatus, RecordStatus
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 MAX_SEARCH_LENGTH = 200
+# A type filter names job types, whose names fit their column; a filter names few of them.
+MAX_TYPE_LENGTH = 100
+MAX_TYPES = 100
 
 T = TypeVar("T")
 
@@ -135,6 +139,10 @@ def filtered_jobs(actor: Actor, where: JobListFilter) -> Any:
     if where.status:
         jobs = jobs.filter(status__in=list(where.status))
     if where.type:
+        if len(where.type) > MAX_TYPES:
+            raise InvalidInput("type", f"must name at most {MAX_TYPES} job types")
+        for name in where.type:
+            check_text("type", name, MAX_TYPE_LENGTH)
         jobs = jobs.filter(type__in=list(where.type))
     if where.run_by is not None:
         jobs = jobs.filter(run_by_id=where.run_by)
@@ -148,8 +156,7 @@ def filtered_jobs(actor: Actor, where: JobListFilter) -> Any:
         jobs = jobs.filter(parent_id=where.parent_id)
     if where.search:
         text = where.search.strip()
-        if len(text) > MAX_SEARCH_LENGTH:
-            raise InvalidInput("search", f"must be at most {MAX_SEARCH_LENGTH} characters")
+        check_text("search", text, MAX_SEARCH_LENGTH)
         if text:
             jobs = jobs.filter(
                 Q(name__icontains=text)

@@ -19,7 +19,8 @@ A developer describes a job type once::
 ``enumerate`` yields record keys in a stable order; each step is an async
 callable that receives a ``RecordContext``. A step ends a record early by
 raising ``SkipRecord`` or ``WaitForAnswer``, or the whole job with ``FailJob``;
-any other exception fails the step (after its retries) and so the record.
+any other exception, or running past its ``timeout`` (``Step(..., timeout=timedelta(...))``,
+five minutes unless set), fails the step (after its retries) and so the record.
 A step that waits says so (``Step("approve", approve, may_wait=True)``), and
 may declare the answer it expects as a JSON Schema (``answer_schema={...}``,
 which implies ``may_wait``): ``completeWait`` refuses any other payload.
@@ -32,6 +33,7 @@ why it cannot be stopped or restarted when it cannot, and the chunk sizes
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -42,11 +44,13 @@ import importlib
 import jsonschema
 
 from domain.errors import InvalidInput, UnknownJobType
+from domain.inputs import check_json
 
 MAX_CHUNK_SIZE = 100_000
 # A type that lists no chunk sizes offers its default and these multiples of it.
 CHUNK_SIZE_FACTORS = (0.1, 0.2, 0.5, 1, 2, 5, 10)
 DEFAULT_STALL_THRESHOLD = timedelta(minutes=5)
+DEFAULT_STEP_TIMEOUT = timedelta(minutes=5)
 
 Params = Mapping[str, Any]
 Enumerator = Callable[[Params], AsyncIterator[str]]
@@ -98,12 +102,32 @@ class RecordContext(Protocol):
     ) -> int: ...
 
 
-def check_against(schema: Mapping[str, Any], value: Any, field: str) -> None:
-    """``InvalidInput`` naming the offending field (``params.records``) unless ``value`` matches."""
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# JSON Schema calls 2.0 an integer, yet code that reads an integer param (``range``, a slice)
+# fails on a float: this validator calls 2.0 a number only, and ``check_against`` makes it 2.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
+def check_against(schema: Mapping[str, Any], value: Any, field: str) -> Any:
+    """``value`` as ``schema`` accepts it, with a whole float where it declares an integer made
+    an int (a copy; ``value`` is left as it is); else ``InvalidInput`` naming the offending
+    field (``params.records``)."""
+    validator = _Validator(schema)
+    errors = list(validator.iter_errors(value))
+    integral = [error for error in errors if _integral_for_integer(error)]
+    if integral:
+        for error in integral:
+            value = _replaced(value, list(error.absolute_path), int(error.instance))
+        errors = list(validator.iter_errors(value))
+    error = jsonschema.exceptions.best_match(errors)
     if error is None:
-        return
+        return value
     path = [str(part) for part in error.absolute_path]
     if error.validator == "required" and isinstance(error.instance, Mapping):
         # The error sits on the object; the field at fault is the one that is missing.
@@ -111,8 +135,37 @@ def check_against(schema: Mapping[str, Any], value: Any, field: str) -> None:
     raise InvalidInput(field=".".join([field, *path]), message=error.message)
 
 
+def _integral_for_integer(error: jsonschema.ValidationError) -> bool:
+    """The error is only that a whole float stands where the schema wants an integer."""
+    if error.validator != "type" or not isinstance(error.instance, float) or not error.instance.is_integer():
+        return False
+    wanted = error.validator_value
+    return "integer" in (wanted if isinstance(wanted, list) else [wanted])
+
+
+def _replaced(document: Any, path: list[Any], new: Any) -> Any:
+    """``document`` with the value at ``path`` replaced, copying only the containers on the way."""
+    if not path:
+        return new
+    head, *rest = path
+    changed = copy(document)
+    changed[head] = _replaced(document[head], rest, new)
+    return changed
+
+
 @dataclass(frozen=True)
 class Step:
+    """One stage of a record's pipeline.
+
+    A run that lasts longer than ``timeout`` is cancelled and counts as a failed attempt: it is
+    retried per ``retries``, then the record fails saying it timed out. A timeout can only
+    preempt a step where it awaits. One that blocks the event loop (``time.sleep``, a
+    synchronous client, a long computation) runs to its end whatever its timeout, and meanwhile
+    its worker neither heartbeats nor runs other records, so its chunk may be re-run by another
+    worker once the lease expires. Such work belongs in a thread (``await
+    asyncio.to_thread(...)``): the step then times out, though the thread runs on to its end.
+    """
+
     name: str
     run: StepFn
     # Extra attempts after the first failure before the record fails.
@@ -124,8 +177,12 @@ class Step:
     answer_schema: Mapping[str, Any] | None = None
     # The step may raise WaitForAnswer: clients show that its records may wait for an answer.
     may_wait: bool = False
+    # How long one attempt may run before it is cancelled and counts as failed.
+    timeout: timedelta = DEFAULT_STEP_TIMEOUT
 
     def __post_init__(self) -> None:
+        if self.timeout <= timedelta(0):
+            raise ValueError(f"step {self.name} needs a positive timeout")
         if self.answer_schema is not None:
             jsonschema.Draft202012Validator.check_schema(self.answer_schema)
             # Only a step that waits is answered.
@@ -206,9 +263,12 @@ class JobType:
         return sizes
 
     def validate_params(self, params: Any) -> dict[str, Any]:
+        """The params as the schema accepts them and every backend stores them, or ``InvalidInput``."""
         if params is None:
             params = {}
-        check_against(self.params_schema, params, "params")
+        # First: NaN would pass the schema's minimum and maximum.
+        check_json("params", params)
+        params = check_against(self.params_schema, params, "params")
         if not isinstance(params, dict):
             raise InvalidInput(field="params", message="must be an object")
         return params

@@ -24,9 +24,10 @@ from domain import db
 from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.errors import InvalidInput, JobtowerError, NotFound
-from domain.jobs import MAX_NAME_LENGTH, StartJobRequest, start_job
+from domain.inputs import check_name
+from domain.jobs import StartJobRequest, start_job
 from domain.models import Job, Schedule
-from domain.registry import JobType, registry
+from domain.registry import registry
 
 log = logging.getLogger(__name__)
 
@@ -121,38 +122,6 @@ def _check_cron(cron: str, timezone: str) -> None:
         raise InvalidInput("cron", f"{cron!r} never comes due") from None
 
 
-def _check_name(name: str) -> None:
-    if not name.strip():
-        raise InvalidInput("name", "must not be blank")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidInput("name", f"must be at most {MAX_NAME_LENGTH} characters")
-    if "\x00" in name:
-        raise InvalidInput("name", "must not contain NUL characters")
-
-
-def _checked_params(job_type: JobType, params: Any) -> dict[str, Any]:
-    """The params as the job type's schema accepts them, and as every backend can store them."""
-    if _contains_nul(params):
-        raise InvalidInput("params", "must not contain NUL characters")
-    return job_type.validate_params(params)
-
-
-def _contains_nul(value: Any) -> bool:
-    # Iterative: a deeply nested value must not exhaust the stack.
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
-
-
 # ---------------------------------------------------------------- managing
 
 
@@ -167,11 +136,11 @@ async def create_schedule(
 ) -> Schedule:
     """A new schedule of the actor's tenant. Any job type an admin may start, system types too."""
     actor.require(Role.ADMIN, "createSchedule")
-    _check_name(name)
+    check_name(name)
     _check_timezone(timezone)
     _check_cron(cron, timezone)
     job_type = registry.get(type)
-    validated = _checked_params(job_type, params)
+    validated = job_type.validate_params(params)
     try:
         return await Schedule.create(
             tenant_id=actor.tenant_id,
@@ -202,7 +171,7 @@ async def _change(actor: Actor, schedule_id: int, changes: ScheduleChanges, acti
     actor.require(Role.ADMIN, action)
     updates: dict[str, Any] = {}
     if changes.name is not None:
-        _check_name(changes.name)
+        check_name(changes.name)
         updates["name"] = changes.name
     if changes.timezone is not None:
         _check_timezone(changes.timezone)
@@ -216,7 +185,7 @@ async def _change(actor: Actor, schedule_id: int, changes: ScheduleChanges, acti
         # The params are checked against the type the schedule will have.
         job_type = registry.get(changes.type if changes.type is not None else schedule.type)
         updates["type"] = job_type.name
-        updates["params"] = _checked_params(job_type, changes.params if changes.params is not None else schedule.params)
+        updates["params"] = job_type.validate_params(changes.params if changes.params is not None else schedule.params)
     enabled = changes.enabled if changes.enabled is not None else schedule.enabled
     updates["enabled"] = enabled
     if "cron" in updates or enabled != schedule.enabled:

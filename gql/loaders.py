@@ -13,7 +13,7 @@ from tortoise.models import Model
 
 from domain.access import Actor
 from domain.jobs import can_see
-from domain.errors import InvalidInput
+from domain.inputs import check_text
 from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent, record_row
 from domain.logs import LogLevel
 from domain.models import Chunk, Job, JobEvent, JobLog, Principal, Record, Tenant
@@ -146,8 +146,7 @@ class Loaders:
             conditions.append(f"level IN ({', '.join('?' for _ in wanted)})")
             params.extend(value.value for value in wanted)
         if search:
-            if len(search) > MAX_SEARCH_LENGTH:
-                raise InvalidInput("search", f"must be at most {MAX_SEARCH_LENGTH} characters")
+            check_text("search", search, MAX_SEARCH_LENGTH)
             conditions.append("LOWER(message) LIKE ? ESCAPE '\\'")
             params.append("%" + _escape_like(search.lower()) + "%")
         if since is not None:

@@ -2,7 +2,8 @@
 
 ``test.counted`` records every execution of its step in Redis
 (``executions_key(job_id)``: key -> runs), so tests can tell a record that ran
-twice from one whose outcome was written twice.
+twice from one whose outcome was written twice; so does ``test.hanging``, whose
+step never ends by itself.
 """
 
 from __future__ import annotations
@@ -51,10 +52,20 @@ _redis: Redis | None = None
 
 
 async def counted(context: RecordContext) -> None:
+    await passes(context)
+    await _count_execution(context)
+
+
+async def hangs(context: RecordContext) -> None:
+    """Counts its run, then never ends by itself: only its step's timeout ends it."""
+    await _count_execution(context)
+    await asyncio.sleep(3600)
+
+
+async def _count_execution(context: RecordContext) -> None:
     global _redis
     if _redis is None:
         _redis = Redis.from_url(os.environ["REDIS_URL"])
-    await passes(context)
     # The count is the tests' instrument, not the work: it waits out a Redis restart.
     for _ in range(300):
         try:
@@ -125,4 +136,12 @@ DEADLINE = _register(
     "Approval with a deadline test",
     steps=(Step("approve", approval_with_deadline, may_wait=True), Step("send", passes)),
     record_concurrency=8,
+)
+# Each attempt outlives the lease of tests.cluster.FAST_SETTINGS (3 s): were the heartbeat to
+# stop while a step hangs, the chunk would be taken back and run again.
+HANGING_STEP_TIMEOUT = timedelta(seconds=4)
+HANGING = _register(
+    "test.hanging",
+    "Hanging test",
+    steps=(Step("hang", hangs, retries=1, timeout=HANGING_STEP_TIMEOUT), Step("after", passes)),
 )

@@ -33,7 +33,7 @@ from domain.jobs import StartJobRequest, start_job
 from domain.journey import continued, entry, waiting_step
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Record
-from domain.registry import FailJob, JobType, SkipRecord, WaitForAnswer
+from domain.registry import FailJob, JobType, SkipRecord, Step, WaitForAnswer
 from domain.statuses import ChunkOperation, JobStatus, RecordStatus, StepStatus, keeps_working
 from workers.progress import ProgressPublisher
 
@@ -272,11 +272,15 @@ class ChunkRunner:
             waiting_since=now if waits else None,
         )
 
-    async def _run_step(self, step: Any, context: StepContext) -> tuple[StepStatus, str | None]:
+    async def _run_step(self, step: Step, context: StepContext) -> tuple[StepStatus, str | None]:
+        """One step, each attempt under its timeout; the chunk's heartbeat, a task of its own,
+        beats on meanwhile."""
         attempt = 0
         while True:
+            deadline = asyncio.timeout(step.timeout.total_seconds())
             try:
-                await step.run(context)
+                async with deadline:
+                    await step.run(context)
                 return StepStatus.SUCCEEDED, None
             except SkipRecord as signal:
                 return StepStatus.SKIPPED, str(signal) or None
@@ -289,11 +293,14 @@ class ChunkRunner:
                 return StepStatus.FAILED, self.job_failure
             except asyncio.CancelledError:
                 return StepStatus.INTERRUPTED, "interrupted by a force stop"
-            except Exception as error:  # a step's own fault: retried, then the record fails
+            except Exception as error:  # a step's own fault or its timeout: retried, then the record fails
                 attempt += 1
                 if attempt <= step.retries:
                     continue
-                message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+                if deadline.expired():
+                    message = f"timed out after {step.timeout.total_seconds():g} s"
+                else:
+                    message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
                 if step.fail_job:
                     self.job_failure = f"step {step.name} failed: {message}"
                 return StepStatus.FAILED, message
