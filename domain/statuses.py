@@ -135,6 +135,8 @@ JOB_TRANSITIONS: dict[tuple[Operation, JobStatus], JobStatus] = {
     (Operation.WORK_DONE, JS.WAITING): JS.FINISHED,
     (Operation.WORK_DONE, JS.STOPPING): JS.FINISHED,
     (Operation.WORK_DONE, JS.CANCELING): JS.CANCELED,
+    # A job's enumeration runs while it is PENDING; when it fails, so does the job.
+    (Operation.RUN_FAILED, JS.PENDING): JS.FAILED,
     (Operation.RUN_FAILED, JS.RUNNING): JS.FAILED,
     (Operation.RUN_FAILED, JS.WAITING): JS.FAILED,
     (Operation.RUN_FAILED, JS.STOPPING): JS.FAILED,

@@ -34,6 +34,8 @@ MOVES: dict[tuple[str, JobStatus], JobStatus] = {
     ("finish_job", S.STOPPING): S.FINISHED,
     # A cancel request wins: the job ends discarded, whatever the run did.
     ("finish_job", S.CANCELING): S.CANCELED,
+    # Its enumeration, which runs while the job is PENDING, failed.
+    ("fail_job", S.PENDING): S.FAILED,
     ("fail_job", S.RUNNING): S.FAILED,
     ("fail_job", S.WAITING): S.FAILED,
     ("fail_job", S.STOPPING): S.FAILED,

@@ -125,6 +125,17 @@ async def test_a_parent_winding_down_settles_only_after_its_children_followed(ac
     assert child.ended_at <= parent.ended_at
 
 
+async def test_a_job_whose_enumeration_fails_fails_and_does_not_stay_pending(acme):
+    job = await start(acme.actor())
+    await execution.begin_enumeration(job.id, timedelta(seconds=30))
+
+    await execution.enumeration_failed(job.id, "ValueError: the source is gone")
+
+    failed = await Job.get(id=job.id)
+    assert (failed.status, failed.error) == (S.FAILED, "enumeration failed: ValueError: the source is gone")
+    assert failed.ended_at is not None
+
+
 async def test_a_child_of_a_running_parent_is_left_pending(acme):
     operator = acme.actor(Role.OPERATOR)
     parent = await put_in(await start(operator), S.RUNNING)
