@@ -1,4 +1,6 @@
 // Which screen the URL and the session show.
+import { AdminScreen } from "./screens/admin/AdminScreen";
+import { AutomationsScreen } from "./screens/automations/AutomationsScreen";
 import { JobScreen } from "./screens/job/JobScreen";
 import { JobsScreen } from "./screens/jobs/JobsScreen";
 import { NotFoundScreen } from "./screens/notfound/NotFoundScreen";
@@ -11,6 +13,8 @@ import { sessionState } from "./stores/session";
 const SCREENS: Record<string, () => preact.JSX.Element> = {
   "/": JobsScreen,
   "/jobs": JobsScreen,
+  "/automations": AutomationsScreen,
+  "/admin": AdminScreen,
 };
 
 export function App() {

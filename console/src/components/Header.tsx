@@ -1,7 +1,16 @@
 // The bar above every signed-in screen: where you are, who you are, the live state, actions.
 import type { ComponentChildren } from "preact";
 import { liveState, type LiveState } from "../services/connection";
+import { route } from "../stores/route";
 import { signOut, viewer } from "../stores/session";
+import { Link } from "./Link";
+
+/** The console's sections; a section is current on its own pages (a job is one of the Jobs). */
+const SECTIONS = [
+  { href: "/jobs", label: "Jobs", current: /^\/(jobs|records)?(\/|$)/ },
+  { href: "/automations", label: "Automations", current: /^\/automations$/ },
+  { href: "/admin", label: "Admin", current: /^\/admin$/ },
+];
 
 const LIVE_LABELS: Record<LiveState, string> = {
   idle: "Offline",
@@ -22,6 +31,13 @@ export function Header({ children }: { children?: ComponentChildren }) {
         </span>{" "}
         Jobtower
       </a>
+      <nav class="sections" aria-label="Sections">
+        {SECTIONS.map((section) => (
+          <Link href={section.href} current={section.current.test(route.value.path)}>
+            {section.label}
+          </Link>
+        ))}
+      </nav>
       <div class="top-actions">
         {children}
         <span class={`live live-${live}`} role="status" aria-label="Updates">
