@@ -160,6 +160,20 @@ export async function setSyncSize(jobType: string, chunkSize: number | null): Pr
   }
 }
 
+// Signed out, the tenant's tokens and plan are forgotten: the next sign-in may be another's.
+effect(() => {
+  if (sessionState.value === "signed-in") return;
+  generation += 1;
+  batch(() => {
+    tokens.value = [];
+    tokensTotal.value = 0;
+    moreTokens.value = null;
+    usage.value = null;
+    syncTypes.value = [];
+    adminState.value = "loading";
+  });
+});
+
 effect(() => {
   if (sessionState.value !== "signed-in" || !onAdmin.value || !adminAccess.value.enabled) return;
   untracked(() => void refreshAdmin());

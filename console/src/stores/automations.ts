@@ -166,6 +166,17 @@ function concerns(job: { id: string; name: string }): boolean {
   );
 }
 
+// Signed out, the schedules are forgotten: the next sign-in may be another tenant's.
+effect(() => {
+  if (sessionState.value === "signed-in") return;
+  generation += 1;
+  batch(() => {
+    schedules.value = [];
+    scheduleTypes.value = [];
+    automationsState.value = "loading";
+  });
+});
+
 effect(() => {
   if (sessionState.value !== "signed-in" || !onAutomations.value) return;
   const includeSystem = seesSystemJobs.value;
