@@ -1,4 +1,6 @@
 // Which screen the URL and the session show.
+import { AdminScreen } from "./screens/admin/AdminScreen";
+import { AutomationsScreen } from "./screens/automations/AutomationsScreen";
 import { JobScreen } from "./screens/job/JobScreen";
 import { JobsScreen } from "./screens/jobs/JobsScreen";
 import { NotFoundScreen } from "./screens/notfound/NotFoundScreen";
@@ -15,6 +17,8 @@ const SCREENS: Record<string, () => preact.JSX.Element> = {
   "/jobs": JobsScreen,
   "/ops": OpsScreen,
   "/statistics": StatisticsScreen,
+  "/automations": AutomationsScreen,
+  "/admin": AdminScreen,
 };
 
 export function App() {

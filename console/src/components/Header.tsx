@@ -10,6 +10,8 @@ const SECTIONS = [
   { href: "/jobs", label: "Jobs", current: /^\/(jobs|records)?(\/|$)/ },
   { href: "/ops", label: "Live ops", current: /^\/ops$/ },
   { href: "/statistics", label: "Statistics", current: /^\/statistics$/ },
+  { href: "/automations", label: "Automations", current: /^\/automations$/ },
+  { href: "/admin", label: "Admin", current: /^\/admin$/ },
 ];
 
 const LIVE_LABELS: Record<LiveState, string> = {

@@ -31,6 +31,12 @@ export function refusal(code: string, message: string): string {
   return `${REFUSALS[code] ?? "Refused"}: ${message}`;
 }
 
+/** An InvalidInputError's message as its field shows it: the message names the field first,
+ * which beside that very field it need not (`params.records` keeps its sub-field). */
+export function fieldMessage(field: string, message: string): string {
+  return !field.includes(".") && message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
+}
+
 type Answer = { __typename: string; job?: { id: string } | JobDetail; code?: string; message?: string };
 
 async function answer(action: JobAction, id: string): Promise<Answer> {

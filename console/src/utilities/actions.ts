@@ -1,5 +1,6 @@
 // Which lifecycle actions a job offers, to whom, and why not: the one table the console
-// asks, mirroring the server's transitions (the server still decides; this explains).
+// asks, mirroring the server's transitions (the server still decides; this explains). The
+// role ranks here also decide what the Automations and Admin pages offer.
 import { JOB_STATUSES, type JobStatus, type Role } from "./statuses";
 
 export type JobAction =
@@ -96,12 +97,23 @@ export const ACTIONS: Record<JobAction, Rule> = {
   },
 };
 
+/** Whether `role` holds at least `needed`, and if not, the reason a disabled control gives. */
+export function needsRole(needed: Role, role: Role | undefined): Availability {
+  return role && RANK[role] >= RANK[needed]
+    ? { enabled: true }
+    : { enabled: false, reason: `Needs the ${needed} role; you are ${role ?? "not signed in"}.` };
+}
+
+/** The roles a token created by `role` may have: never above the creator's own. */
+export function grantableRoles(role: Role | undefined): Role[] {
+  return (Object.keys(RANK) as Role[]).filter((candidate) => needsRole(candidate, role).enabled);
+}
+
 /** Whether `role` may take `action` on `job` now, and if not, why (role, state or job type). */
 export function availability(action: JobAction, job: ActionFacts, role: Role | undefined): Availability {
   const rule = ACTIONS[action];
-  if (!role || RANK[role] < RANK[rule.role]) {
-    return { enabled: false, reason: `Needs the ${rule.role} role; you are ${role ?? "not signed in"}.` };
-  }
+  const allowed = needsRole(rule.role, role);
+  if (!allowed.enabled) return allowed;
   if (!rule.from.includes(job.status)) {
     return {
       enabled: false,

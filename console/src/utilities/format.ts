@@ -32,3 +32,22 @@ export function formatDuration(seconds: number | null | undefined): string {
   if (minutes > 0) return `${minutes} min ${String(rest).padStart(2, "0")} s`;
   return `${rest} s`;
 }
+
+/** A moment in UTC, to the minute: "2026-12-02 07:00 UTC". */
+export function formatUtc(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const moment = new Date(iso);
+  return Number.isNaN(moment.getTime()) ? "—" : `${moment.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+/**
+ * A wall-clock time as the server wrote it for a time zone (ISO 8601 with that zone's offset),
+ * to the minute and with the offset: "2026-12-02 08:00 (UTC+01:00)". Read as written, never
+ * moved into the browser's own zone.
+ */
+export function formatWallClock(local: string | null | undefined): string {
+  const match = local ? /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.exec(local) : null;
+  if (!match) return "—";
+  const [, day, minute, offset] = match;
+  return `${day} ${minute} (UTC${offset === "Z" ? "" : offset})`;
+}

@@ -90,3 +90,15 @@ export const WAITING_REASONS: Record<WaitingReason, { sentence: string; remedy?:
   NO_WORKERS: { sentence: "No worker is online to run it." },
   STOPPED: { sentence: "Stopped", remedy: "resume" },
 };
+
+/** A schedule: started on time, or only when an admin runs it now. */
+export const SCHEDULE_STATES: Record<"ENABLED" | "DISABLED", Look> = {
+  ENABLED: { label: "Enabled", tone: "success", icon: "●" },
+  DISABLED: { label: "Disabled", tone: "muted", icon: "○" },
+};
+
+/** An API token: accepted, or refused from its revocation on. */
+export const TOKEN_STATES: Record<"ACTIVE" | "REVOKED", Look> = {
+  ACTIVE: { label: "Active", tone: "success", icon: "●" },
+  REVOKED: { label: "Revoked", tone: "danger", icon: "⊘" },
+};

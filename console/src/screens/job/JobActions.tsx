@@ -1,6 +1,7 @@
 // The lifecycle actions of one job: each enabled by the one table (role, state, job type), a
 // disabled one saying why, the dangerous ones asked first, a refusal shown in words.
 import { useState } from "preact/hooks";
+import { ActionButton } from "../../components/ActionButton";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { perform } from "../../stores/actions";
 import { accept, type JobDetail } from "../../stores/job";
@@ -105,27 +106,17 @@ export function JobActions({ job }: { job: JobDetail }) {
       <div class="action-bar" role="toolbar" aria-label="Actions">
         {BAR.map((slot) => {
           const action = actionOf(slot, job);
-          const state = availability(action, job, role);
-          const reasonId = `why-${action}`;
           return (
-            <span class="action" key={action}>
-              <button
-                type="button"
-                class={action === "forceStop" || action === "cancel" ? "danger-outline" : undefined}
-                aria-disabled={state.enabled ? undefined : "true"}
-                aria-describedby={state.enabled ? undefined : reasonId}
-                aria-busy={busy === action || undefined}
-                title={state.enabled ? undefined : state.reason}
-                onClick={() => press(action)}
-              >
-                {ACTIONS[action].label}
-              </button>
-              {!state.enabled && (
-                <span id={reasonId} class="visually-hidden">
-                  {state.reason}
-                </span>
-              )}
-            </span>
+            <ActionButton
+              key={action}
+              id={action}
+              availability={availability(action, job, role)}
+              busy={busy === action}
+              class={action === "forceStop" || action === "cancel" ? "danger-outline" : undefined}
+              onPress={() => press(action)}
+            >
+              {ACTIONS[action].label}
+            </ActionButton>
           );
         })}
       </div>
