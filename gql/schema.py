@@ -8,6 +8,9 @@ import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
+from gql.bulk.mutations import BulkMutations
+from gql.bulk.queries import BulkQueries
+from gql.bulk.subscriptions import BulkSubscriptions
 from gql.complexity import ListSizeLimiter
 from gql.extensions import ErrorPolicy
 from gql.fanout import SharedEventExecution
@@ -31,17 +34,17 @@ MAX_LIST_ITEMS = 50_000
 
 
 @strawberry.type
-class Query(NodeQueries, JobQueries, OpsQueries, ScheduleQueries, TenantQueries):
+class Query(NodeQueries, JobQueries, OpsQueries, ScheduleQueries, TenantQueries, BulkQueries):
     pass
 
 
 @strawberry.type
-class Mutation(JobMutations, ScheduleMutations):
+class Mutation(JobMutations, ScheduleMutations, BulkMutations):
     pass
 
 
 @strawberry.type
-class Subscription(JobSubscriptions, LogSubscriptions, OpsSubscriptions):
+class Subscription(JobSubscriptions, LogSubscriptions, OpsSubscriptions, BulkSubscriptions):
     pass
 
 

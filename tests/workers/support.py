@@ -11,8 +11,8 @@ from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.errors import InvalidTransition, JobNotStoppable
 from domain.jobs import StartJobRequest, cancel_job, force_stop_job, start_job
-from domain.models import Chunk, Job, Record
-from domain.statuses import CHUNK_OPEN, TERMINAL, ChunkStatus, JobStatus
+from domain.models import BulkOperation, Chunk, Job, Record
+from domain.statuses import BULK_OPEN, CHUNK_OPEN, TERMINAL, BulkOperationStatus, ChunkStatus, JobStatus
 from tests.cluster import wait_until
 from tests.conftest import TenantFixture
 
@@ -56,6 +56,9 @@ async def start_child(tenant: TenantFixture, parent: Job, type: str, **params: A
 
 async def discard_open_jobs() -> None:
     """Cancel whatever a test left open, so the workers of the next test do not inherit it."""
+    await BulkOperation.filter(status__in=list(BULK_OPEN)).update(
+        status=BulkOperationStatus.CANCELED, ended_at=utcnow()
+    )
     platform = Actor(tenant_id=0, role=Role.PLATFORM, name="test cleanup")
     open_roots = await Job.filter(id=F("root_id")).exclude(status__in=TERMINAL).values_list("id", "status")
     for job_id, status in open_roots:
