@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import strawberry
 
 from domain.bulk import get_bulk_operation
+from domain.errors import NotFound
 from domain.models import BulkOperation
 from domain.statuses import BULK_OPEN
 from gql.bulk.types import BulkOperationNode
@@ -52,7 +53,11 @@ class BulkSubscriptions:
     async def bulk_operation_updated(
         self, info: Info, id: strawberry.ID
     ) -> AsyncGenerator[BulkOperationNode, None]:
-        operation = await get_bulk_operation(info.context.viewer, from_global_id(id, "BulkOperation"))
+        try:
+            operation = await get_bulk_operation(info.context.viewer, from_global_id(id, "BulkOperation"))
+        except NotFound:
+            # Said with the id as the client sent it: another tenant's reads as one that does not exist.
+            raise NotFound("bulk operation", id) from None
         async for current in operation_states(info.context.streams, operation.id):
             info.context.refresh()
             yield BulkOperationNode.of(current)

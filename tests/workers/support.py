@@ -85,3 +85,22 @@ async def discard_open_jobs() -> None:
     await Chunk.filter(status__in=CHUNK_OPEN).update(
         status=ChunkStatus.CANCELED, lease_owner=None, lease_expires_at=None
     )
+
+
+async def idle_pending_jobs(tenant: TenantFixture, count: int, name: str = "queued") -> list[int]:
+    """``count`` PENDING jobs that no worker takes up (enumerated into no chunk), written straight
+    into the table: thousands of admissions would take longer than what a test measures."""
+    now = utcnow()
+    await Job.bulk_create(
+        [
+            Job(
+                tenant_id=tenant.tenant.id, type="test.plain", name=f"{name} {number}", chunk_size=10,
+                enumerated=True, total=0, created_at=now,
+            )
+            for number in range(count)
+        ],
+        batch_size=1000,
+    )
+    return await Job.filter(tenant_id=tenant.tenant.id, name__startswith=f"{name} ").order_by("id").values_list(
+        "id", flat=True
+    )
