@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 
 # Ids fit in one request; more jobs than that are chosen with a filter.
 MAX_IDS = 1000
-MAX_FILTERED = 1_000_000
+# Choosing 100,000 jobs took 1-4 s here: the bound keeps the mutation's one statement short.
+MAX_FILTERED = 250_000
 # A target whose transaction the database rolled back over a conflict runs again this often.
 MAX_CONFLICTS = 5
 INTERNAL_ERROR = "INTERNAL_ERROR"
