@@ -3,8 +3,9 @@
 Each round the leader re-queues chunks whose worker died, settles stop and
 cancel requests that found nothing in flight, hands out enumerations, tells
 idle worker slots that chunks are ready, hands out bulk operations that no
-worker runs, starts due schedules and relays job events. It never chooses a chunk: a free-slot notice names none, and the slot
-that reads it takes the fairest ready chunk at that moment
+worker runs, starts due schedules and relays job events. It never chooses a
+chunk: a free-slot notice names none, and the slot that reads it takes the
+fairest ready chunk at that moment
 (``domain.scheduling``), so neither the dispatcher nor the broker's queue
 decides the order. Several dispatcher processes may run: the others stand by,
 and every claim is atomic anyway.

@@ -100,7 +100,9 @@ class BulkOperationNode(Node):
     def ended_at(self) -> datetime | None:
         return self.model.ended_at
 
-    @strawberry.field
+    @strawberry.field(
+        description="The tenant of who started it: its operations list there (a PLATFORM principal's may act on every tenant's jobs)."
+    )
     async def tenant(self, info: Info) -> TenantNode:
         return TenantNode.of(await info.context.loaders.tenant.load(self.model.tenant_id))
 
