@@ -106,3 +106,27 @@ async def transaction() -> AsyncIterator[Any]:
         if connection.capabilities.dialect == "sqlite":
             await connection.execute_query("UPDATE tenant SET id = id WHERE 0")
         yield connection
+
+
+# PostgreSQL's serialization failure and deadlock: the transaction was rolled back whole
+# and may simply run again.
+_CONFLICT_STATES = frozenset({"40001", "40P01"})
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is a transaction the database rolled back over a conflict with another."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if getattr(cause, "sqlstate", None) in _CONFLICT_STATES:
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def compiled(queryset: Any) -> tuple[str, list[Any]]:
+    """The SQL of a Tortoise query and its parameters, in the connected backend's placeholder
+    style, built as running the query would build it: for a statement that embeds it."""
+    queryset._choose_db_if_not_chosen()
+    queryset._make_query()
+    sql, params = queryset.query.get_parameterized_sql()
+    return sql, list(params)

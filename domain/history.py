@@ -76,11 +76,12 @@ async def tenant_event_seqs(tenant_ids: Sequence[int]) -> dict[int, int]:
 
 
 async def hidden_at(job_ids: list[int]) -> dict[int, int]:
-    """The ``seq`` of the event that hid each of these jobs (hiding is for good); unhidden jobs are missing."""
+    """For these hidden jobs, the ``seq`` of the event that hid each last (an admin may have
+    unhidden it before); jobs never hidden are missing."""
     if not job_ids:
         return {}
     rows = await JobEvent.filter(job_id__in=job_ids, kind=EventKind.HIDDEN.value).values_list("job_id", "seq")
     found: dict[int, int] = {}
     for job_id, seq in rows:
-        found[job_id] = min(seq, found.get(job_id, seq))
+        found[job_id] = max(seq, found.get(job_id, seq))
     return found

@@ -345,6 +345,16 @@ async def hide_job(actor: Actor, job_id: int) -> Job:
     return await _mark(job, actor, EventKind.HIDDEN, hidden=True)
 
 
+async def unhide_job(actor: Actor, job_id: int) -> Job:
+    """Brings a hidden job back into lists. An admin's decision: hiding is an operator's
+    tidying up, showing again what someone put away is not."""
+    job = await get_job(actor, job_id)
+    actor.require(Role.ADMIN, "unhideJob")
+    if not job.hidden:
+        raise InvalidTransition(job.status.value, "UNHIDE", "the job is not hidden")
+    return await _mark(job, actor, EventKind.UNHIDDEN, hidden=False)
+
+
 async def complete_wait(actor: Actor, record_id: int, payload: Any = None) -> Record:
     """Deliver the answer a WAITING record waits for; the record continues from its next step.
 

@@ -80,6 +80,16 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
     return values
 
 
+def decode_position(cursor: str | None) -> int | None:
+    """The one whole number a cursor of ``encode_cursor(position)`` holds; INVALID_INPUT for anything else."""
+    values = decode_cursor(cursor, 1)
+    if values is None:
+        return None
+    if type(values[0]) is not int:
+        raise InvalidInput("after", "is not a cursor from this list")
+    return values[0]
+
+
 # ---------------------------------------------------------------- the job list
 
 

@@ -1,7 +1,8 @@
 """Tortoise models: the persisted state of tenants, access, jobs and their history.
 
 Status columns are only ever written by the verbs in ``domain.jobs`` (jobs),
-``domain.chunks`` (chunks) and ``domain.execution`` (records); everything else reads them.
+``domain.chunks`` (chunks), ``domain.execution`` (records) and ``domain.bulk`` (bulk
+operations); everything else reads them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
 
 from domain.access import DISPLAY_PREFIX_LENGTH, ActorKind, PrincipalKind, Role
-from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
+from domain.statuses import (
+    BulkAction,
+    BulkOperationStatus,
+    BulkTargetStatus,
+    ChunkStatus,
+    JobOutcome,
+    JobStatus,
+    RecordStatus,
+)
 
 STATUS_LENGTH = 12
 
@@ -338,3 +347,62 @@ class SyncSize(Model):
     class Meta:
         table = "sync_size"
         unique_together = (("tenant", "job_type"),)
+
+
+class BulkOperation(Model):
+    # One action over the jobs chosen when it was started (its targets), applied in the
+    # background as the principal who started it (domain.bulk, workers.bulk). A runner holds
+    # an open operation under a lease: the dispatcher's hand-out until a worker takes it
+    # (``lease_owner`` None), then that worker's, extended every batch.
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "jobtower.Tenant", related_name="bulk_operations"
+    )
+    action = fields.CharEnumField(BulkAction, max_length=24)
+    status = fields.CharEnumField(
+        BulkOperationStatus, max_length=STATUS_LENGTH, default=BulkOperationStatus.PENDING
+    )
+    created_by: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
+        "jobtower.Principal", related_name="bulk_operations"
+    )
+    # Targets, and how many have their result; raised in the transaction that records each.
+    total = fields.BigIntField()
+    done = fields.BigIntField(default=0)
+    succeeded = fields.BigIntField(default=0)
+    failed = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    lease_owner = fields.CharField(max_length=100, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "bulk_operation"
+        indexes = (
+            # A tenant's operations, newest first.
+            Index(fields=("tenant_id", "id")),
+            # The dispatcher's hand-out.
+            Index(fields=("status", "lease_expires_at")),
+        )
+
+
+class BulkTarget(Model):
+    # A job a bulk operation acts on, and what the verb answered for it.
+
+    id = fields.BigIntField(primary_key=True)
+    operation: fields.ForeignKeyRelation[BulkOperation] = fields.ForeignKeyField(
+        "jobtower.BulkOperation", related_name="targets"
+    )
+    # Not a foreign key: an id given that names no job the creator may see is a target too
+    # (its verb answers NOT_FOUND), and a job pruned meanwhile leaves its result behind.
+    job_id = fields.BigIntField()
+    status = fields.CharEnumField(BulkTargetStatus, max_length=STATUS_LENGTH, default=BulkTargetStatus.PENDING)
+    error_code = fields.CharField(max_length=32, null=True)
+    error_message = fields.TextField(null=True)
+
+    class Meta:
+        table = "bulk_target"
+        unique_together = (("operation", "job_id"),)
+        # The runner's next batch (PENDING, in job order) and the page of errors (FAILED).
+        indexes = (Index(fields=("operation_id", "status", "job_id")),)

@@ -1,9 +1,11 @@
-"""The whole lifecycle of jobs, chunks and records: statuses, groups and transition tables.
+"""The whole lifecycle of jobs, chunks and records, and of bulk operations over jobs:
+statuses, groups and transition tables.
 
 Every status change in Jobtower is checked against one table per kind:
 ``JOB_TRANSITIONS`` (``check_transition``), ``CHUNK_TRANSITIONS``
-(``check_chunk_transition``) and ``RECORD_TRANSITIONS``
-(``check_record_transition``); nothing else decides which move is legal.
+(``check_chunk_transition``), ``RECORD_TRANSITIONS``
+(``check_record_transition``) and ``BULK_TRANSITIONS`` (``check_bulk_transition``);
+nothing else decides which move is legal.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class EventKind(StrEnum):
     STATUS_CHANGED = "STATUS_CHANGED"
     PRIORITY_CHANGED = "PRIORITY_CHANGED"
     HIDDEN = "HIDDEN"
+    UNHIDDEN = "UNHIDDEN"
     PROGRESS = "PROGRESS"
 
 
@@ -255,3 +258,70 @@ def check_record_transition(status: RecordStatus, target: RecordStatus) -> Recor
     if (status, target) not in RECORD_TRANSITIONS:
         raise InvalidTransition(status=status.value, operation=f"RECORD_{target.value}")
     return target
+
+
+# ---------------------------------------------------------------- bulk operations
+
+
+class BulkAction(StrEnum):
+    """What a bulk operation does to each of its jobs: the job verb of the same name."""
+
+    STOP = "STOP"
+    RESUME = "RESUME"
+    CANCEL = "CANCEL"
+    RETRY_FAILED_RECORDS = "RETRY_FAILED_RECORDS"
+    SET_LOW_PRIORITY = "SET_LOW_PRIORITY"
+    REMOVE_LOW_PRIORITY = "REMOVE_LOW_PRIORITY"
+    HIDE = "HIDE"
+    UNHIDE = "UNHIDE"
+
+
+class BulkOperationStatus(StrEnum):
+    PENDING = "PENDING"  # its jobs are chosen; no runner has started on them yet
+    RUNNING = "RUNNING"  # a runner applies the action to its jobs, batch by batch
+    COMPLETED = "COMPLETED"  # every job had its turn (the verb may have refused some)
+    CANCELED = "CANCELED"  # canceled before the end: the jobs not reached yet stay untouched
+
+
+class BulkTargetStatus(StrEnum):
+    PENDING = "PENDING"  # not reached yet
+    SUCCEEDED = "SUCCEEDED"  # the verb changed the job
+    FAILED = "FAILED"  # the verb refused (its error's code and message are kept), or failed unexpectedly
+
+
+class BulkMove(StrEnum):
+    START = "START"  # a runner takes the operation up
+    COMPLETE = "COMPLETE"  # every target has its result
+    CANCEL = "CANCEL"  # a user cancels it
+
+
+BS = BulkOperationStatus
+BULK_OPEN = frozenset({BS.PENDING, BS.RUNNING})
+_BULK_MOVES: dict[BulkMove, tuple[frozenset[BulkOperationStatus], BulkOperationStatus]] = {
+    BulkMove.START: (frozenset({BS.PENDING}), BS.RUNNING),
+    BulkMove.COMPLETE: (frozenset({BS.RUNNING}), BS.COMPLETED),
+    BulkMove.CANCEL: (BULK_OPEN, BS.CANCELED),
+}
+# (move, from) -> to. The single source of truth for bulk operation transitions.
+BULK_TRANSITIONS: dict[tuple[BulkMove, BulkOperationStatus], BulkOperationStatus] = {
+    (move, source): target for move, (sources, target) in _BULK_MOVES.items() for source in sources
+}
+
+
+def bulk_sources(move: BulkMove) -> frozenset[BulkOperationStatus]:
+    """The statuses ``move`` may take a bulk operation from."""
+    return _BULK_MOVES[move][0]
+
+
+def bulk_target(move: BulkMove) -> BulkOperationStatus:
+    return _BULK_MOVES[move][1]
+
+
+def check_bulk_transition(status: BulkOperationStatus, move: BulkMove) -> BulkOperationStatus:
+    """The status ``move`` leads a bulk operation to from ``status``; raises InvalidTransition."""
+    try:
+        return BULK_TRANSITIONS[(move, status)]
+    except KeyError:
+        raise InvalidTransition(
+            status=status.value, operation=move.value, reason=f"the bulk operation is {status.value}"
+        ) from None

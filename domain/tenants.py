@@ -254,7 +254,11 @@ async def authenticate(token: str | None) -> Actor:
     if row is None:
         raise Unauthenticated()
     await _note_use(row)
-    principal = row.principal
+    return actor_of(row.principal)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The actor a principal's requests act as."""
     return Actor(
         tenant_id=principal.tenant_id,
         role=principal.role,

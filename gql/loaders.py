@@ -12,16 +12,17 @@ from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
 from domain.access import Actor
+from domain.bulk import can_see_operation
 from domain.jobs import can_see
 from domain.inputs import check_text
 from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent, record_row
 from domain.logs import LogLevel
-from domain.models import Chunk, Job, JobEvent, JobLog, Principal, Record, Tenant
+from domain.models import BulkOperation, BulkTarget, Chunk, Job, JobEvent, JobLog, Principal, Record, Tenant
 from domain.estimates import QueuePlace, queue_places
 from domain.open_records import InFlight, WaitingRecords, records_in_flight, waiting_records
 from domain.progress import Progress, children_progress
 from domain.registry import registry
-from domain.statuses import RecordStatus
+from domain.statuses import BulkTargetStatus, RecordStatus
 from domain.sync_sizes import sync_sizes
 
 M = TypeVar("M", bound=Model)
@@ -102,6 +103,13 @@ class Loaders:
         self.event_count = _counts(JobEvent, "job_id")
         # A schedule's runs, newest first.
         self.schedule_runs = _pages(Job, "schedule_id", "id", descending=True, where=hidden_system, params=hidden_params)
+        self.bulk_operation: DataLoader[int, BulkOperation | None] = _by_id(
+            BulkOperation, lambda operation: can_see_operation(actor, operation)
+        )
+        # The jobs a bulk operation's verb refused, in job order.
+        refused = (BulkTargetStatus.FAILED.value,)
+        self.bulk_error_pages = _pages(BulkTarget, "operation_id", "job_id", where="status = ?", params=refused)
+        self.bulk_error_count = _counts(BulkTarget, "operation_id", "status = ?", refused)
         self._filtered: dict[Hashable, tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]] = {}
         self.children_progress: DataLoader[Job, Progress] = DataLoader(
             load_fn=self._children_progress(actor), cache_key_fn=lambda job: job.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from domain.schedules import visible_schedules
+from gql.bulk.types import BulkOperationNode
 from gql.context import Info
 from gql.ids import parse_global_id
 from gql.jobs.types import ChunkNode, JobNode, LogEntryNode, RecordNode
@@ -35,6 +36,9 @@ class NodeQueries:
         if kind == "Schedule":
             schedule = await visible_schedules(actor).get_or_none(id=pk)
             return ScheduleNode.of(schedule) if schedule else None
+        if kind == "BulkOperation":
+            operation = await loaders.bulk_operation.load(pk)
+            return BulkOperationNode.of(operation) if operation else None
         if kind in ("Chunk", "Record", "LogEntry"):
             return await _part(info, kind, pk)
         return None

@@ -10,6 +10,9 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from gql.bulk.mutations import BulkMutations
+from gql.bulk.queries import BulkQueries
+from gql.bulk.subscriptions import BulkSubscriptions
 from gql.complexity import ListSizeLimiter
 from gql.extensions import PublicErrors, log_unexpected
 from gql.fanout import SharedEventExecution
@@ -35,17 +38,17 @@ MAX_LIST_ITEMS = 50_000
 
 
 @strawberry.type
-class Query(NodeQueries, JobQueries, OpsQueries, ScheduleQueries, TenantQueries):
+class Query(NodeQueries, JobQueries, OpsQueries, ScheduleQueries, TenantQueries, BulkQueries):
     pass
 
 
 @strawberry.type
-class Mutation(JobMutations, ScheduleMutations, TenantMutations):
+class Mutation(JobMutations, ScheduleMutations, TenantMutations, BulkMutations):
     pass
 
 
 @strawberry.type
-class Subscription(JobSubscriptions, LogSubscriptions, OpsSubscriptions):
+class Subscription(JobSubscriptions, LogSubscriptions, OpsSubscriptions, BulkSubscriptions):
     pass
 
 

@@ -24,6 +24,8 @@ from .complete_wait import (
 )
 from .enums import (
     ActorKind,
+    BulkAction,
+    BulkOperationStatus,
     ChunkStatus,
     Direction,
     EventKind,
@@ -64,6 +66,7 @@ from .input_types import (
     JobFilter,
     JobOrder,
     SetTenantLimitsInput,
+    StartBulkOperationInput,
     StartJobInput,
     UpdateScheduleInput,
 )
@@ -152,6 +155,8 @@ __all__ = [
     "ActorKind",
     "AsyncBaseClient",
     "BaseModel",
+    "BulkAction",
+    "BulkOperationStatus",
     "CancelJob",
     "CancelJobCancelJobForbiddenError",
     "CancelJobCancelJobInvalidInputError",
@@ -247,6 +252,7 @@ __all__ = [
     "RetryFailedRecordsRetryFailedRecordsUnknownJobTypeError",
     "Role",
     "SetTenantLimitsInput",
+    "StartBulkOperationInput",
     "StartJob",
     "StartJobInput",
     "StartJobStartJobForbiddenError",

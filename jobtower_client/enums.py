@@ -11,6 +11,24 @@ class ActorKind(str, Enum):
     WORKER = "WORKER"
 
 
+class BulkAction(str, Enum):
+    STOP = "STOP"
+    RESUME = "RESUME"
+    CANCEL = "CANCEL"
+    RETRY_FAILED_RECORDS = "RETRY_FAILED_RECORDS"
+    SET_LOW_PRIORITY = "SET_LOW_PRIORITY"
+    REMOVE_LOW_PRIORITY = "REMOVE_LOW_PRIORITY"
+    HIDE = "HIDE"
+    UNHIDE = "UNHIDE"
+
+
+class BulkOperationStatus(str, Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+
+
 class ChunkStatus(str, Enum):
     PENDING = "PENDING"
     QUEUED = "QUEUED"
@@ -33,6 +51,7 @@ class EventKind(str, Enum):
     STATUS_CHANGED = "STATUS_CHANGED"
     PRIORITY_CHANGED = "PRIORITY_CHANGED"
     HIDDEN = "HIDDEN"
+    UNHIDDEN = "UNHIDDEN"
     PROGRESS = "PROGRESS"
 
 

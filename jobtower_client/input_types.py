@@ -7,7 +7,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import Direction, JobOrderField, JobStatus, Role
+from .enums import BulkAction, Direction, JobOrderField, JobStatus, Role
 
 
 class CreateApiTokenInput(BaseModel):
@@ -62,6 +62,16 @@ class SetTenantLimitsInput(BaseModel):
     "Records processed per calendar month (UTC). null removes the limit; left out, it stays."
 
 
+class StartBulkOperationInput(BaseModel):
+    """What to do, and to which jobs: exactly one of ids and filter."""
+
+    action: BulkAction
+    ids: Optional[list[str]] = None
+    "At most 1000 job ids. Every id is one of the operation's jobs: an id of another tenant's job, or of none, ends among its errors as NOT_FOUND, as the single mutation answers it; a hidden job is acted on, as the single mutation does."
+    filter_: Optional["JobFilter"] = Field(alias="filter", default=None)
+    "The jobs jobs(filter:) lists for the viewer at this moment, hidden and system jobs as it shows them (at most 250,000; jobs created later are never touched)."
+
+
 class StartJobInput(BaseModel):
     type_: str = Field(alias="type")
     name: Optional[str] = None
@@ -86,3 +96,6 @@ class UpdateScheduleInput(BaseModel):
     params: Optional[Any] = None
     "Replaces the params whole; {} clears them."
     enabled: Optional[bool] = None
+
+
+StartBulkOperationInput.model_rebuild()

@@ -13,7 +13,7 @@ from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
 from workers import keys
-from workers.tasks import ENUMERATE_JOB, FREE_SLOT, register_tasks
+from workers.tasks import ENUMERATE_JOB, FREE_SLOT, RUN_BULK_OPERATION, register_tasks
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ class JobtowerBroker(RedisStreamBroker):
     """A stream broker that keeps listening when Redis restarts or loses its data.
 
     Losing a message or an acknowledgement is harmless here: a free-slot notice names
-    no chunk and is sent again while the slot stays idle, and an enumeration not
-    started is handed out again once its hold runs out.
+    no chunk and is sent again while the slot stays idle, and an enumeration or a bulk
+    operation not started is handed out again once its hold runs out.
     """
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
@@ -93,3 +93,7 @@ async def unread_free_slots(redis: Redis, at_most: int) -> int:
 
 async def send_enumeration(broker: RedisStreamBroker, job_id: int) -> None:
     await AsyncKicker(ENUMERATE_JOB, broker, {"queue_name": keys.ENUMERATION_STREAM}).kiq(job_id)
+
+
+async def send_bulk_operation(broker: RedisStreamBroker, operation_id: int) -> None:
+    await AsyncKicker(RUN_BULK_OPERATION, broker, {"queue_name": keys.BULK_STREAM}).kiq(operation_id)

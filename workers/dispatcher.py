@@ -2,9 +2,10 @@
 
 Each round the leader re-queues chunks whose worker died, settles stop and
 cancel requests that found nothing in flight, hands out enumerations, tells
-idle worker slots that chunks are ready, starts due schedules and relays job
-events. It never chooses a chunk: a free-slot notice names none, and the slot
-that reads it takes the fairest ready chunk at that moment
+idle worker slots that chunks are ready, hands out bulk operations that no
+worker runs, starts due schedules and relays job events. It never chooses a
+chunk: a free-slot notice names none, and the slot that reads it takes the
+fairest ready chunk at that moment
 (``domain.scheduling``), so neither the dispatcher nor the broker's queue
 decides the order. Several dispatcher processes may run: the others stand by,
 and every claim is atomic anyway.
@@ -25,7 +26,7 @@ from datetime import timedelta
 from redis.asyncio import Redis
 from taskiq_redis import RedisStreamBroker
 
-from domain import db
+from domain import bulk, db
 from domain.execution import (
     hold_enumeration,
     reap_expired_leases,
@@ -37,13 +38,21 @@ from domain.registry import registry
 from domain.scheduling import count_ready_chunks, enumerations_to_hand_out, in_flight
 from jobtower.settings import Settings
 from workers import keys
-from workers.broker import build_broker, send_enumeration, send_free_slots, unread_free_slots
+from workers.broker import (
+    build_broker,
+    send_bulk_operation,
+    send_enumeration,
+    send_free_slots,
+    unread_free_slots,
+)
 from workers.relay import relay_events
 from domain.schedules import start_due_schedules
 
 log = logging.getLogger(__name__)
 
 LEADER_SECONDS = 5.0
+# Bulk operations handed out per round at most.
+BULK_HAND_OUT = 100
 
 
 async def live_worker_slots(redis: Redis) -> tuple[int, int]:
@@ -94,9 +103,11 @@ class Dispatcher:
         await settle_idle_wind_downs()
         await expire_waits()
         # A worker offers as many enumeration lanes as chunk slots.
-        _, slots = await live_worker_slots(self.redis)
+        workers, slots = await live_worker_slots(self.redis)
         await self._hand_out_enumerations(lanes=slots)
         await self._wake_idle_slots(slots)
+        if workers:
+            await self._hand_out_bulk_operations()
         await start_due_schedules()
         await relay_events(self.redis)
 
@@ -106,6 +117,8 @@ class Dispatcher:
         # Lost free-slot notices need nothing: the slots stay idle and get new ones.
         if enumerations := await release_enumerations():
             log.warning("Redis came back empty: %d enumerations handed out again", enumerations)
+        if operations := await bulk.release_hand_outs():
+            log.warning("Redis came back empty: %d bulk operations handed out again", operations)
         await self.redis.set(keys.EPOCH, self.id)
 
     async def _hand_out_enumerations(self, lanes: int) -> None:
@@ -113,6 +126,12 @@ class Dispatcher:
         for job_id in await enumerations_to_hand_out(lanes):
             if await hold_enumeration(job_id, lease):
                 await send_enumeration(self.broker, job_id)
+
+    async def _hand_out_bulk_operations(self) -> None:
+        lease = timedelta(seconds=self.settings.queue_lease_seconds)
+        for operation_id in await bulk.operations_to_hand_out(BULK_HAND_OUT):
+            if await bulk.hold_for_hand_out(operation_id, lease):
+                await send_bulk_operation(self.broker, operation_id)
 
     async def _wake_idle_slots(self, slots: int) -> None:
         """One unread free-slot notice per idle slot that a ready chunk could use, no more."""

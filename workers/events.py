@@ -1,5 +1,5 @@
 """The payloads that travel on Redis streams, and their serialization: a tenant's job events,
-and a job's log flushes."""
+a job's log flushes, and a bulk operation's advances."""
 
 from __future__ import annotations
 
@@ -96,6 +96,25 @@ class LogsWritten:
     def decode(cls, fields: dict[Any, Any]) -> LogsWritten:
         levels = _field(fields, "levels")
         return cls(job_id=int(_field(fields, "job")), levels=frozenset(levels.split(",")) if levels else frozenset())
+
+
+@dataclass(frozen=True)
+class BulkOperationAdvanced:
+    """A bulk operation changed (its counters or its status ``status``): look again.
+
+    Subscribers read the operation from the database; the status lets one that ended
+    go out at once instead of waiting to be coalesced with later prompts.
+    """
+
+    operation_id: int
+    status: str
+
+    def encode(self) -> dict[str, str]:
+        return {"operation": str(self.operation_id), "status": self.status}
+
+    @classmethod
+    def decode(cls, fields: dict[Any, Any]) -> BulkOperationAdvanced:
+        return cls(operation_id=int(_field(fields, "operation")), status=_field(fields, "status"))
 
 
 def _field(fields: dict[Any, Any], name: str) -> str:

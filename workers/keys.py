@@ -9,6 +9,8 @@ PREFIX = "jobtower"
 # of their own, so they never wait behind slots busy running chunks.
 FREE_SLOT_STREAM = f"{PREFIX}:free-slots"
 ENUMERATION_STREAM = f"{PREFIX}:enumerations"
+# Bulk operations to run; a long one never holds up enumerations.
+BULK_STREAM = f"{PREFIX}:bulk-operations"
 TASK_GROUP = f"{PREFIX}:workers"
 # Held by the one dispatcher that schedules; others stand by.
 DISPATCHER_LEADER = f"{PREFIX}:dispatcher:leader"
@@ -42,6 +44,11 @@ def progress_throttle(job_id: int) -> str:
 
 def job_logs(job_id: int) -> str:
     return f"{PREFIX}:job:{job_id}:logs"
+
+
+def bulk_operation_updates(operation_id: int) -> str:
+    """Prompts that a bulk operation advanced: its subscribers read it again."""
+    return f"{PREFIX}:bulk:{operation_id}:updates"
 
 
 def api_wake(process_id: str) -> str:

@@ -47,7 +47,8 @@ from redis.exceptions import RedisError
 
 from domain.clock import utcnow
 from workers import keys
-from workers.events import JobEventMessage, LogsWritten
+from domain.statuses import BULK_OPEN, BulkOperationStatus
+from workers.events import BulkOperationAdvanced, JobEventMessage, LogsWritten
 
 log = logging.getLogger(__name__)
 
@@ -472,3 +473,9 @@ JOB_EVENTS = StreamKind(JobEventMessage.decode)
 # reads everything new. Flushes coalesce with those of the same levels only, so a
 # subscriber that shows some levels is still woken by the newest flush that has them.
 LOG_FLUSHES = StreamKind(LogsWritten.decode, coalesce=lambda flush: (flush.levels, True))
+# A bulk operation's advances (``keys.bulk_operation_updates``): the subscriber reads the
+# operation again, so the newest prompt of a turn is enough; the one that ends it goes at once.
+BULK_UPDATES = StreamKind(
+    BulkOperationAdvanced.decode,
+    coalesce=lambda advanced: (None, BulkOperationStatus(advanced.status) in BULK_OPEN),
+)

@@ -12,6 +12,7 @@ from domain.errors import UnknownJobType
 from domain.execution import ClaimedChunk, claim_next_chunk, release_chunk
 from domain.registry import registry
 from domain.statuses import ChunkOperation
+from workers.bulk import run_bulk_operation
 from workers.enumerator import enumerate_job
 from workers.runner import ChunkRunner, RunnerSettings
 from workers.runtime import WorkerRuntime
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 FREE_SLOT = "jobtower.free_slot"
 ENUMERATE_JOB = "jobtower.enumerate_job"
+RUN_BULK_OPERATION = "jobtower.run_bulk_operation"
 
 
 async def run_free_slot(state: TaskiqState = TaskiqDepends()) -> None:
@@ -71,6 +73,20 @@ async def run_enumeration(job_id: int, state: TaskiqState = TaskiqDepends()) -> 
     await enumerate_job(job_id, runtime.settings.lease)
 
 
+async def run_bulk(operation_id: int, state: TaskiqState = TaskiqDepends()) -> None:
+    runtime: WorkerRuntime = state.runtime
+    settings = runtime.settings
+    await run_bulk_operation(
+        operation_id,
+        f"{runtime.worker_id}/{uuid.uuid4().hex[:8]}",
+        lease=settings.lease,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        redis=runtime.redis,
+        draining=runtime.draining,
+    )
+
+
 def register_tasks(broker: AsyncBroker) -> None:
     broker.register_task(run_free_slot, task_name=FREE_SLOT)
     broker.register_task(run_enumeration, task_name=ENUMERATE_JOB)
+    broker.register_task(run_bulk, task_name=RUN_BULK_OPERATION)

@@ -1,4 +1,4 @@
-"""A worker process: runs chunks in its free slots, and enumerations.
+"""A worker process: runs chunks in its free slots, enumerations, and bulk operations.
 
 It announces its slots in Redis while alive. A slot that is free reads a
 free-slot notice, takes the fairest ready chunk, and when that chunk ends takes
@@ -33,6 +33,8 @@ from workers.runtime import WorkerRuntime
 log = logging.getLogger(__name__)
 
 PRESENCE_SECONDS = 2.0
+# Bulk operations one worker process runs at once (each acts on several jobs at a time).
+BULK_RUNS_AT_ONCE = 2
 
 
 async def run_worker(settings: Settings, redis_url: str) -> None:
@@ -46,7 +48,8 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
     enumerations = build_broker(
         redis_url, keys.ENUMERATION_STREAM, redelivery_seconds=max(settings.lease_seconds * 2, 10)
     )
-    brokers = (slots, enumerations)
+    bulk_runs = build_broker(redis_url, keys.BULK_STREAM)
+    brokers = (slots, enumerations, bulk_runs)
     for broker in brokers:
         broker.state.runtime = runtime
     stop = asyncio.Event()
@@ -65,6 +68,8 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
             _receive(slots, settings.worker_concurrency, AcknowledgeType.WHEN_RECEIVED),
             # Enumerations run beside the chunk slots, never behind them.
             _receive(enumerations, settings.worker_concurrency, AcknowledgeType.WHEN_EXECUTED),
+            # A bulk operation a dead worker held is handed out again when its lease runs out.
+            _receive(bulk_runs, BULK_RUNS_AT_ONCE, AcknowledgeType.WHEN_RECEIVED),
         ]
         log.info("worker %s runs %d chunks at a time", worker_id, settings.worker_concurrency)
         await stop.wait()

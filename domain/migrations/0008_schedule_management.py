@@ -47,7 +47,7 @@ async def delete_runs(apps: StateApps, schema_editor: BaseSchemaEditor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("jobtower", "0006_chunk_claim_index")]
+    dependencies = [("jobtower", "0007_bulk_operations")]
 
     initial = False
 

@@ -140,6 +140,12 @@ class JobMutations:
         return await _operated(jobs.hide_job, info, id)
 
     @strawberry.mutation(
+        description="ADMIN only. A hidden job comes back into lists; INVALID_TRANSITION if it is not hidden."
+    )
+    async def unhide_job(self, info: Info, id: strawberry.ID) -> JobOperationResult:
+        return await _operated(jobs.unhide_job, info, id)
+
+    @strawberry.mutation(
         description="ADMIN only. Refused with INVALID_TRANSITION once the job ended: it runs nothing more."
     )
     async def set_job_low_priority(

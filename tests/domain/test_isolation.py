@@ -27,6 +27,7 @@ JOB_CALLS: dict[str, tuple[ById, JobStatus]] = {
     "restart": (jobs.restart_job, S.FAILED),
     "retry_failed_records": (jobs.retry_failed_records, S.FAILED),
     "hide": (jobs.hide_job, S.RUNNING),
+    "unhide": (jobs.unhide_job, S.RUNNING),
     "set_low_priority": (lambda actor, id: jobs.set_job_low_priority(actor, id, True), S.RUNNING),
     "start_child": (
         lambda actor, id: jobs.start_job(actor, jobs.StartJobRequest(type="test.plain", parent_id=id)),

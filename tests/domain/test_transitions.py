@@ -610,6 +610,27 @@ async def test_hiding_a_running_job_never_cancels_it(acme):
     assert await jobs.visible_jobs(operator).filter(id=job.id).exists()  # lists filter, not the verb
 
 
+async def test_unhiding_brings_a_hidden_job_back_and_needs_an_admin(acme):
+    operator, admin = acme.actor(), acme.actor(Role.ADMIN)
+    job = await put_in(await job_with_everything(operator), S.RUNNING)
+    await jobs.hide_job(operator, job.id)
+    hidden = await snapshot(job.id)
+
+    with pytest.raises(Forbidden):
+        await jobs.unhide_job(operator, job.id)
+    assert await snapshot(job.id) == hidden
+    shown = await jobs.unhide_job(admin, job.id)
+
+    assert (shown.status, shown.hidden) == (S.RUNNING, False)
+    after = await snapshot(job.id)
+    assert (after.chunks, after.records) == (hidden.chunks, hidden.records)
+    last = (await events_of(job))[-1]
+    assert (last.kind, last.seq, last.data) == (EventKind.UNHIDDEN.value, hidden.seq + 1, {"hidden": False})
+    with pytest.raises(InvalidTransition):
+        await jobs.unhide_job(admin, job.id)  # not hidden any more
+    assert await snapshot(job.id) == after
+
+
 async def test_complete_wait_continues_the_record_and_the_job(acme):
     operator = acme.actor()
     job = await put_in(await start(operator), S.WAITING)

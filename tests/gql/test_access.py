@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from domain.access import Role
+from domain.bulk import start_bulk_operation
+from domain.jobs import hide_job
 from domain.clock import utcnow
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import JobLog, Record
 from domain.schedules import create_schedule
-from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
+from domain.statuses import BulkAction, ChunkStatus, JobOutcome, JobStatus, RecordStatus
 from tests.domain.scenarios import MISSING_ID, add_chunk, put_in, snapshot, start
 from tests.gql.support import Api, TenantApi, gid, substitute
 
@@ -43,6 +45,17 @@ Prepare = Callable[[Api], Awaitable[Target]]
 async def pending_job(admin: Api) -> Target:
     job = await start(admin.actor)
     return Target("Job", job.id, job.id)
+
+
+async def hidden_job(admin: Api) -> Target:
+    job = await hide_job(admin.actor, (await start(admin.actor)).id)
+    return Target("Job", job.id, job.id)
+
+
+async def bulk_stop(admin: Api) -> Target:
+    job = await start(admin.actor)
+    operation = await start_bulk_operation(admin.actor, BulkAction.STOP, ids=[job.id])
+    return Target("BulkOperation", operation.id, job.id)
 
 
 def job_in(status: JobStatus, **fields: Any) -> Prepare:
@@ -95,6 +108,8 @@ MUTATIONS = [
     Mutation("restartJob", job_in(JobStatus.FAILED, ended_at=utcnow()), Role.OPERATOR, success="JobStarted"),
     Mutation("setJobLowPriority", pending_job, Role.ADMIN, extra=", lowPriority: true"),
     Mutation("hideJob", pending_job, Role.OPERATOR),
+    Mutation("unhideJob", hidden_job, Role.ADMIN),
+    Mutation("cancelBulkOperation", bulk_stop, Role.OPERATOR, success="BulkOperationCanceled"),
     Mutation("retryFailedRecords", finished_with_failures, Role.OPERATOR, argument="jobId", success="JobStarted"),
     Mutation("completeWait", waiting_record, Role.OPERATOR, argument="recordId", success="RecordOperationSuccess"),
     Mutation("updateSchedule", schedule, Role.ADMIN, extra=', input: {cron: "0 4 * * *"}', success="ScheduleOperationSuccess"),
@@ -166,7 +181,7 @@ async def test_each_role_may_do_what_its_rank_allows_and_no_more(acme_api: Tenan
     assert allowed == {
         Role.VIEWER: set(),
         Role.OPERATOR: {m.name for m in MUTATIONS}
-        - {"setJobLowPriority", "updateSchedule", "setScheduleEnabled", "deleteSchedule", "runScheduleNow"},
+        - {"setJobLowPriority", "unhideJob", "updateSchedule", "setScheduleEnabled", "deleteSchedule", "runScheduleNow"},
         Role.ADMIN: {m.name for m in MUTATIONS},
         Role.PLATFORM: {m.name for m in MUTATIONS},
     }[role]
@@ -190,6 +205,7 @@ async def objects_of(owner: TenantApi) -> dict[str, Target]:
         "Schedule": await schedule(admin),
         "Tenant": Target("Tenant", owner.tenant.id, None),
         "Principal": Target("Principal", admin.principal.id, None),
+        "BulkOperation": await bulk_stop(admin),
     }
 
 
@@ -237,7 +253,12 @@ async def assert_answers_like_missing(api: Api, targets: dict[str, Target], muta
             target = targets[kind]
             assert await answers(api, document, target) == await answers(api, document, missing(target)), kind
     for mutation in mutations:
-        kind = "Record" if mutation.name == "completeWait" else "Schedule" if mutation.prepare is schedule else "Job"
+        kind = (
+            "Record" if mutation.name == "completeWait"
+            else "Schedule" if mutation.prepare is schedule
+            else "BulkOperation" if mutation.name == "cancelBulkOperation"
+            else "Job"
+        )
         if kind not in targets:
             continue
         target = targets[kind]

@@ -530,6 +530,23 @@ async def test_hide_job_takes_it_off_the_list_and_never_cancels_it(acme_api: Ten
     assert (await operator.data("{ jobs(filter: {includeHidden: true}) { totalCount } }"))["jobs"]["totalCount"] == 1
 
 
+async def test_unhide_job_brings_a_hidden_job_back_for_admins_only(acme_api: TenantApi):
+    operator, admin = await acme_api.as_(Role.OPERATOR), await acme_api.as_(Role.ADMIN)
+    job = await start(operator.actor)
+    await operate(operator, "hideJob", job.id)
+    hidden = await snapshot(job.id)
+
+    refused = await operate(operator, "unhideJob", job.id)
+    refusal(refused, "ForbiddenError", "FORBIDDEN", neededRole="ADMIN")
+    assert await snapshot(job.id) == hidden
+    result = await operate(admin, "unhideJob", job.id)
+
+    assert (result["job"]["hidden"], result["job"]["status"]) == (False, "PENDING")
+    assert (await operator.data("{ jobs { totalCount } }"))["jobs"]["totalCount"] == 1
+    again = await operate(admin, "unhideJob", job.id)
+    refusal(again, "InvalidTransitionError", "INVALID_TRANSITION", status="PENDING", operation="UNHIDE")
+
+
 # ---------------------------------------------------------------- completeWait
 
 

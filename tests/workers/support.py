@@ -11,8 +11,8 @@ from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.errors import InvalidTransition, JobNotStoppable
 from domain.jobs import StartJobRequest, cancel_job, force_stop_job, start_job
-from domain.models import Chunk, Job, Record
-from domain.statuses import CHUNK_OPEN, TERMINAL, ChunkStatus, JobStatus
+from domain.models import BulkOperation, Chunk, Job, Record
+from domain.statuses import BULK_OPEN, CHUNK_OPEN, TERMINAL, BulkOperationStatus, ChunkStatus, JobStatus
 from tests.cluster import wait_until
 from tests.conftest import TenantFixture
 
@@ -56,6 +56,9 @@ async def start_child(tenant: TenantFixture, parent: Job, type: str, **params: A
 
 async def discard_open_jobs() -> None:
     """Cancel whatever a test left open, so the workers of the next test do not inherit it."""
+    await BulkOperation.filter(status__in=list(BULK_OPEN)).update(
+        status=BulkOperationStatus.CANCELED, ended_at=utcnow()
+    )
     platform = Actor(tenant_id=0, role=Role.PLATFORM, name="test cleanup")
     open_roots = await Job.filter(id=F("root_id")).exclude(status__in=TERMINAL).values_list("id", "status")
     for job_id, status in open_roots:
@@ -81,4 +84,23 @@ async def discard_open_jobs() -> None:
             await chunks.cancel_open(job_id, now)
     await Chunk.filter(status__in=CHUNK_OPEN).update(
         status=ChunkStatus.CANCELED, lease_owner=None, lease_expires_at=None
+    )
+
+
+async def idle_pending_jobs(tenant: TenantFixture, count: int, name: str = "queued") -> list[int]:
+    """``count`` PENDING jobs that no worker takes up (enumerated into no chunk), written straight
+    into the table: thousands of admissions would take longer than what a test measures."""
+    now = utcnow()
+    await Job.bulk_create(
+        [
+            Job(
+                tenant_id=tenant.tenant.id, type="test.plain", name=f"{name} {number}", chunk_size=10,
+                enumerated=True, total=0, created_at=now,
+            )
+            for number in range(count)
+        ],
+        batch_size=1000,
+    )
+    return await Job.filter(tenant_id=tenant.tenant.id, name__startswith=f"{name} ").order_by("id").values_list(
+        "id", flat=True
     )
