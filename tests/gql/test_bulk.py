@@ -353,7 +353,7 @@ async def test_operations_are_listed_newest_first_page_by_page(acme_api: TenantA
 
     assert [edge["node"]["id"] for edge in first["edges"] + second["edges"]] == made[::-1]
     assert (first["totalCount"], first["pageInfo"]["hasNextPage"], second["pageInfo"]["hasNextPage"]) == (3, True, False)
-    assert await operator.error_codes(LIST, {"after": "garbage"}) == ["INVALID_INPUT"]
+    assert await operator.error_codes(LIST, {"after": "garbage"}) == ["BAD_USER_INPUT"]
     for operation_id in made:
         await operator.data(CANCEL, {"id": operation_id})
 
