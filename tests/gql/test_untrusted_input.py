@@ -113,7 +113,7 @@ async def test_a_job_list_filter_no_query_can_answer_is_invalid_input(acme_api: 
     body = await viewer.execute(JOB_COUNT, {"filter": filter})
 
     assert body["data"] is None
-    assert [error["extensions"] for error in body["errors"]] == [{"code": "INVALID_INPUT", "field": field}]
+    assert [error["extensions"] for error in body["errors"]] == [{"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": field}]
 
 
 ANSWER = f"mutation Answer($id: ID!, $payload: JSON) {{ result: completeWait(recordId: $id, payload: $payload) {{ {RECORD_RESULT} }} }}"
@@ -148,4 +148,4 @@ async def test_a_log_search_with_a_nul_character_is_invalid_input(acme_api: Tena
 
     body = await viewer.execute(query, {"id": gid("Job", job.id), "search": f"crm{NUL}"})
 
-    assert [error["extensions"] for error in body["errors"]] == [{"code": "INVALID_INPUT", "field": "search"}]
+    assert [error["extensions"] for error in body["errors"]] == [{"code": "BAD_USER_INPUT", "jobtowerCode": "INVALID_INPUT", "field": "search"}]
