@@ -15,7 +15,7 @@ from domain.access import Actor
 from domain.jobs import can_see
 from domain.errors import InvalidInput
 from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent, record_row
-from domain.logs import LogLevel
+from domain.logs import LogLevel, RecordPlace, records_named
 from domain.models import Chunk, Job, JobEvent, JobLog, Principal, Record, Tenant
 from domain.progress import Progress, children_progress
 from domain.statuses import RecordStatus
@@ -95,6 +95,8 @@ class Loaders:
         self.event_count = _counts(JobEvent, "job_id")
         # A schedule's runs, newest first.
         self.schedule_runs = _pages(Job, "schedule_id", "id", descending=True, where=hidden_system, params=hidden_params)
+        # The record a log line names, by its place (a line's job is one the asker sees).
+        self.log_record: DataLoader[RecordPlace, Record | None] = DataLoader(load_fn=_records_named)
         self._filtered: dict[Hashable, tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]] = {}
         self.children_progress: DataLoader[Job, Progress] = DataLoader(
             load_fn=self._children_progress(actor), cache_key_fn=lambda job: job.id
@@ -108,9 +110,15 @@ class Loaders:
         )
 
     def job_logs(
-        self, level: LogLevel | None, search: str | None, since: datetime | None, until: datetime | None
+        self,
+        level: LogLevel | None,
+        search: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        descending: bool = False,
     ) -> FilteredLoaders:
-        """Pages and counts of a job's log lines at ``level`` or above, matching text and time."""
+        """Pages and counts of a job's log lines at ``level`` or above, matching text and time,
+        in the order written (or newest first)."""
         conditions: list[str] = []
         params: list[Any] = []
         if level is not None:
@@ -128,8 +136,8 @@ class Loaders:
         if until is not None:
             conditions.append("at < ?")
             params.append(until)
-        key = ("logs", level, search, since, until)
-        return self._filtered_loaders(key, JobLog, "id", " AND ".join(conditions), params)
+        key = ("logs", level, search, since, until, descending)
+        return self._filtered_loaders(key, JobLog, "id", " AND ".join(conditions), params, descending=descending)
 
     def _filtered_loaders(
         self,
@@ -139,10 +147,11 @@ class Loaders:
         where: str,
         params: Sequence[Any],
         read: Callable[[Mapping[str, Any]], Any] | None = None,
+        descending: bool = False,
     ) -> FilteredLoaders:
         if key not in self._filtered:
             self._filtered[key] = (
-                _pages(model, "job_id", order_column, where=where, params=params, read=read),
+                _pages(model, "job_id", order_column, descending=descending, where=where, params=params, read=read),
                 _counts(model, "job_id", where, params),
             )
         return self._filtered[key]
@@ -154,6 +163,11 @@ class Loaders:
             return [progress[parent.id] for parent in parents]
 
         return load
+
+
+async def _records_named(places: Sequence[RecordPlace]) -> list[Record | None]:
+    found = await records_named(places)
+    return [found.get(place) for place in places]
 
 
 async def load_page(loader: DataLoader[PageKey, PageResult], parent: int, size: int, after: Any) -> PageResult:

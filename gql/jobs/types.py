@@ -14,8 +14,8 @@ import strawberry
 from domain import models
 from domain.health import is_stalled
 from domain.journey import decode
-from domain.listing import RecordRow, decode_cursor, encode_cursor, page_size
-from domain.logs import LogLevel
+from domain.listing import Direction, RecordRow, decode_cursor, encode_cursor, page_size
+from domain.logs import LogLevel, RecordPlace
 from domain.progress import (
     Progress as ProgressFigures,
     WaitingReason,
@@ -235,7 +235,11 @@ class JobNode(Node):
             lambda: count.load(self.model.id),
         )
 
-    @strawberry.field(description="The job's log, oldest first; level is the minimum level shown.")
+    @strawberry.field(
+        description="The job's log in the order it was written: oldest first (ASC, the default) or newest"
+        " first (DESC); after continues in the order asked, so the two orders page both ways from a line."
+        " level is the minimum level shown; since <= at < until."
+    )
     async def logs(
         self,
         info: Info,
@@ -245,9 +249,10 @@ class JobNode(Node):
         search: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        order: Direction = Direction.ASC,
     ) -> Connection[LogEntryNode]:
         loaders = info.context.loaders
-        pages, count = loaders.job_logs(level, search, since, until)
+        pages, count = loaders.job_logs(level, search, since, until, descending=order is Direction.DESC)
         result = await load_page(pages, self.model.id, page_size(first), _position_after(after))
         return _connection(result, LogEntryNode.of, lambda line: line.id, lambda: count.load(self.model.id))
 
@@ -422,6 +427,7 @@ def _steps(record: models.Record | RecordRow, names: list[str]) -> list[Step]:
 
 @strawberry.type(name="LogEntry")
 class LogEntryNode(Node):
+    job_id: strawberry.Private[int]
     at: datetime
     level: LogLevel
     message: str
@@ -433,6 +439,7 @@ class LogEntryNode(Node):
     def of(cls, line: models.JobLog) -> LogEntryNode:
         return cls(
             id=to_global_id("LogEntry", line.id),
+            job_id=line.job_id,
             at=line.at,
             level=LogLevel(line.level),
             message=line.message,
@@ -440,6 +447,18 @@ class LogEntryNode(Node):
             chunk_index=line.chunk_index,
             record_key=line.record_key,
         )
+
+    @property
+    def record_place(self) -> RecordPlace | None:
+        if self.chunk_index is None or self.record_key is None:
+            return None
+        return (self.job_id, self.chunk_index, self.record_key)
+
+    @strawberry.field(description="The record the line is about; null when it names none, or one not written yet.")
+    async def record(self, info: Info) -> RecordNode | None:
+        place = self.record_place
+        row = await info.context.loaders.log_record.load(place) if place else None
+        return RecordNode.of(row, info.context.now) if row else None
 
 
 @strawberry.type(description="The answer a step that waits expects from completeWait.")

@@ -14,13 +14,15 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
-from domain.logs import LogLevel, at_least, last_line_id, lines_after
+from domain.logs import LogLevel, at_least, last_line_id, lines_after, records_named
 from domain.models import Job, JobLog
 from domain.statuses import EventKind
 from gql.context import Info
 from gql.jobs.feeds import subscribed_job
 from gql.jobs.types import LogEntryNode
+from gql.loaders import Loaders
 from workers import keys
 from workers.events import JobEventMessage, LogsWritten
 from workers.streams import JOB_EVENTS, LOG_FLUSHES, Mailbox, StreamHub
@@ -96,7 +98,27 @@ class LogSubscriptions:
     async def job_logs(
         self, info: Info, job_id: strawberry.ID, level: LogLevel | None = None
     ) -> AsyncGenerator[LogEntryNode, None]:
-        job = await subscribed_job(info.context.viewer, job_id)
-        async for lines in log_lines(info.context.streams, job, at_least(level)):
-            for line in lines:
-                yield LogEntryNode.of(line)
+        context = info.context
+        job = await subscribed_job(context.viewer, job_id)
+        with_records = _selects("record", info.selected_fields[0].selections)
+        async for lines in log_lines(context.streams, job, at_least(level)):
+            nodes = [LogEntryNode.of(line) for line in lines]
+            # The records the flush names, read once for all its lines (each line is an answer of its own).
+            places = [node.record_place for node in nodes if node.record_place] if with_records else []
+            found = await records_named(places)
+
+            def prime(loaders: Loaders) -> None:
+                for place in places:
+                    loaders.log_record.prime(place, found.get(place))
+
+            context.refresh(prime)
+            for node in nodes:
+                yield node
+
+
+def _selects(name: str, selections: Sequence[Selection]) -> bool:
+    """Whether ``selections``, their fragments included, hold a field ``name``."""
+    return any(
+        selection.name == name if isinstance(selection, SelectedField) else _selects(name, selection.selections)
+        for selection in selections
+    )
