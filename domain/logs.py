@@ -83,6 +83,12 @@ async def last_line_id(job_id: int) -> int:
 RecordPlace = tuple[int, int, str]
 
 
+def record_place(line: JobLog) -> RecordPlace | None:
+    if line.chunk_index is None or line.record_key is None:
+        return None
+    return (line.job_id, line.chunk_index, line.record_key)
+
+
 async def records_named(places: Sequence[RecordPlace]) -> dict[RecordPlace, Record]:
     """The records of ``places`` that have a row, in one query.
 

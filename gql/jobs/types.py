@@ -6,6 +6,7 @@ request's single ``now``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from domain import models
 from domain.health import is_stalled
 from domain.journey import decode
 from domain.listing import Direction, RecordRow, decode_cursor, encode_cursor, page_size
-from domain.logs import LogLevel, RecordPlace
+from domain.logs import LogLevel, record_place
 from domain.progress import (
     Progress as ProgressFigures,
     WaitingReason,
@@ -38,6 +39,7 @@ from gql.context import Info
 from gql.ids import to_global_id
 from gql.jobs.events import JobEventNode
 from gql.loaders import PageResult, load_page
+from gql.logs.selection import selects
 from gql.node import Connection, Node
 from gql.scalars import JSON, BigInt
 from gql.tenants.types import PrincipalNode, TenantNode
@@ -253,8 +255,11 @@ class JobNode(Node):
     ) -> Connection[LogEntryNode]:
         loaders = info.context.loaders
         pages, count = loaders.job_logs(level, search, since, until, descending=order is Direction.DESC)
-        result = await load_page(pages, self.model.id, page_size(first), _position_after(after))
-        return _connection(result, LogEntryNode.of, lambda line: line.id, lambda: count.load(self.model.id))
+        lines, more = await load_page(pages, self.model.id, page_size(first), _position_after(after))
+        entries = await log_entries(info, lines, with_records=selects(info, "record"))
+        return Connection.of(
+            entries, [encode_cursor(line.id) for line in lines], more, lambda: count.load(self.model.id)
+        )
 
     @strawberry.field(
         description="RUNNING with no progress past its type's stall threshold, or no live worker to run it."
@@ -427,38 +432,45 @@ def _steps(record: models.Record | RecordRow, names: list[str]) -> list[Step]:
 
 @strawberry.type(name="LogEntry")
 class LogEntryNode(Node):
-    job_id: strawberry.Private[int]
     at: datetime
     level: LogLevel
     message: str
     fields: JSON
     chunk_index: int | None
     record_key: str | None
+    # Read with the page of lines, all at once (log_entries): a resolver per line cost as much as
+    # the rest of the page.
+    record: RecordNode | None = strawberry.field(
+        description="The record the line is about; null when it names none, or one not written yet."
+    )
 
     @classmethod
-    def of(cls, line: models.JobLog) -> LogEntryNode:
+    def of(cls, line: models.JobLog, record: RecordNode | None = None) -> LogEntryNode:
         return cls(
             id=to_global_id("LogEntry", line.id),
-            job_id=line.job_id,
             at=line.at,
             level=LogLevel(line.level),
             message=line.message,
             fields=line.fields_,
             chunk_index=line.chunk_index,
             record_key=line.record_key,
+            record=record,
         )
 
-    @property
-    def record_place(self) -> RecordPlace | None:
-        if self.chunk_index is None or self.record_key is None:
-            return None
-        return (self.job_id, self.chunk_index, self.record_key)
 
-    @strawberry.field(description="The record the line is about; null when it names none, or one not written yet.")
-    async def record(self, info: Info) -> RecordNode | None:
-        place = self.record_place
-        row = await info.context.loaders.log_record.load(place) if place else None
-        return RecordNode.of(row, info.context.now) if row else None
+async def log_entries(info: Info, lines: Sequence[models.JobLog], with_records: bool) -> list[LogEntryNode]:
+    """The lines as entries, with their records when ``with_records`` (the query asks for them),
+    read for all the lines in one go."""
+    if not with_records:
+        return [LogEntryNode.of(line) for line in lines]
+    places = [record_place(line) for line in lines]
+    named = [place for place in places if place is not None]
+    records = dict(zip(named, await info.context.loaders.log_record.load_many(named)))
+    now = info.context.now
+    return [
+        LogEntryNode.of(line, RecordNode.of(record, now) if (record := records.get(place)) else None)
+        for line, place in zip(lines, places)
+    ]
 
 
 @strawberry.type(description="The answer a step that waits expects from completeWait.")

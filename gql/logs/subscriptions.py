@@ -14,15 +14,14 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import strawberry
-from strawberry.types.nodes import SelectedField, Selection
 
-from domain.logs import LogLevel, at_least, last_line_id, lines_after, records_named
+from domain.logs import LogLevel, at_least, last_line_id, lines_after
 from domain.models import Job, JobLog
 from domain.statuses import EventKind
 from gql.context import Info
 from gql.jobs.feeds import subscribed_job
-from gql.jobs.types import LogEntryNode
-from gql.loaders import Loaders
+from gql.jobs.types import LogEntryNode, log_entries
+from gql.logs.selection import selects
 from workers import keys
 from workers.events import JobEventMessage, LogsWritten
 from workers.streams import JOB_EVENTS, LOG_FLUSHES, Mailbox, StreamHub
@@ -100,25 +99,9 @@ class LogSubscriptions:
     ) -> AsyncGenerator[LogEntryNode, None]:
         context = info.context
         job = await subscribed_job(context.viewer, job_id)
-        with_records = _selects("record", info.selected_fields[0].selections)
+        with_records = selects(info, "record")
         async for lines in log_lines(context.streams, job, at_least(level)):
-            nodes = [LogEntryNode.of(line) for line in lines]
-            # The records the flush names, read once for all its lines (each line is an answer of its own).
-            places = [node.record_place for node in nodes if node.record_place] if with_records else []
-            found = await records_named(places)
-
-            def prime(loaders: Loaders) -> None:
-                for place in places:
-                    loaders.log_record.prime(place, found.get(place))
-
-            context.refresh(prime)
-            for node in nodes:
-                yield node
-
-
-def _selects(name: str, selections: Sequence[Selection]) -> bool:
-    """Whether ``selections``, their fragments included, hold a field ``name``."""
-    return any(
-        selection.name == name if isinstance(selection, SelectedField) else _selects(name, selection.selections)
-        for selection in selections
-    )
+            # Each line is an answer of its own: the records of a flush are read for all its lines.
+            context.refresh()
+            for entry in await log_entries(info, lines, with_records):
+                yield entry

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from domain.access import Role
 from domain.logs import LogLevel, LogLine, write_logs
-from domain.models import Job, Record
+from domain.models import Job, JobLog, Record
 from domain.statuses import ChunkStatus, RecordStatus
 from tests.conftest import TenantFixture
 from tests.domain.scenarios import add_chunk, start
@@ -101,6 +101,15 @@ async def test_a_line_names_its_record_and_a_page_reads_them_in_one_statement(ac
     _, one = await read(2)
     assert len(statements) == len(one), "\n".join(statements)
     assert sum(" JOIN record " in statement for statement in statements) == 1, "\n".join(statements)
+    # Without record in the selection, no record is read.
+    with counting_statements() as counter:
+        await viewer.data(LOGS, {"id": gid("Job", job.id)})
+    assert not any(" JOIN record " in statement for statement in counter.statements), "\n".join(counter.statements)
+    line = await JobLog.get(job_id=job.id, message="r101 failed")
+    node = await viewer.data(
+        "query N($id: ID!) { node(id: $id) { ... on LogEntry { record { key } } } }", {"id": gid("LogEntry", line.id)}
+    )
+    assert node == {"node": {"record": {"key": "r101"}}}
 
 
 JOB_LOGS_WITH_RECORDS = """
