@@ -38,7 +38,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import CDPSession, Page, sync_playwright
 from redis.asyncio import Redis
 
 from bench.console import TOKEN_KEY
@@ -170,6 +170,7 @@ def measure(url: str, token: str, job_id: int, lines: int, step: int, live: int,
     figures: dict[str, Any] = {"pages_ms": []}
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        processes = browser.new_browser_cdp_session()
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         # Signed in as a reader who already gave the token in this tab.
         context.add_init_script(f"sessionStorage.setItem({json.dumps(TOKEN_KEY)}, {json.dumps(token)})")
@@ -181,8 +182,8 @@ def measure(url: str, token: str, job_id: int, lines: int, step: int, live: int,
         page.locator(".log-message", has_text=newest).wait_for()
         figures["load_ms"] = (time.perf_counter() - began) * 1000
         page.get_by_role("region", name="Log", exact=True).scroll_into_view_if_needed()
-        figures["up"] = scroll(page, -step, line_message(0))
-        figures["down"] = scroll(page, step, newest)
+        figures["up"] = scroll(page, processes, -step, line_message(0))
+        figures["down"] = scroll(page, processes, step, newest)
         if live:
             follow = page.get_by_role("button", name="Follow", exact=True)
             if follow.get_attribute("aria-pressed") != "true":
@@ -190,7 +191,7 @@ def measure(url: str, token: str, job_id: int, lines: int, step: int, live: int,
             written: dict[str, float] = {}
             writer = threading.Thread(target=write_live, args=(database_url, redis_url, job_id, live, written))
             writer.start()
-            figures["follow"] = scroll(page, 0, f"live line {live - 1}")
+            figures["follow"] = scroll(page, processes, 0, f"live line {live - 1}")
             writer.join()
             figures["follow"]["lag_ms"] = figures["follow"]["drawnAt"] - written["last"] * 1000
         context.close()
@@ -204,11 +205,20 @@ def _page_time(request: Any, times: list[float]) -> None:
         times.append(timing["responseStart"] - timing["requestStart"])
 
 
-def scroll(page: Page, step: int, until: str) -> dict:
+def scroll(page: Page, processes: CDPSession, step: int, until: str) -> dict:
+    """SCROLL's figures, and the CPU seconds the page's renderer used meanwhile: on a loaded
+    machine frame times grow with the load, the CPU the page needs does not."""
+    before = renderer_cpu_seconds(processes)
     figures = page.evaluate(SCROLL, [step, until, SCROLL_LIMIT_MS])
+    figures["cpu_s"] = renderer_cpu_seconds(processes) - before
     if not figures["reached"]:
         raise SystemExit(f"WRONG: the line {until!r} was never drawn")
     return figures
+
+
+def renderer_cpu_seconds(processes: CDPSession) -> float:
+    found = processes.send("SystemInfo.getProcessInfo")["processInfo"]
+    return sum(process["cpuTime"] for process in found if process["type"] == "renderer")
 
 
 def run(lines: int, step: int, live: int) -> int:
@@ -241,7 +251,8 @@ def frame_line(name: str, phase: dict) -> str:
     return (
         f"  {name}: {len(frames):,} frames in {phase['seconds']:.1f} s; frame p50 {statistics.median(frames):.1f} ms"
         f"  p95 {quantile(frames, 0.95):.1f}  p99 {quantile(frames, 0.99):.1f}  max {max(frames):.0f} ms;"
-        f" long tasks {len(tasks)} (longest {max(tasks, default=0):.0f} ms); lines drawn at most {phase['most']}"
+        f" long tasks {len(tasks)} (longest {max(tasks, default=0):.0f} ms); lines drawn at most {phase['most']};"
+        f" renderer CPU {phase['cpu_s']:.1f} s"
     )
 
 

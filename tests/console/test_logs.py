@@ -256,3 +256,17 @@ def test_following_shows_new_lines_as_they_arrive_and_pauses_when_the_reader_scr
     expect(more).to_have_count(0)
     latest = eventually(lambda: (line := newest()) != later and line, "a line written after resuming")
     expect(lines_of(log).filter(has_text=latest)).to_be_in_viewport()
+
+
+def test_screenshots_of_the_log_at_two_widths_in_both_themes(open_tab, logged):
+    folder = screenshots_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    for width, height in ((1280, 800), (390, 844)):
+        for scheme in ("light", "dark"):
+            tab = open_tab(viewport={"width": width, "height": height}, color_scheme=scheme)
+            page, log = open_log(tab, f"/jobs/{logged['id']}")
+            entry = lines_of(log).filter(has_text="CRM export failed")
+            entry.get_by_role("button", name="Details").click()
+            expect(entry).to_contain_text("TimeoutError")
+            expect(entry).to_be_in_viewport()
+            page.screenshot(path=folder / f"job-log-{width}-{scheme}.png")

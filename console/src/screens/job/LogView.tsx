@@ -9,7 +9,8 @@ import {
   observeElementOffset,
   observeElementRect,
 } from "@tanstack/virtual-core";
-import { useEffect, useLayoutEffect, useReducer, useRef, useState } from "preact/hooks";
+import { Component } from "preact";
+import { useCallback, useEffect, useLayoutEffect, useReducer, useRef, useState } from "preact/hooks";
 import { Link } from "../../components/Link";
 import { StatusLabel } from "../../components/StatusLabel";
 import {
@@ -72,11 +73,13 @@ export function LogView({ labelledBy }: { labelledBy: string }) {
     else if (!following.value && !up && atEnd && !newerRemain.value) followNewest();
   }
 
-  function toggle(id: string) {
-    const next = new Set(expanded);
-    if (!next.delete(id)) next.add(id);
-    setExpanded(next);
-  }
+  const toggle = useCallback((id: string) => {
+    setExpanded((shown) => {
+      const next = new Set(shown);
+      if (!next.delete(id)) next.add(id);
+      return next;
+    });
+  }, []);
 
   const before = first?.start ?? 0;
   const after = last ? rows.getTotalSize() - last.end : 0;
@@ -94,7 +97,7 @@ export function LogView({ labelledBy }: { labelledBy: string }) {
               index={item.index}
               measure={rows.measureElement}
               expanded={expanded.has(line.id)}
-              toggle={() => toggle(line.id)}
+              toggle={toggle}
             />
           );
         })}
@@ -118,51 +121,59 @@ type ItemProps = {
   index: number;
   measure: (node: HTMLLIElement | null) => void;
   expanded: boolean;
-  toggle: () => void;
+  toggle: (id: string) => void;
 };
 
-function LogItem({ line, index, measure, expanded, toggle }: ItemProps) {
-  const chunk = line.chunkIndex;
-  const [headline] = line.message.split("\n", 1);
-  const detailed = line.message.includes("\n") || hasFields(line.fields);
-  return (
-    <li class={`log-line log-${line.level}`} data-index={index} ref={measure}>
-      <div class="log-row">
-        <time class="log-at" dateTime={line.at} title={line.at}>
-          {formatMoment(line.at)}
-        </time>
-        <StatusLabel look={LOG_LEVELS[line.level]} />
-        <span class="log-message">{headline}</span>
-        {chunk !== null && (
-          <button
-            type="button"
-            class="chip"
-            aria-label={`Select chunk ${chunk}`}
-            onClick={() => navigate(route.value.path, withParams({ chunk: String(chunk), records: null }), true)}
-          >
-            chunk {chunk}
-          </button>
-        )}
-        {line.recordKey &&
-          (line.record ? (
-            <Link href={`/records/${line.record.id}`} class="chip">
-              <span class="visually-hidden">Record </span>
-              {line.recordKey}
-            </Link>
-          ) : (
-            <span class="chip chip-plain" title="No record with this key has been written yet">
-              {line.recordKey}
-            </span>
-          ))}
-        {detailed && (
-          <button type="button" class="quiet log-toggle" aria-expanded={expanded} onClick={toggle}>
-            <span aria-hidden="true">{expanded ? "▾" : "▸"}</span> Details
-          </button>
-        )}
-      </div>
-      {expanded && <LogDetails line={line} />}
-    </li>
-  );
+/** A line, drawn again only when it changes: scrolling draws the lines coming into view alone. */
+class LogItem extends Component<ItemProps> {
+  shouldComponentUpdate(next: ItemProps) {
+    const shown = this.props;
+    return next.line !== shown.line || next.index !== shown.index || next.expanded !== shown.expanded;
+  }
+
+  render({ line, index, measure, expanded, toggle }: ItemProps) {
+    const chunk = line.chunkIndex;
+    const [headline] = line.message.split("\n", 1);
+    const detailed = line.message.includes("\n") || hasFields(line.fields);
+    return (
+      <li class={`log-line log-${line.level}`} data-index={index} ref={measure}>
+        <div class="log-row">
+          <time class="log-at" dateTime={line.at} title={line.at}>
+            {formatMoment(line.at)}
+          </time>
+          <StatusLabel look={LOG_LEVELS[line.level]} />
+          <span class="log-message">{headline}</span>
+          {chunk !== null && (
+            <button
+              type="button"
+              class="chip"
+              aria-label={`Select chunk ${chunk}`}
+              onClick={() => navigate(route.value.path, withParams({ chunk: String(chunk), records: null }), true)}
+            >
+              chunk {chunk}
+            </button>
+          )}
+          {line.recordKey &&
+            (line.record ? (
+              <Link href={`/records/${line.record.id}`} class="chip">
+                <span class="visually-hidden">Record </span>
+                {line.recordKey}
+              </Link>
+            ) : (
+              <span class="chip chip-plain" title="No record with this key has been written yet">
+                {line.recordKey}
+              </span>
+            ))}
+          {detailed && (
+            <button type="button" class="quiet log-toggle" aria-expanded={expanded} onClick={() => toggle(line.id)}>
+              <span aria-hidden="true">{expanded ? "▾" : "▸"}</span> Details
+            </button>
+          )}
+        </div>
+        {expanded && <LogDetails line={line} />}
+      </li>
+    );
+  }
 }
 
 function hasFields(fields: unknown): boolean {
@@ -198,8 +209,9 @@ function LogDetails({ line }: { line: LogLine }) {
   );
 }
 
-/** A virtualizer over the scroll box that keeps the line in view in place as lines are added or
- *  dropped at either end, and (following) the newest line in view as lines are appended. */
+/** A virtualizer over the scroll box. While the reader reads back, the line in view stays in place
+ *  as lines are added or dropped at either end; while following, the view is kept at the end
+ *  (LogView), and anchoring a line would pull it back. */
 function useVirtualLines(scroller: { current: HTMLDivElement | null }, held: HeldLine[], follow: boolean) {
   const [, redraw] = useReducer((count: number) => count + 1, 0);
   const [rows] = useState(
@@ -213,7 +225,6 @@ function useVirtualLines(scroller: { current: HTMLDivElement | null }, held: Hel
         observeElementOffset,
         measureElement,
         overscan: OVERSCAN,
-        anchorTo: "end",
         onChange: () => redraw(0),
       }),
   );
@@ -221,7 +232,7 @@ function useVirtualLines(scroller: { current: HTMLDivElement | null }, held: Hel
     ...rows.options,
     count: held.length,
     getItemKey: (index) => held[index]!.line.id,
-    followOnAppend: follow,
+    anchorTo: follow ? "start" : "end",
   });
   useLayoutEffect(() => rows._didMount(), []);
   useLayoutEffect(() => rows._willUpdate());
