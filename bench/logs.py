@@ -288,7 +288,7 @@ def report(figures: dict, lines: int, step: int, live: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=50_000, help="log lines of the job")
-    parser.add_argument("--step", type=int, default=600, help="px the log scrolls a frame")
+    parser.add_argument("--step", type=int, default=400, help="px the log scrolls a frame")
     parser.add_argument("--live", type=int, default=2_000, help="lines written while following (0: none)")
     args = parser.parse_args()
     if args.lines < 1_000 or args.step < 1:

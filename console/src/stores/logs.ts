@@ -139,13 +139,18 @@ export function loadOlder(): void {
   });
 }
 
-/** The page after the newest line held; following, the next one too until none is left. */
+/** The page after the newest line held; following, the next ones too until none is left. */
 export function loadNewer(): void {
+  readNewer(false);
+}
+
+/** `paced`: for lines announced by the stream, read at most every FOLLOW_EVERY_MS. */
+function readNewer(paced: boolean): void {
   if (newerQueued) return;
   newerQueued = true;
   const current = generation;
   queue(async () => {
-    const wait = newerReadAt + FOLLOW_EVERY_MS - performance.now();
+    const wait = paced ? newerReadAt + FOLLOW_EVERY_MS - performance.now() : 0;
     if (wait > 0) await new Promise((resolve) => window.setTimeout(resolve, wait));
     // Lines announced from now on ask for another read.
     newerQueued = false;
@@ -166,7 +171,7 @@ export function loadNewer(): void {
         logTotal.value = page.total;
         logsError.value = null;
       });
-      if (page.more && following.value) loadNewer();
+      if (page.more && following.value) readNewer(false);
     } catch (error) {
       failed(current, error);
     }
@@ -206,7 +211,7 @@ function shown(line: Arrival): boolean {
 function arrived(line: Arrival): void {
   if (!shown(line)) return;
   if (following.value) {
-    loadNewer();
+    readNewer(true);
     return;
   }
   batch(() => {
