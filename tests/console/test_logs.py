@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from gql.ids import parse_global_id
-from tests.console.conftest import Served, Tab, eventually, finished, screenshots_folder
+from tests.console.conftest import SEEN_MS, Served, Tab, eventually, finished, screenshots_folder
 from tests.console.log_writer import write_lines
 
 LINES = 5_000
@@ -60,6 +60,15 @@ FIRST_IN_VIEW = """list => {
     const line = [...list.querySelectorAll("li.log-line")].find((item) => item.getBoundingClientRect().top >= box.top);
     return line.querySelector(".log-message").textContent;
 }"""
+# Whether a line saying `text` (or, with none, the last line drawn) shows in the log's scroll box.
+IN_VIEW = """([list, text]) => {
+    const view = list.parentElement.getBoundingClientRect();
+    const lines = [...list.querySelectorAll("li.log-line")];
+    return (text === null ? lines.slice(-1) : lines.filter((item) => item.textContent.includes(text))).some((item) => {
+        const place = item.getBoundingClientRect();
+        return place.bottom > view.top && place.top < view.bottom;
+    });
+}"""
 # What a datetime-local input shows for an instant, in the browser's time zone.
 LOCAL_INPUT = """iso => {
     const moment = new Date(iso);
@@ -102,10 +111,14 @@ def logged(served: Served) -> dict[str, Any]:
 
 def open_log(tab: Tab, path: str) -> tuple[Page, Locator]:
     page = tab.sign_in(path)
-    # The log's card is below the fold: the reader scrolls the page down to it.
-    page.get_by_role("region", name="Log", exact=True).scroll_into_view_if_needed()
     log = page.get_by_role("list", name="Log", exact=True)
+    expect(lines_of(log).first).to_be_attached()
     return page, log
+
+
+def in_view(log: Locator, text: str | None = None) -> None:
+    """Waits until the line saying ``text`` (the last one drawn, with none) shows in the log's box."""
+    log.page.wait_for_function(IN_VIEW, arg=[log.element_handle(), text], polling=100, timeout=SEEN_MS)
 
 
 def lines_of(log: Locator) -> Locator:
@@ -118,8 +131,7 @@ def follow_toggle(page: Page) -> Locator:
 
 def test_five_thousand_lines_open_at_the_newest_and_scroll_up_with_few_rows_drawn(tab: Tab, logged):
     page, log = open_log(tab, f"/jobs/{logged['id']}")
-    newest = lines_of(log).filter(has_text="CRM export failed")
-    expect(newest).to_be_in_viewport()
+    in_view(log, "CRM export failed")
     expect(page.get_by_label("Lines shown")).to_have_text(re.compile(r"^5,0\d\d lines$"))
     expect(follow_toggle(page)).to_have_attribute("aria-pressed", "true")
     log.evaluate(COUNT_LINES)
@@ -128,12 +140,13 @@ def test_five_thousand_lines_open_at_the_newest_and_scroll_up_with_few_rows_draw
     target = message(LINES - 1_001)
     page.wait_for_function(SCROLL_UP_TO, arg=[log.element_handle(), target], polling=100, timeout=60_000)
 
-    expect(lines_of(log).filter(has_text=target)).to_be_in_viewport()
+    in_view(log, target)
     expect(follow_toggle(page)).to_have_attribute("aria-pressed", "false")
     assert page.evaluate("window.mostLines") <= MOST_ROWS
     assert lines_of(log).count() <= MOST_ROWS
     folder = screenshots_folder()
     folder.mkdir(parents=True, exist_ok=True)
+    page.get_by_role("region", name="Log", exact=True).scroll_into_view_if_needed()
     page.screenshot(path=folder / "job-log-scrolled.png")
 
 
@@ -173,8 +186,8 @@ def test_search_level_and_time_range_narrow_the_lines_and_survive_a_reload(tab: 
 def test_a_lines_record_chip_opens_the_records_journey(tab: Tab, logged):
     page, log = open_log(tab, f"/jobs/{logged['id']}")
     # The newest line naming a record: number 4995, of record 15.
+    in_view(log, message(LINES - 5))
     line = lines_of(log).filter(has_text=message(LINES - 5))
-    expect(line).to_be_in_viewport()
     line.get_by_role("link", name="Record 15").click()
 
     expect(page).to_have_url(re.compile("/records/"))
@@ -194,8 +207,8 @@ def test_a_lines_chunk_chip_selects_its_chunk(tab: Tab, logged):
 def test_a_multi_line_entry_expands_and_copies(tab: Tab, logged):
     tab.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=tab.served.url)
     page, log = open_log(tab, f"/jobs/{logged['id']}")
+    in_view(log, "CRM export failed")
     entry = lines_of(log).filter(has_text="CRM export failed")
-    expect(entry).to_be_in_viewport()
     details = entry.get_by_role("button", name="Details")
     expect(details).to_have_attribute("aria-expanded", "false")
     expect(entry).not_to_contain_text("TimeoutError")
@@ -204,7 +217,7 @@ def test_a_multi_line_entry_expands_and_copies(tab: Tab, logged):
     expect(details).to_have_attribute("aria-expanded", "true")
     expect(entry).to_contain_text("TimeoutError: the CRM took too long")
     expect(entry).to_contain_text('"endpoint": "/contacts"')
-    expect(entry).to_be_in_viewport()  # following: the opened entry is the newest, and stays in view
+    in_view(log, "TimeoutError")  # following: the opened entry is the newest, and stays in view
     entry.get_by_role("button", name="Copy").click()
 
     expect(entry.get_by_role("status")).to_have_text("Copied")
@@ -236,26 +249,26 @@ def test_following_shows_new_lines_as_they_arrive_and_pauses_when_the_reader_scr
     page, log = open_log(tab, f"/jobs/{chatty}")
     expect(follow_toggle(page)).to_have_attribute("aria-pressed", "true")
     first = eventually(newest, "the first failure line")
-    expect(lines_of(log).filter(has_text=first)).to_be_in_viewport()
+    in_view(log, first)
     later = eventually(lambda: (line := newest()) != first and line, "a later line")
-    expect(lines_of(log).filter(has_text=later)).to_be_in_viewport()
-    expect(log.locator(".log-message").last).to_be_in_viewport()
+    in_view(log, later)
+    in_view(log)
 
     # Reading back up pauses following: the lines in view stay put as new ones are written.
-    log.hover()
+    log.locator("xpath=..").hover()  # the log's scroll box
     page.mouse.wheel(0, -300)
     expect(follow_toggle(page)).to_have_attribute("aria-pressed", "false")
     read = log.evaluate(FIRST_IN_VIEW)
     more = page.get_by_role("button", name=re.compile(r"^\d+ new lines?$"))
     expect(more).to_be_visible()
-    expect(lines_of(log).filter(has_text=read).first).to_be_in_viewport()
+    in_view(log, read)
     assert log.evaluate(FIRST_IN_VIEW) == read
 
     more.click()
     expect(follow_toggle(page)).to_have_attribute("aria-pressed", "true")
     expect(more).to_have_count(0)
     latest = eventually(lambda: (line := newest()) != later and line, "a line written after resuming")
-    expect(lines_of(log).filter(has_text=latest)).to_be_in_viewport()
+    in_view(log, latest)
 
 
 def test_screenshots_of_the_log_at_two_widths_in_both_themes(open_tab, logged):
@@ -268,5 +281,6 @@ def test_screenshots_of_the_log_at_two_widths_in_both_themes(open_tab, logged):
             entry = lines_of(log).filter(has_text="CRM export failed")
             entry.get_by_role("button", name="Details").click()
             expect(entry).to_contain_text("TimeoutError")
-            expect(entry).to_be_in_viewport()
+            in_view(log, "TimeoutError")
+            page.get_by_role("region", name="Log", exact=True).scroll_into_view_if_needed()
             page.screenshot(path=folder / f"job-log-{width}-{scheme}.png")

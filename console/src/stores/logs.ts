@@ -15,7 +15,7 @@ import { sessionState } from "./session";
 
 const PAGE = 100;
 /** Lines held at most: those dropped at the far end are read again if the reader scrolls back. */
-export const LOG_KEPT = 5000;
+const KEPT = 5000;
 /** While following a busy job, new lines are read at most this often. */
 const FOLLOW_EVERY_MS = 250;
 
@@ -122,8 +122,8 @@ export function loadOlder(): void {
       if (current !== generation) return;
       batch(() => {
         const lines = [...page.held.reverse(), ...logLines.value];
-        if (lines.length > LOG_KEPT) {
-          lines.length = LOG_KEPT;
+        if (lines.length > KEPT) {
+          lines.length = KEPT;
           newerRemain.value = true;
           following.value = false;
         }
@@ -162,8 +162,8 @@ function readNewer(paced: boolean): void {
       if (current !== generation) return;
       batch(() => {
         const lines = [...logLines.value, ...page.held];
-        if (lines.length > LOG_KEPT) {
-          lines.splice(0, lines.length - LOG_KEPT);
+        if (lines.length > KEPT) {
+          lines.splice(0, lines.length - KEPT);
           olderRemain.value = true;
         }
         logLines.value = lines;
