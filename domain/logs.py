@@ -1,4 +1,4 @@
-"""Job logs: levels and writing entries in batches."""
+"""Job logs: levels, writing entries in batches, and the records lines name."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 
 from tortoise.expressions import F
 
+from domain import db
 from domain.clock import utcnow
-from domain.models import Job, JobLog
+from domain.models import Job, JobLog, Record
 
 
 class LogLevel(StrEnum):
@@ -76,3 +77,42 @@ async def lines_after(job_id: int, after_id: int, levels: Sequence[LogLevel], li
 
 async def last_line_id(job_id: int) -> int:
     return await JobLog.filter(job_id=job_id).order_by("-id").first().values_list("id", flat=True) or 0
+
+
+# A line names its record by where it ran: (job id, chunk index, record key).
+RecordPlace = tuple[int, int, str]
+
+
+def record_place(line: JobLog) -> RecordPlace | None:
+    if line.chunk_index is None or line.record_key is None:
+        return None
+    return (line.job_id, line.chunk_index, line.record_key)
+
+
+async def records_named(places: Sequence[RecordPlace]) -> dict[RecordPlace, Record]:
+    """The records of ``places`` that have a row, in one query.
+
+    Lines keep the key their step saw, not the record's id: the record's row is written
+    once its steps ran, in the same flush as their lines. Each chunk named is found by its
+    unique (job, index) and its records by their chunk, so a page of lines reads the
+    records of the few chunks it names. A key the enumeration gave twice names its
+    first record.
+    """
+    wanted = set(places)
+    if not wanted:
+        return {}
+    chunks = sorted({(job_id, index) for job_id, index, _ in wanted})
+    keys = sorted({key for _, _, key in wanted})
+    in_chunks = " OR ".join(['(c.job_id = ? AND c."index" = ?)'] * len(chunks))
+    rows = await db.fetch(
+        'SELECT c.job_id AS _job_id, c."index" AS _chunk_index, r.* FROM chunk c JOIN record r ON r.chunk_id = c.id'
+        f" WHERE ({in_chunks}) AND r.key IN ({', '.join('?' * len(keys))}) ORDER BY r.position",
+        [value for chunk in chunks for value in chunk] + keys,
+    )
+    found: dict[RecordPlace, Record] = {}
+    for row in rows:
+        place = (row["_job_id"], row["_chunk_index"], row["key"])
+        if place in wanted and place not in found:
+            # The extra columns are ignored: the model reads the ones it has.
+            found[place] = Record._init_from_db(**row)
+    return found

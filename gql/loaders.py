@@ -16,7 +16,7 @@ from domain.bulk import can_see_operation
 from domain.jobs import can_see
 from domain.inputs import check_text
 from domain.listing import MAX_SEARCH_LENGTH, count_per_parent, first_per_parent, record_row
-from domain.logs import LogLevel
+from domain.logs import LogLevel, RecordPlace, records_named
 from domain.models import BulkOperation, BulkTarget, Chunk, Job, JobEvent, JobLog, Principal, Record, Tenant
 from domain.estimates import QueuePlace, queue_places
 from domain.open_records import InFlight, WaitingRecords, records_in_flight, waiting_records
@@ -110,6 +110,8 @@ class Loaders:
         refused = (BulkTargetStatus.FAILED.value,)
         self.bulk_error_pages = _pages(BulkTarget, "operation_id", "job_id", where="status = ?", params=refused)
         self.bulk_error_count = _counts(BulkTarget, "operation_id", "status = ?", refused)
+        # The record a log line names, by its place (a line's job is one the asker sees).
+        self.log_record: DataLoader[RecordPlace, Record | None] = DataLoader(load_fn=_records_named)
         self._filtered: dict[Hashable, tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]] = {}
         self.children_progress: DataLoader[Job, Progress] = DataLoader(
             load_fn=self._children_progress(actor), cache_key_fn=lambda job: job.id
@@ -144,9 +146,15 @@ class Loaders:
         )
 
     def job_logs(
-        self, level: LogLevel | None, search: str | None, since: datetime | None, until: datetime | None
+        self,
+        level: LogLevel | None,
+        search: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        descending: bool = False,
     ) -> FilteredLoaders:
-        """Pages and counts of a job's log lines at ``level`` or above, matching text and time."""
+        """Pages and counts of a job's log lines at ``level`` or above, matching text and time,
+        in the order written (or newest first)."""
         conditions: list[str] = []
         params: list[Any] = []
         if level is not None:
@@ -163,8 +171,8 @@ class Loaders:
         if until is not None:
             conditions.append("at < ?")
             params.append(until)
-        key = ("logs", level, search, since, until)
-        return self._filtered_loaders(key, JobLog, "id", " AND ".join(conditions), params)
+        key = ("logs", level, search, since, until, descending)
+        return self._filtered_loaders(key, JobLog, "id", " AND ".join(conditions), params, descending=descending)
 
     def _filtered_loaders(
         self,
@@ -174,10 +182,11 @@ class Loaders:
         where: str,
         params: Sequence[Any],
         read: Callable[[Mapping[str, Any]], Any] | None = None,
+        descending: bool = False,
     ) -> FilteredLoaders:
         if key not in self._filtered:
             self._filtered[key] = (
-                _pages(model, "job_id", order_column, where=where, params=params, read=read),
+                _pages(model, "job_id", order_column, descending=descending, where=where, params=params, read=read),
                 _counts(model, "job_id", where, params),
             )
         return self._filtered[key]
@@ -197,6 +206,11 @@ class Loaders:
             return [sizes[name] for name in names]
 
         return load
+
+
+async def _records_named(places: Sequence[RecordPlace]) -> list[Record | None]:
+    found = await records_named(places)
+    return [found.get(place) for place in places]
 
 
 async def load_page(loader: DataLoader[PageKey, PageResult], parent: int, size: int, after: Any) -> PageResult:

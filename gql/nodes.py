@@ -8,7 +8,8 @@ from domain.schedules import visible_schedules
 from gql.bulk.types import BulkOperationNode
 from gql.context import Info
 from gql.ids import parse_global_id
-from gql.jobs.types import ChunkNode, JobNode, LogEntryNode, RecordNode
+from gql.jobs.types import ChunkNode, JobNode, RecordNode, log_entries
+from gql.logs.selection import selects
 from gql.node import Node
 from gql.schedules.types import ScheduleNode
 from gql.tenants.types import PrincipalNode, TenantNode
@@ -55,4 +56,6 @@ async def _part(info: Info, kind: str, pk: int) -> Node | None:
         return None
     if kind == "Record":
         return RecordNode.of(row, info.context.now, job.step_names)
-    return ChunkNode.of(row) if kind == "Chunk" else LogEntryNode.of(row)
+    if kind == "Chunk":
+        return ChunkNode.of(row)
+    return (await log_entries(info, [row], with_records=selects(info, "record")))[0]

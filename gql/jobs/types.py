@@ -6,6 +6,7 @@ request's single ``now``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,8 +15,8 @@ import strawberry
 from domain import models
 from domain.health import is_stalled
 from domain.journey import decode
-from domain.listing import RecordRow, decode_cursor, encode_cursor, page_size
-from domain.logs import LogLevel
+from domain.listing import Direction, RecordRow, decode_cursor, encode_cursor, page_size
+from domain.logs import LogLevel, record_place
 from domain.progress import (
     Progress as ProgressFigures,
     WaitingReason,
@@ -41,6 +42,7 @@ from gql.ids import to_global_id
 from gql.jobs.events import JobEventNode
 from gql.jobs.waiting import RecordsInFlight, WaitingRecords
 from gql.loaders import PageResult, load_page
+from gql.logs.selection import selects
 from gql.node import Connection, Node
 from gql.scalars import JSON, BigInt
 from gql.tenants.types import PrincipalNode, TenantNode
@@ -238,7 +240,11 @@ class JobNode(Node):
             lambda: count.load(self.model.id),
         )
 
-    @strawberry.field(description="The job's log, oldest first; level is the minimum level shown.")
+    @strawberry.field(
+        description="The job's log in the order it was written: oldest first (ASC, the default) or newest"
+        " first (DESC); after continues in the order asked, so the two orders page both ways from a line."
+        " level is the minimum level shown; since <= at < until."
+    )
     async def logs(
         self,
         info: Info,
@@ -248,11 +254,15 @@ class JobNode(Node):
         search: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        order: Direction = Direction.ASC,
     ) -> Connection[LogEntryNode]:
         loaders = info.context.loaders
-        pages, count = loaders.job_logs(level, search, since, until)
-        result = await load_page(pages, self.model.id, page_size(first), _position_after(after))
-        return _connection(result, LogEntryNode.of, lambda line: line.id, lambda: count.load(self.model.id))
+        pages, count = loaders.job_logs(level, search, since, until, descending=order is Direction.DESC)
+        lines, more = await load_page(pages, self.model.id, page_size(first), _position_after(after))
+        entries = await log_entries(info, lines, with_records=selects(info, "record"))
+        return Connection.of(
+            entries, [encode_cursor(line.id) for line in lines], more, lambda: count.load(self.model.id)
+        )
 
     @strawberry.field(
         description="RUNNING with no progress past its type's stall threshold, or no live worker to run it."
@@ -472,9 +482,14 @@ class LogEntryNode(Node):
     fields: JSON
     chunk_index: int | None
     record_key: str | None
+    # Read with the page of lines, all at once (log_entries): a resolver per line cost as much as
+    # the rest of the page.
+    record: RecordNode | None = strawberry.field(
+        description="The record the line is about; null when it names none, or one not written yet."
+    )
 
     @classmethod
-    def of(cls, line: models.JobLog) -> LogEntryNode:
+    def of(cls, line: models.JobLog, record: RecordNode | None = None) -> LogEntryNode:
         return cls(
             id=to_global_id("LogEntry", line.id),
             at=line.at,
@@ -483,7 +498,23 @@ class LogEntryNode(Node):
             fields=line.fields_,
             chunk_index=line.chunk_index,
             record_key=line.record_key,
+            record=record,
         )
+
+
+async def log_entries(info: Info, lines: Sequence[models.JobLog], with_records: bool) -> list[LogEntryNode]:
+    """The lines as entries, with their records when ``with_records`` (the query asks for them),
+    read for all the lines in one go."""
+    if not with_records:
+        return [LogEntryNode.of(line) for line in lines]
+    places = [record_place(line) for line in lines]
+    named = [place for place in places if place is not None]
+    records = dict(zip(named, await info.context.loaders.log_record.load_many(named)))
+    now = info.context.now
+    return [
+        LogEntryNode.of(line, RecordNode.of(record, now) if (record := records.get(place)) else None)
+        for line, place in zip(lines, places)
+    ]
 
 
 @strawberry.type(description="One step of a job type's per-record pipeline.")

@@ -20,7 +20,8 @@ from domain.models import Job, JobLog
 from domain.statuses import EventKind
 from gql.context import Info
 from gql.jobs.feeds import subscribed_job
-from gql.jobs.types import LogEntryNode
+from gql.jobs.types import LogEntryNode, log_entries
+from gql.logs.selection import selects
 from workers import keys
 from workers.events import JobEventMessage, LogsWritten
 from workers.streams import JOB_EVENTS, LOG_FLUSHES, Mailbox, StreamHub
@@ -96,7 +97,11 @@ class LogSubscriptions:
     async def job_logs(
         self, info: Info, job_id: strawberry.ID, level: LogLevel | None = None
     ) -> AsyncGenerator[LogEntryNode, None]:
-        job = await subscribed_job(info.context.viewer, job_id)
-        async for lines in log_lines(info.context.streams, job, at_least(level)):
-            for line in lines:
-                yield LogEntryNode.of(line)
+        context = info.context
+        job = await subscribed_job(context.viewer, job_id)
+        with_records = selects(info, "record")
+        async for lines in log_lines(context.streams, job, at_least(level)):
+            # Each line is an answer of its own: the records of a flush are read for all its lines.
+            context.refresh()
+            for entry in await log_entries(info, lines, with_records):
+                yield entry

@@ -206,25 +206,6 @@ export async function loadMorePanel(): Promise<void> {
   }
 }
 
-/** The record of a log line (its chunk and key): the line names no record id, so it is looked up. */
-export async function findRecord(chunkIndex: number, key: string): Promise<string | null> {
-  const chunk = chunks.value.find((cell) => cell.index === chunkIndex);
-  let after: string | null = null;
-  if (!chunk) return null;
-  for (;;) {
-    const data: ResultOf<typeof ChunkRecordsQuery> = await request(ChunkRecordsQuery, {
-      chunk: chunk.id,
-      first: PAGE,
-      after,
-    });
-    const records = data.node && "records" in data.node ? data.node.records : null;
-    const found = records?.edges.find((edge) => edge.node.key === key);
-    if (found) return found.node.id;
-    if (!records?.pageInfo.hasNextPage) return null;
-    after = records.pageInfo.endCursor;
-  }
-}
-
 // ------------------------------------------------------------------ following the job
 
 let partsTimer: number | undefined;

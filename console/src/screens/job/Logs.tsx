@@ -1,49 +1,78 @@
-// The job's log, newest first: a search and a minimum level (kept in the URL), new lines on
-// top as they are written, and chips that open a line's chunk or record.
+// The job's log card: a search, a minimum level and a time range (kept in the URL), how many lines
+// they show, following the newest lines, and the lines themselves (LogView).
 import { useRef } from "preact/hooks";
-import { StatusLabel } from "../../components/StatusLabel";
-import { findRecord } from "../../stores/job";
 import {
+  followNewest,
+  following,
+  logFrom,
   logLevel,
-  logLines,
-  logsCut,
   logSearch,
   logsError,
-  logsShown,
   logsState,
-  showOlderLogs,
-  type LogLine,
+  logTo,
+  logTotal,
+  logLines,
+  pauseFollowing,
+  unseenLines,
 } from "../../stores/logs";
 import { navigate, route, withParams } from "../../stores/route";
-import { formatMoment } from "../../utilities/format";
+import { formatCount } from "../../utilities/format";
 import { LOG_LEVELS, type LogLevel } from "../../utilities/statuses";
+import { LogView } from "./LogView";
 
 const SEARCH_SETTLES_MS = 300;
 
+function filter(changes: Record<string, string | null>) {
+  navigate(route.value.path, withParams(changes), true);
+}
+
 export function Logs() {
   const typing = useRef<number | undefined>(undefined);
-  const lines = logLines.value;
-  const shown = lines.slice(0, logsShown.value);
   function search(value: string) {
     window.clearTimeout(typing.current);
-    typing.current = window.setTimeout(
-      () => navigate(route.value.path, withParams({ logq: value.trim() || null }), true),
-      SEARCH_SETTLES_MS,
-    );
+    typing.current = window.setTimeout(() => filter({ logq: value.trim() || null }), SEARCH_SETTLES_MS);
   }
+  const state = logsState.value;
+  const total = logTotal.value;
+  const unseen = unseenLines.value;
   return (
-    <section class="card" aria-labelledby="logs-title">
+    <section class="card log-card" aria-labelledby="logs-title">
       <div class="card-head">
         <h2 id="logs-title">Log</h2>
-        <label class="filter filter-inline">
-          <span>Search the log</span>
-          <input type="search" value={logSearch.value ?? ""} onInput={(event) => search(event.currentTarget.value)} />
-        </label>
-        <label class="filter filter-inline">
-          <span>Level</span>
-          <select
-            onChange={(event) => navigate(route.value.path, withParams({ level: event.currentTarget.value || null }), true)}
-          >
+        {total !== null && (
+          <span class="count" aria-label="Lines shown">
+            {formatCount(total)} {total === 1 ? "line" : "lines"}
+          </span>
+        )}
+        {!following.value && unseen > 0 && (
+          <button type="button" class="pill" onClick={followNewest}>
+            {formatCount(unseen)} new {unseen === 1 ? "line" : "lines"}
+          </button>
+        )}
+        <button
+          type="button"
+          class="log-follow"
+          aria-pressed={following.value}
+          title="Keep the newest lines in view as they are written"
+          onClick={() => (following.value ? pauseFollowing() : followNewest())}
+        >
+          Follow
+        </button>
+      </div>
+      {/* Labels beside their controls, not around them: a control's value is no part of its name. */}
+      <div class="log-filters">
+        <div class="filter log-search">
+          <label for="log-search">Search the log</label>
+          <input
+            id="log-search"
+            type="search"
+            value={logSearch.value ?? ""}
+            onInput={(event) => search(event.currentTarget.value)}
+          />
+        </div>
+        <div class="filter">
+          <label for="log-level">Level</label>
+          <select id="log-level" onChange={(event) => filter({ level: event.currentTarget.value || null })}>
             <option value="" selected={!logLevel.value}>
               Any
             </option>
@@ -53,57 +82,48 @@ export function Logs() {
               </option>
             ))}
           </select>
-        </label>
+        </div>
+        <div class="filter">
+          <label for="log-from">From</label>
+          <input
+            id="log-from"
+            type="datetime-local"
+            step={1}
+            value={localInput(logFrom.value)}
+            onChange={(event) => filter({ logfrom: instant(event.currentTarget.value) })}
+          />
+        </div>
+        <div class="filter">
+          <label for="log-to">To</label>
+          <input
+            id="log-to"
+            type="datetime-local"
+            step={1}
+            value={localInput(logTo.value)}
+            onChange={(event) => filter({ logto: instant(event.currentTarget.value) })}
+          />
+        </div>
       </div>
-      {logsState.value === "error" && (
+      {logsError.value && (
         <p class="notice notice-danger" role="alert">
           {logsError.value}
         </p>
       )}
-      {logsState.value === "ready" && lines.length === 0 && <p class="empty">No log lines match.</p>}
-      <ol class="log-lines" aria-labelledby="logs-title" aria-busy={logsState.value === "loading"}>
-        {shown.map((line) => (
-          <LogItem key={line.id} line={line} />
-        ))}
-      </ol>
-      {lines.length > shown.length && (
-        <button type="button" class="quiet more" onClick={showOlderLogs}>
-          Show older lines
-        </button>
-      )}
-      {logsCut.value && lines.length <= shown.length && (
-        <p class="hint">The oldest lines of this long log are left out.</p>
-      )}
+      {state === "loading" && <p class="empty">Loading the log…</p>}
+      {state === "ready" && logLines.value.length === 0 && <p class="empty">No log lines match.</p>}
+      <LogView labelledBy="logs-title" />
     </section>
   );
 }
 
-function LogItem({ line }: { line: LogLine }) {
-  const chunk = line.chunkIndex;
-  async function openRecord() {
-    if (chunk === null || !line.recordKey) return;
-    const id = await findRecord(chunk, line.recordKey);
-    if (id) navigate(`/records/${id}`, {});
-  }
-  return (
-    <li class={`log-line log-${line.level}`}>
-      <span class="log-at">{formatMoment(line.at)}</span>
-      <StatusLabel look={LOG_LEVELS[line.level]} />
-      <span class="log-message">{line.message}</span>
-      {chunk !== null && (
-        <button
-          type="button"
-          class="chip"
-          onClick={() => navigate(route.value.path, withParams({ chunk: String(chunk), records: null }), true)}
-        >
-          chunk {chunk}
-        </button>
-      )}
-      {chunk !== null && line.recordKey && (
-        <button type="button" class="chip" aria-label={`Open record ${line.recordKey}`} onClick={() => void openRecord()}>
-          {line.recordKey}
-        </button>
-      )}
-    </li>
-  );
+/** An ISO instant as a datetime-local input shows it: the reader's own time zone, to the second. */
+function localInput(iso: string | null): string {
+  if (!iso) return "";
+  const moment = new Date(iso);
+  return new Date(moment.getTime() - moment.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+}
+
+/** What a datetime-local input holds (the reader's time zone) as an ISO instant. */
+function instant(value: string): string | null {
+  return value ? new Date(value).toISOString() : null;
 }

@@ -1,5 +1,5 @@
-// What the job detail asks for: the job, its chunks, children, history and logs, its live
-// events, and the lifecycle mutations whose answers patch it.
+// What the job detail asks for: the job, its chunks, children and history, its live events,
+// and the lifecycle mutations whose answers patch it (the log has logDocuments.ts).
 import { graphql } from "../../graphql";
 import { RecordRowFields } from "../jobs/documents";
 
@@ -226,50 +226,6 @@ export const ChildrenQuery = graphql(
     }
   `,
   [ChildFields],
-);
-
-export const LogFields = graphql(`
-  fragment LogFields on LogEntry {
-    id
-    at
-    level
-    message
-    chunkIndex
-    recordKey
-  }
-`);
-
-export const LogsQuery = graphql(
-  `
-    query JobLogs($id: ID!, $first: Int!, $after: String, $level: LogLevel, $search: String) {
-      job(id: $id) {
-        id
-        logs(first: $first, after: $after, level: $level, search: $search) {
-          edges {
-            node {
-              ...LogFields
-            }
-          }
-          pageInfo {
-            hasNextPage
-            endCursor
-          }
-        }
-      }
-    }
-  `,
-  [LogFields],
-);
-
-export const JobLogsLive = graphql(
-  `
-    subscription JobLogsLive($id: ID!, $level: LogLevel) {
-      jobLogs(jobId: $id, level: $level) {
-        ...LogFields
-      }
-    }
-  `,
-  [LogFields],
 );
 
 const OperationResult = graphql(
