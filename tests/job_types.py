@@ -118,6 +118,9 @@ def _register(name: str, label: str, steps: tuple[Step, ...] = (Step("work", pas
 
 
 PLAIN = _register("test.plain", "Plain test")
+# test.plain for the estimate's own chunks only: an estimate reads how long the type's recent
+# chunks took, and other tests' test.plain chunks in the same database took other times.
+TIMED = _register("test.timed", "Timed test")
 NON_STOPPABLE = _register("test.non_stoppable", "Non-stoppable test", stoppable=False)
 NON_RESTARTABLE = _register("test.non_restartable", "Non-restartable test", restartable=False)
 SYSTEM = _register("test.system", "System test", system=True, stoppable=False)

@@ -12,7 +12,9 @@ from tests.console.conftest import START_JOB, Served, Tab, eventually, finished,
 # Slow steps in small chunks: long enough to act on while it runs, quick to drain.
 # Long enough to still run when a loaded machine has drawn the page and clicked.
 SLOW = {"records": 40, "steps": 1, "stepMs": 1500, "chunkSize": 10}
-STOPPABLE = {"records": 80, "steps": 1, "stepMs": 400, "chunkSize": 10}
+# Ten seconds a chunk: a loaded machine draws the page while the job still runs, and a resumed
+# job finishes within the time a reader is given to see it.
+STOPPABLE = {"records": 80, "steps": 1, "stepMs": 1000, "chunkSize": 10}
 FRESH = """
 query ($id: ID!) { job(id: $id) { status seq progress { done total } chunks(first: 1) { totalCount } } }
 """

@@ -55,12 +55,12 @@ async def test_a_queued_jobs_estimated_start_is_close_to_its_real_start(
 ):
     cluster.start_worker(worker_concurrency=SLOTS)
     cluster.start_dispatcher()
-    busy = await start(acme, "test.plain", records=120, **CHUNK)  # twelve chunks: six seconds on two slots
+    busy = await start(acme, "test.timed", records=120, **CHUNK)  # twelve chunks: six seconds on two slots
     await completed_chunks(busy, at_least=2)  # how long its chunks take is known now
     await wait_until(lambda: _slots(redis), timeout=30, what="the worker's slots")
     # Another root gets the next free slot; low priority waits for every chunk of the busy job.
-    next_up = await start(acme, "test.plain", records=10, **CHUNK)
-    last = await start(acme, "test.plain", records=10, low_priority=True, **CHUNK)
+    next_up = await start(acme, "test.timed", records=10, **CHUNK)
+    last = await start(acme, "test.timed", records=10, low_priority=True, **CHUNK)
     for job in (next_up, last):
         await ready(job)
     queued_at = utcnow()
