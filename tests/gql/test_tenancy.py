@@ -14,7 +14,6 @@ import jobtower.demo  # noqa: F401  (registers the demo catalogue, as `jobtower 
 from domain.access import Role
 from domain.models import ApiToken, Tenant
 from domain.schedules import create_schedule
-from domain.tenants import create_token
 from tests.gql.conftest import ServedApi
 from tests.gql.support import Api, TenantApi, counting_statements, gid
 from tests.gql.ws import Rejected, graphql_ws, ws_url
