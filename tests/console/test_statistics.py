@@ -7,6 +7,7 @@ import json
 import math
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -58,13 +59,14 @@ def bucket_label(start: str, bucket: str) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``formatDuration`` of the console, for the expected cells."""
+    """``formatDuration`` of the console, for the expected cells. JavaScript's ``Math.round``
+    and ``toFixed`` round a tie up, where Python's ``round`` and format round it to even."""
     if seconds is None:
         return "—"
     if seconds < 1:
-        return f"{round(seconds * 1000)} ms"
+        return f"{math.floor(seconds * 1000 + 0.5)} ms"
     if seconds < 10:
-        return f"{seconds:.1f} s"
+        return f"{Decimal(seconds).quantize(Decimal('0.1'), ROUND_HALF_UP)} s"
     whole = math.floor(seconds)
     hours, minutes, rest = whole // 3600, whole % 3600 // 60, whole % 60
     if hours:
