@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from tortoise.expressions import F, Q
+from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from domain import db, jobs
@@ -63,6 +64,10 @@ class ActionRule:
     # Starting (or canceling) the operation needs the role its verb needs for each job.
     role: Role
     verb: Verb
+    # What the verb refuses by a job's row (raises); None: it refuses no job the actor sees.
+    check: Callable[[Job], None] | None = None
+    # The jobs it may change at all, for a condition beyond the job's row.
+    narrow: Callable[[QuerySet[Job]], QuerySet[Job]] | None = None
 
 
 def _priority(low_priority: bool) -> Verb:
@@ -73,14 +78,16 @@ def _priority(low_priority: bool) -> Verb:
 
 
 ACTIONS: dict[BulkAction, ActionRule] = {
-    BulkAction.STOP: ActionRule(Role.OPERATOR, jobs.stop_job),
-    BulkAction.RESUME: ActionRule(Role.OPERATOR, jobs.resume_job),
-    BulkAction.CANCEL: ActionRule(Role.OPERATOR, jobs.cancel_job),
-    BulkAction.RETRY_FAILED_RECORDS: ActionRule(Role.OPERATOR, jobs.retry_failed_records),
-    BulkAction.SET_LOW_PRIORITY: ActionRule(Role.ADMIN, _priority(True)),
-    BulkAction.REMOVE_LOW_PRIORITY: ActionRule(Role.ADMIN, _priority(False)),
+    BulkAction.STOP: ActionRule(Role.OPERATOR, jobs.stop_job, jobs.check_stop),
+    BulkAction.RESUME: ActionRule(Role.OPERATOR, jobs.resume_job, jobs.check_resume),
+    BulkAction.CANCEL: ActionRule(Role.OPERATOR, jobs.cancel_job, jobs.check_cancel),
+    BulkAction.RETRY_FAILED_RECORDS: ActionRule(
+        Role.OPERATOR, jobs.retry_failed_records, jobs.check_retry_failed, jobs.with_retryable_records
+    ),
+    BulkAction.SET_LOW_PRIORITY: ActionRule(Role.ADMIN, _priority(True), jobs.check_not_ended),
+    BulkAction.REMOVE_LOW_PRIORITY: ActionRule(Role.ADMIN, _priority(False), jobs.check_not_ended),
     BulkAction.HIDE: ActionRule(Role.OPERATOR, jobs.hide_job),
-    BulkAction.UNHIDE: ActionRule(Role.ADMIN, jobs.unhide_job),
+    BulkAction.UNHIDE: ActionRule(Role.ADMIN, jobs.unhide_job, jobs.check_unhide),
 }
 
 
@@ -127,7 +134,69 @@ async def list_bulk_operations(actor: Actor, first: int | None = None, after: st
     )
 
 
+# ---------------------------------------------------------------- before starting
+
+
+@dataclass(frozen=True)
+class BulkPreview:
+    total: int  # the jobs the operation would choose now
+    eligible: int  # those of them the action's verb would change now; the others would be its errors
+
+
+# The job's columns the verbs' checks read: the jobs are counted once per combination of them.
+_CHECKED = ("status", "system", "stoppable", "restartable", "hidden")
+
+
+async def preview_bulk_operation(
+    actor: Actor, action: BulkAction, *, ids: Sequence[int] | None = None, where: JobListFilter | None = None
+) -> BulkPreview:
+    """What ``start_bulk_operation`` with the same input would choose, and how many of those jobs
+    its action may change now, by the checks its verb runs; refused exactly as the start is."""
+    rule = ACTIONS[action]
+    chosen = _chosen(actor, action, ids, where)
+    if isinstance(chosen, list):
+        total, candidates = len(chosen), jobs.visible_jobs(actor).filter(id__in=chosen)
+    else:
+        total, candidates = await chosen.count(), chosen
+    if rule.narrow is not None:
+        candidates = rule.narrow(candidates)
+    groups = (
+        await candidates.annotate(jobs=Count("id")).group_by(*_CHECKED).values(*_CHECKED, "jobs")
+    )
+    eligible = sum(group["jobs"] for group in groups if _passes(rule, group))
+    return BulkPreview(total=total, eligible=eligible)
+
+
+def _passes(rule: ActionRule, columns: dict[str, Any]) -> bool:
+    if rule.check is None:
+        return True
+    job = Job(type="", **{name: columns[name] for name in _CHECKED})
+    try:
+        rule.check(job)
+    except JobtowerError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------- starting and canceling
+
+
+def _chosen(
+    actor: Actor, action: BulkAction, ids: Sequence[int] | None, where: JobListFilter | None
+) -> list[int] | QuerySet[Job]:
+    """The ids given, or the jobs ``where`` matches; refuses what the start refuses."""
+    actor.require(ACTIONS[action].role, f"a bulk {action.value}")
+    if (ids is None) == (where is None):
+        raise InvalidInput("input", "give either ids or a filter")
+    if ids is not None:
+        chosen = list(dict.fromkeys(ids))
+        if not chosen:
+            raise InvalidInput("ids", "must not be empty")
+        if len(chosen) > MAX_IDS:
+            raise InvalidInput("ids", f"at most {MAX_IDS}; choose more jobs with a filter")
+        return chosen
+    assert where is not None
+    return filtered_jobs(actor, where)  # refuses what the job list refuses, before anything is written
 
 
 async def start_bulk_operation(
@@ -139,20 +208,10 @@ async def start_bulk_operation(
     none at all) ends as a NOT_FOUND result, exactly as the single mutation answers
     it. A filter only ever matches what ``jobs(filter:)`` lists for the actor.
     """
-    rule = ACTIONS[action]
-    actor.require(rule.role, f"a bulk {action.value}")
-    if (ids is None) == (where is None):
-        raise InvalidInput("input", "give either ids or a filter")
-    if ids is not None:
-        chosen = list(dict.fromkeys(ids))
-        if not chosen:
-            raise InvalidInput("ids", "must not be empty")
-        if len(chosen) > MAX_IDS:
-            raise InvalidInput("ids", f"at most {MAX_IDS}; choose more jobs with a filter")
+    chosen = _chosen(actor, action, ids, where)
+    if isinstance(chosen, list):
         return await _create(actor, action, lambda operation: _target_ids(operation, chosen))
-    assert where is not None
-    matching = filtered_jobs(actor, where)  # refuses what the job list refuses, before anything is written
-    return await _create(actor, action, lambda operation: _target_matching(operation, matching))
+    return await _create(actor, action, lambda operation: _target_matching(operation, chosen))
 
 
 async def _create(

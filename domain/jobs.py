@@ -211,6 +211,68 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
     return job
 
 
+# ---------------------------------------------------------------- what a verb would refuse
+# Each verb runs its check before it moves the job; a bulk preview runs the same check on a
+# job's row to count the jobs an action may change now.
+
+
+def check_stop(job: Job) -> None:
+    check_stoppable(job)
+    check_transition(job.status, Operation.STOP)
+
+
+def check_resume(job: Job) -> None:
+    check_transition(job.status, Operation.RESUME)
+
+
+def check_cancel(job: Job) -> None:
+    check_cancelable(job)
+    check_transition(job.status, Operation.CANCEL)
+
+
+def check_retry_failed(job: Job) -> None:
+    """What the job's row decides; the verb also needs a record of it to have failed."""
+    check_rerunnable(job, Operation.RETRY_FAILED)
+
+
+def check_not_ended(job: Job) -> None:
+    if job.status in TERMINAL:
+        raise _ended(job, "SET_LOW_PRIORITY")
+
+
+def check_unhide(job: Job) -> None:
+    if not job.hidden:
+        raise InvalidTransition(job.status.value, "UNHIDE", "the job is not hidden")
+
+
+def check_rerunnable(job: Job, operation: Operation) -> None:
+    if not job.restartable:
+        raise JobNotRestartable(job.type)
+    check_transition(job.status, operation)
+
+
+def check_stoppable(job: Job) -> None:
+    if job.system and not job.stoppable:
+        raise JobNotStoppable(job.type)
+
+
+def check_cancelable(job: Job) -> None:
+    # Canceling a job with work in flight stops it first; PENDING and STOPPED have none.
+    if job.status not in (JobStatus.PENDING, JobStatus.STOPPED):
+        check_stoppable(job)
+
+
+def with_retryable_records(listed: QuerySet[Job]) -> QuerySet[Job]:
+    """The jobs of ``listed`` with a record ``retryFailedRecords`` would run again."""
+    return listed.filter(
+        id__in=Subquery(Record.filter(status__in=list(RECORD_RETRYABLE)).values("job_id"))
+    )
+
+
+def _ended(job: Job, operation: str) -> InvalidTransition:
+    return InvalidTransition(job.status.value, operation, f"the job is {job.status}: it runs nothing more")
+
+
 # ---------------------------------------------------------------- operator verbs
 
 
@@ -253,9 +315,7 @@ async def _start_if_no_chunk_will(job: Job) -> Job:
 async def cancel_job(actor: Actor, job_id: int) -> Job:
     job = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, "cancelJob")
-    job = await _transition(
-        job, Operation.CANCEL, actor, effect=_discard_if_canceled, check=_check_cancelable
-    )
+    job = await _transition(job, Operation.CANCEL, actor, effect=_discard_if_canceled, check=check_cancelable)
     await _cascade(job, actor, cancel_job, Operation.CANCEL)
     return job
 
@@ -267,9 +327,7 @@ async def restart_job(actor: Actor, job_id: int) -> Job:
     """
     old = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, "restartJob")
-    if not old.restartable:
-        raise JobNotRestartable(old.type)
-    check_transition(old.status, Operation.RESTART)
+    check_rerunnable(old, Operation.RESTART)
     if old.retry_failed and old.restarted_from_id is not None:
         source = await Job.get_or_none(id=old.restarted_from_id)
         if source is None:
@@ -287,9 +345,7 @@ async def retry_failed_records(actor: Actor, job_id: int) -> Job:
     """
     old = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, "retryFailedRecords")
-    if not old.restartable:
-        raise JobNotRestartable(old.type)
-    check_transition(old.status, Operation.RETRY_FAILED)
+    check_retry_failed(old)
     failed = await _failed_records(old)
     if not failed:
         raise InvalidTransition(old.status.value, Operation.RETRY_FAILED.value, "the job has no failed records")
@@ -333,6 +389,7 @@ async def set_job_low_priority(actor: Actor, job_id: int, low_priority: bool) ->
     """Refused once the job ended: it runs nothing more, so a priority would mean nothing."""
     job = await get_job(actor, job_id)
     actor.require(Role.ADMIN, "setJobLowPriority")
+    check_not_ended(job)
     return await _mark(
         job, actor, EventKind.PRIORITY_CHANGED, refused_once_ended="SET_LOW_PRIORITY", low_priority=low_priority
     )
@@ -350,8 +407,7 @@ async def unhide_job(actor: Actor, job_id: int) -> Job:
     tidying up, showing again what someone put away is not."""
     job = await get_job(actor, job_id)
     actor.require(Role.ADMIN, "unhideJob")
-    if not job.hidden:
-        raise InvalidTransition(job.status.value, "UNHIDE", "the job is not hidden")
+    check_unhide(job)
     return await _mark(job, actor, EventKind.UNHIDDEN, hidden=False)
 
 
@@ -419,21 +475,10 @@ async def _continue_waiting(record: Record, payload: Any, actor: Actor) -> bool:
     return True
 
 
-def _check_stoppable(job: Job) -> None:
-    if job.system and not job.stoppable:
-        raise JobNotStoppable(job.type)
-
-
-def _check_cancelable(job: Job) -> None:
-    # Canceling a job with work in flight stops it first; PENDING and STOPPED have none.
-    if job.status not in (JobStatus.PENDING, JobStatus.STOPPED):
-        _check_stoppable(job)
-
-
 async def _steerable(actor: Actor, job_id: int, action: str) -> Job:
     job = await get_job(actor, job_id)
     actor.require(Role.OPERATOR, action)
-    _check_stoppable(job)
+    check_stoppable(job)
     return job
 
 
@@ -577,9 +622,7 @@ async def _mark(
         updated = await marked.update(seq=F("seq") + 1, **changes)
         await job.refresh_from_db()
         if not updated:
-            raise InvalidTransition(
-                job.status.value, refused_once_ended or kind.value, f"the job is {job.status}: it runs nothing more"
-            )
+            raise _ended(job, refused_once_ended or kind.value)
         await _record_event(job, kind, job.status, job.status, actor, data=changes)
     return job
 

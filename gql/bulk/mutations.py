@@ -7,30 +7,12 @@ from typing import Annotated
 import strawberry
 
 from domain import bulk
-from domain.errors import InvalidInput, JobtowerError
-from domain.statuses import BulkAction
-from gql.bulk.types import BulkOperationNode
+from domain.errors import JobtowerError
+from gql.bulk.types import BulkOperationNode, StartBulkOperationInput
 from gql.context import Info
 from gql.errors import ForbiddenError, InvalidInputError, InvalidTransitionError, NotFoundError, to_error
-from gql.ids import from_global_id, parse_global_id
-from gql.jobs.queries import JobFilter
+from gql.ids import from_global_id
 from workers.bulk import announce
-
-
-@strawberry.input(description="What to do, and to which jobs: exactly one of ids and filter.")
-class StartBulkOperationInput:
-    action: BulkAction
-    ids: list[strawberry.ID] | None = strawberry.field(
-        default=None,
-        description=f"At most {bulk.MAX_IDS} job ids. Every id is one of the operation's jobs: an id of"
-        " another tenant's job, or of none, ends among its errors as NOT_FOUND, as the single mutation"
-        " answers it; a hidden job is acted on, as the single mutation does.",
-    )
-    filter: JobFilter | None = strawberry.field(
-        default=None,
-        description="The jobs jobs(filter:) lists for the viewer at this moment, hidden and system jobs as it"
-        f" shows them (at most {bulk.MAX_FILTERED:,}; jobs created later are never touched).",
-    )
 
 
 @strawberry.type
@@ -53,18 +35,6 @@ CancelBulkOperationResult = Annotated[
 ]
 
 
-def _job_ids(ids: list[strawberry.ID] | None) -> list[int] | None:
-    if ids is None:
-        return None
-    parsed = []
-    for value in ids:
-        found = parse_global_id(value)
-        if found is None or found[0] != "Job":
-            raise InvalidInput("ids", f"{value[:40]!r} is not a job id")
-        parsed.append(found[1])
-    return parsed
-
-
 @strawberry.type
 class BulkMutations:
     @strawberry.mutation(
@@ -78,8 +48,7 @@ class BulkMutations:
             operation = await bulk.start_bulk_operation(
                 info.context.viewer,
                 input.action,
-                ids=_job_ids(input.ids),
-                where=None if input.filter is None else input.filter.to_domain(),
+                **input.chosen(),
             )
         except JobtowerError as error:
             return to_error(error)

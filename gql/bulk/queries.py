@@ -6,10 +6,11 @@ import strawberry
 
 from domain import bulk
 from domain.errors import NotFound
-from gql.bulk.types import BulkOperationNode
+from gql.bulk.types import BulkOperationNode, BulkPreview, StartBulkOperationInput
 from gql.context import Info
 from gql.ids import from_global_id
 from gql.node import Connection
+from gql.scalars import BigInt
 
 
 @strawberry.type
@@ -22,6 +23,15 @@ class BulkQueries:
         except NotFound:  # a malformed id reads as a missing operation
             return None
         return BulkOperationNode.of(operation) if operation else None
+
+    @strawberry.field(
+        description="How many jobs startBulkOperation with this input would choose now, and how many of them"
+        " its action may change: what to tell before starting it. Refused as the mutation refuses the input"
+        " (FORBIDDEN, BAD_USER_INPUT), here as a query's error."
+    )
+    async def bulk_preview(self, info: Info, input: StartBulkOperationInput) -> BulkPreview:
+        preview = await bulk.preview_bulk_operation(info.context.viewer, input.action, **input.chosen())
+        return BulkPreview(total=BigInt(preview.total), eligible=BigInt(preview.eligible))
 
     @strawberry.field(
         description="The bulk operations started in the viewer's tenant (every tenant's for PLATFORM), newest first."

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
-from domain import models
+from domain import bulk, models
+from domain.errors import InvalidInput
 from domain.listing import decode_position, encode_cursor, page_size
 from domain.statuses import BulkAction, BulkOperationStatus
 from gql.context import Info
 from gql.errors import Error
-from gql.ids import to_global_id
+from gql.ids import parse_global_id, to_global_id
+from gql.jobs.queries import JobFilter
 from gql.jobs.types import JobNode
 from gql.loaders import load_page
 from gql.node import Connection, Node
@@ -24,6 +27,50 @@ strawberry.enum(
     " (SET_LOW_PRIORITY and REMOVE_LOW_PRIORITY are setJobLowPriority with true and false).",
 )
 strawberry.enum(BulkOperationStatus)
+
+
+@strawberry.input(description="What to do, and to which jobs: exactly one of ids and filter.")
+class StartBulkOperationInput:
+    action: BulkAction
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=f"At most {bulk.MAX_IDS} job ids. Every id is one of the operation's jobs: an id of"
+        " another tenant's job, or of none, ends among its errors as NOT_FOUND, as the single mutation"
+        " answers it; a hidden job is acted on, as the single mutation does.",
+    )
+    filter: JobFilter | None = strawberry.field(
+        default=None,
+        description="The jobs jobs(filter:) lists for the viewer at this moment, hidden and system jobs as it"
+        f" shows them (at most {bulk.MAX_FILTERED:,}; jobs created later are never touched).",
+    )
+
+    def chosen(self) -> dict[str, Any]:
+        """The domain's ``ids`` and ``where``."""
+        return {
+            "ids": _job_ids(self.ids),
+            "where": None if self.filter is None else self.filter.to_domain(),
+        }
+
+
+def _job_ids(ids: list[strawberry.ID] | None) -> list[int] | None:
+    if ids is None:
+        return None
+    parsed = []
+    for value in ids:
+        found = parse_global_id(value)
+        if found is None or found[0] != "Job":
+            raise InvalidInput("ids", f"{value[:40]!r} is not a job id")
+        parsed.append(found[1])
+    return parsed
+
+
+@strawberry.type(description="What startBulkOperation with the same input would do now.")
+class BulkPreview:
+    total: BigInt = strawberry.field(description="The jobs it would choose, as its total would say.")
+    eligible: BigInt = strawberry.field(
+        description="Those of them the action's mutation would change now, by the job's status, type and"
+        " flags; the others would end among its errors. Jobs move meanwhile: the run decides, job by job."
+    )
 
 
 @strawberry.type(

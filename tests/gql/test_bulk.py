@@ -51,8 +51,13 @@ mutation Cancel($id: ID!) {{
     ... on InvalidTransitionError {{ status operation }}
   }}
 }}"""
+PREVIEW = "query Preview($input: StartBulkOperationInput!) { bulkPreview(input: $input) { total eligible } }"
 READ = f"query Read($id: ID!) {{ bulkOperation(id: $id) {{ {OPERATION} }} node(id: $id) {{ __typename id }} }}"
 LIST = "query List($after: String) { bulkOperations(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id action } } } }"
+
+
+async def preview(api: Api, action: BulkAction, **input: Any) -> dict:
+    return (await api.data(PREVIEW, {"input": {"action": action.value, **input}}))["bulkPreview"]
 
 
 async def start_bulk(api: Api, action: BulkAction, **input: Any) -> dict:
@@ -190,6 +195,7 @@ async def test_each_action_changes_the_jobs_it_may_and_lists_those_it_may_not(
         else {"filter": {"search": tag, "includeHidden": True}}
     )
 
+    told = await preview(api, action, **chosen)
     started = await start_bulk(api, action, **chosen)
     assert started["__typename"] == "BulkOperationStarted", started
     await run_in_worker(redis, started["bulkOperation"])
@@ -206,6 +212,8 @@ async def test_each_action_changes_the_jobs_it_may_and_lists_those_it_may_not(
         len(eligible),
         len(expected_errors),
     )
+    # What the preview told before the start is what the run did.
+    assert told == {"total": operation["total"], "eligible": operation["succeeded"]}
     assert operation["createdBy"]["name"] == api.principal.name
     for edge in operation["errors"]["edges"]:
         error = edge["node"]
@@ -238,8 +246,10 @@ async def test_a_role_below_the_actions_is_forbidden_and_nothing_is_created(
 
     for chosen in ({"ids": ids(job)}, {"filter": {}}):
         result = await start_bulk(api, action, **chosen)
+        told = await api.error_codes(PREVIEW, {"input": {"action": action.value, **chosen}})
 
         assert (result["__typename"], result["code"], result["neededRole"]) == ("ForbiddenError", "FORBIDDEN", needed)
+        assert told == ["FORBIDDEN"]
     assert not await BulkOperation.filter(tenant_id=acme_api.tenant.id).exists()
     assert await tenant_jobs(acme_api) == before
 
@@ -276,8 +286,12 @@ async def test_bad_input_is_a_typed_error_and_creates_nothing(acme_api: TenantAp
     operator = await acme_api.as_(Role.OPERATOR)
 
     result = await start_bulk(operator, BulkAction.STOP, **input)
+    told = await operator.execute(PREVIEW, {"input": {"action": "STOP", **input}})
 
     assert (result["__typename"], result["code"], result["field"]) == ("InvalidInputError", "INVALID_INPUT", field)
+    assert [(error["extensions"]["code"], error["extensions"].get("field")) for error in told["errors"]] == [
+        ("BAD_USER_INPUT", field)
+    ]
     assert not await BulkOperation.filter(tenant_id=acme_api.tenant.id).exists()
 
 
