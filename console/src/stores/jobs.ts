@@ -42,7 +42,8 @@ export const filter = computed<JobFilter>(() => {
     includeSystem: params.get("system") === "1" || null,
   };
 });
-const filterKey = computed(() => JSON.stringify(filter.value));
+/** The filter as a value: equal for equal filters, whatever else the URL says. */
+export const filterKey = computed(() => JSON.stringify(filter.value));
 
 export const selectedId = computed(() => route.value.params.get("run"));
 export const recordStatus = computed(() => (route.value.params.get("records") as RecordStatus | null) || null);

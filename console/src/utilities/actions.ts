@@ -1,6 +1,7 @@
 // Which lifecycle actions a job offers, to whom, and why not: the one table the console
 // asks, mirroring the server's transitions (the server still decides; this explains). The
 // role ranks here also decide what the Automations and Admin pages offer.
+import { graphql } from "../graphql";
 import { JOB_STATUSES, type JobStatus, type Role } from "./statuses";
 
 export type JobAction =
@@ -122,4 +123,24 @@ export function availability(action: JobAction, job: ActionFacts, role: Role | u
   }
   const refused = rule.refusedBy?.(job);
   return refused ? { enabled: false, reason: refused } : { enabled: true };
+}
+
+export type BulkAction = ReturnType<typeof graphql.scalar<"BulkAction">>;
+
+/** The bulk actions the Jobs page offers: each is the job action of the same name, with its
+ * label and role; `done` says what it does to a job ("3 of them can be canceled now"). UNHIDE
+ * is left out: the Jobs page lists no hidden job. */
+export const BULK_ACTIONS: { action: BulkAction; jobAction: JobAction; done: string }[] = [
+  { action: "STOP", jobAction: "stop", done: "stopped" },
+  { action: "RESUME", jobAction: "resume", done: "resumed" },
+  { action: "CANCEL", jobAction: "cancel", done: "canceled" },
+  { action: "RETRY_FAILED_RECORDS", jobAction: "retryFailed", done: "retried" },
+  { action: "SET_LOW_PRIORITY", jobAction: "setLowPriority", done: "given low priority" },
+  { action: "REMOVE_LOW_PRIORITY", jobAction: "removeLowPriority", done: "given normal priority" },
+  { action: "HIDE", jobAction: "hide", done: "hidden from the lists" },
+];
+
+/** The bulk actions `role` may take: those it may not are not offered at all. */
+export function bulkActionsFor(role: Role | undefined): typeof BULK_ACTIONS {
+  return BULK_ACTIONS.filter((bulk) => needsRole(ACTIONS[bulk.jobAction].role, role).enabled);
 }

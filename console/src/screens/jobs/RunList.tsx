@@ -15,22 +15,41 @@ import {
   type RunRow,
 } from "../../stores/jobs";
 import { route } from "../../stores/route";
-import { seesAllTenants } from "../../stores/session";
+import { isSelected, loadedSelection, selectRange, setLoaded, toggle } from "../../stores/selection";
+import { seesAllTenants, viewer } from "../../stores/session";
+import { bulkActionsFor } from "../../utilities/actions";
 import { formatCount, formatDuration, formatMoment } from "../../utilities/format";
 import { JOB_OUTCOMES, JOB_STATUSES } from "../../utilities/statuses";
 import { currentTimes, timesGrow } from "../../utilities/timings";
+import { BulkBar } from "./BulkBar";
 
 export function RunList() {
   const rows = runs.value;
   const state = runsState.value;
+  // A role that may take no bulk action has nothing to select runs for.
+  const offered = bulkActionsFor(viewer.value?.role);
+  const selecting = offered.length > 0;
+  const loaded = loadedSelection.value;
   return (
     <section class="runs" aria-labelledby="runs-title">
       <div class="pane-head">
+        {selecting && (
+          <input
+            type="checkbox"
+            class="run-check"
+            aria-label="Select the loaded runs"
+            checked={loaded === "all"}
+            indeterminate={loaded === "some"}
+            disabled={rows.length === 0}
+            onChange={(event) => setLoaded(event.currentTarget.checked)}
+          />
+        )}
         <h2 id="runs-title">Runs</h2>
         <span class="count" aria-live="polite">
           {state === "loading" ? "Loading…" : runsTotal.value !== null && `${formatCount(runsTotal.value)} runs`}
         </span>
       </div>
+      {selecting && <BulkBar offered={offered} />}
       {state === "error" && (
         <p class="notice notice-danger" role="alert">
           {runsError.value}
@@ -41,7 +60,7 @@ export function RunList() {
       )}
       <ul class="run-list" aria-labelledby="runs-title">
         {rows.map((row) => (
-          <RunItem key={row.id} row={row} />
+          <RunItem key={row.id} row={row} selecting={selecting} />
         ))}
       </ul>
       {moreRuns.value && (
@@ -60,7 +79,7 @@ function selectHref(id: string): string {
   return `${route.value.path}?${params}`;
 }
 
-function RunItem({ row }: { row: RunRow }) {
+function RunItem({ row, selecting }: { row: RunRow; selecting: boolean }) {
   const run = row.run.value;
   const status = JOB_STATUSES[run.status];
   // Only a row whose times grow reads the clock, so only such rows redraw each second.
@@ -74,6 +93,15 @@ function RunItem({ row }: { row: RunRow }) {
   return (
     <li class={`run${hasChildren ? " run-with-children" : ""}${selected ? " selected" : ""}`} aria-labelledby={nameId}>
       <div class="run-head">
+        {selecting && (
+          <input
+            type="checkbox"
+            class="run-check"
+            aria-label={`Select ${run.name}`}
+            checked={isSelected(run.id)}
+            onClick={(event) => (event.shiftKey ? selectRange(run.id) : toggle(run.id))}
+          />
+        )}
         <Link href={selectHref(run.id)} class="run-name" id={nameId} current={selected}>
           {run.name}
         </Link>

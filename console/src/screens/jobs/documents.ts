@@ -124,3 +124,101 @@ export const JobTypesQuery = graphql(`
     }
   }
 `);
+
+/** A bulk operation as the Jobs page's progress panel shows it, with the jobs it could not change. */
+export const BulkOperationFields = graphql(`
+  fragment BulkOperationFields on BulkOperation {
+    id
+    action
+    status
+    total
+    done
+    succeeded
+    failed
+    errors(first: 50) {
+      totalCount
+      edges {
+        node {
+          jobId
+          code
+          message
+          job {
+            id
+            name
+          }
+        }
+      }
+    }
+  }
+`);
+
+export const BulkPreviewQuery = graphql(`
+  query BulkPreview($input: StartBulkOperationInput!) {
+    bulkPreview(input: $input) {
+      total
+      eligible
+    }
+  }
+`);
+
+export const StartBulkOperation = graphql(
+  `
+    mutation StartBulkOperation($input: StartBulkOperationInput!) {
+      result: startBulkOperation(input: $input) {
+        __typename
+        ... on BulkOperationStarted {
+          bulkOperation {
+            ...BulkOperationFields
+          }
+        }
+        ... on Error {
+          code
+          message
+        }
+      }
+    }
+  `,
+  [BulkOperationFields],
+);
+
+export const CancelBulkOperation = graphql(
+  `
+    mutation CancelBulkOperation($id: ID!) {
+      result: cancelBulkOperation(id: $id) {
+        __typename
+        ... on BulkOperationCanceled {
+          bulkOperation {
+            ...BulkOperationFields
+          }
+        }
+        ... on Error {
+          code
+          message
+        }
+      }
+    }
+  `,
+  [BulkOperationFields],
+);
+
+export const BulkOperationUpdated = graphql(
+  `
+    subscription BulkOperationUpdated($id: ID!) {
+      bulkOperationUpdated(id: $id) {
+        ...BulkOperationFields
+      }
+    }
+  `,
+  [BulkOperationFields],
+);
+
+export const BulkOperationQuery = graphql(
+  `
+    query BulkOperation($id: ID!) {
+      bulkOperation(id: $id) {
+        ...BulkOperationFields
+      }
+    }
+  `,
+  [BulkOperationFields],
+);
