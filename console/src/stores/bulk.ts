@@ -30,8 +30,8 @@ export function hasEnded(operation: BulkOperation): boolean {
   return ENDED.includes(operation.status);
 }
 
-/** The Jobs page's filter in words, as the URL states it. */
-export const filterInWords = computed(() => {
+/** The Jobs page's filter in words, as the URL states it; null when it matches every job. */
+export const filterInWords = computed<string | null>(() => {
   const params = route.value.params;
   const parts: string[] = [];
   const search = params.get("q");
@@ -48,15 +48,15 @@ export const filterInWords = computed(() => {
   else if (from) parts.push(`created from ${from}`);
   else if (to) parts.push(`created up to ${to}`);
   if (params.get("system") === "1") parts.push("system jobs included");
-  return parts.length ? `the jobs ${parts.join(", ")}` : "all jobs";
+  return parts.length ? parts.join(", ") : null;
 });
 
 /** What the selection stands for, in words: the filter, or the jobs ticked. */
-export const selectionInWords = computed(() =>
-  allMatching.value
-    ? `All ${formatCount(selectionCount.value)} of ${filterInWords.value}`
-    : `${formatCount(selectionCount.value)} selected job${selectionCount.value === 1 ? "" : "s"}`,
-);
+export const selectionInWords = computed(() => {
+  const count = formatCount(selectionCount.value);
+  if (!allMatching.value) return `${count} selected job${selectionCount.value === 1 ? "" : "s"}`;
+  return filterInWords.value ? `All ${count} of the jobs ${filterInWords.value}` : `All ${count} jobs`;
+});
 
 // ------------------------------------------------------------------ the question
 
