@@ -130,6 +130,9 @@ def test_a_bulk_cancel_asks_with_the_apis_counts_then_shows_progress_and_the_job
     dialog = page.get_by_role("dialog", name="Cancel: 5 jobs?")
     expect(dialog).to_contain_text("5 selected jobs")
     expect(dialog).to_contain_text("3 of 5 jobs can be canceled now; the other 2 will be listed as not changed")
+    folder = screenshots_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=folder / "jobs-bulk-question.png")
     dialog.get_by_role("button", name="Cancel 5 jobs").click()
 
     expect(progress(page)).to_have_attribute("aria-valuenow", "5")
@@ -153,8 +156,6 @@ def test_a_bulk_cancel_asks_with_the_apis_counts_then_shows_progress_and_the_job
     )
     # The rows follow live: the canceled runs say so without a refresh.
     expect(tab.run(f"{name} stopped 1").get_by_label("Status")).to_contain_text("Canceled")
-    folder = screenshots_folder()
-    folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=folder / "jobs-bulk-cancel.png")
 
     page.get_by_role("button", name="Dismiss").click()
