@@ -387,3 +387,16 @@ async def test_the_errors_of_an_operation_come_page_by_page_in_job_order(acme_ap
     assert [edge["node"]["jobId"] for edge in first["edges"] + rest["edges"]] == ids(*finished)
     assert {edge["node"]["code"] for edge in first["edges"] + rest["edges"]} == {"INVALID_TRANSITION"}
     assert (first["totalCount"], first["pageInfo"]["hasNextPage"], rest["pageInfo"]["hasNextPage"]) == (3, True, False)
+
+
+async def test_the_preview_counts_a_retry_only_for_jobs_with_failed_records_and_changes_nothing(acme_api: TenantApi):
+    operator = await acme_api.as_(Role.OPERATOR)
+    failed = await with_failed_records(operator, "had failures")
+    clean = await put_in(await start(operator.actor), S.FINISHED, outcome=JobOutcome.SUCCEEDED, ended_at=utcnow())
+    before = await tenant_jobs(acme_api)
+
+    told = await preview(operator, BulkAction.RETRY_FAILED_RECORDS, ids=ids(failed, clean))
+
+    assert told == {"total": 2, "eligible": 1}
+    assert await tenant_jobs(acme_api) == before
+    assert not await BulkOperation.filter(tenant_id=acme_api.tenant.id).exists()
