@@ -33,8 +33,8 @@ export function SystemJobTable() {
     <section class="card" aria-labelledby="system-jobs-title">
       <div class="card-head">
         <h2 id="system-jobs-title">Jobs the platform started</h2>
-        <span class="count" aria-live="polite">
-          {state === "loading" ? "Loading…" : total !== null && `${formatCount(total)} system jobs`}
+        <span class="count" role="status">
+          {state === "loading" ? "Loading…" : total !== null && `${formatCount(total)} system job${total === 1 ? "" : "s"}`}
         </span>
       </div>
       {state === "error" && (
