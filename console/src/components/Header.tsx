@@ -14,7 +14,7 @@ const SECTIONS: { href: string; label: string; current: RegExp; role?: Role }[] 
   { href: "/ops", label: "Live ops", current: /^\/ops$/ },
   { href: "/statistics", label: "Statistics", current: /^\/statistics$/ },
   { href: "/automations", label: "Automations", current: /^\/automations$/ },
-  { href: "/system", label: "System jobs", current: /^\/system$/, role: "ADMIN" },
+  { href: "/system", label: "System", current: /^\/system$/, role: "ADMIN" },
   { href: "/admin", label: "Admin", current: /^\/admin$/ },
 ];
 
