@@ -8,6 +8,7 @@ import { OpsScreen } from "./screens/ops/OpsScreen";
 import { RecordScreen } from "./screens/record/RecordScreen";
 import { SignInScreen } from "./screens/signin/SignInScreen";
 import { StatisticsScreen } from "./screens/statistics/StatisticsScreen";
+import { SystemJobsScreen } from "./screens/system/SystemJobsScreen";
 import { pathId, route } from "./stores/route";
 import { sessionState } from "./stores/session";
 
@@ -18,6 +19,7 @@ const SCREENS: Record<string, () => preact.JSX.Element> = {
   "/ops": OpsScreen,
   "/statistics": StatisticsScreen,
   "/automations": AutomationsScreen,
+  "/system": SystemJobsScreen,
   "/admin": AdminScreen,
 };
 

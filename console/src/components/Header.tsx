@@ -3,14 +3,18 @@ import type { ComponentChildren } from "preact";
 import { liveState, type LiveState } from "../services/connection";
 import { route } from "../stores/route";
 import { signOut, viewer } from "../stores/session";
+import { needsRole } from "../utilities/actions";
+import type { Role } from "../utilities/statuses";
 import { Link } from "./Link";
 
-/** The console's sections; a section is current on its own pages (a job is one of the Jobs). */
-const SECTIONS = [
+/** The console's sections; a section is current on its own pages (a job is one of the Jobs).
+ * A section for a role shows to that role and above; others reach it only by its URL. */
+const SECTIONS: { href: string; label: string; current: RegExp; role?: Role }[] = [
   { href: "/jobs", label: "Jobs", current: /^\/(jobs|records)?(\/|$)/ },
   { href: "/ops", label: "Live ops", current: /^\/ops$/ },
   { href: "/statistics", label: "Statistics", current: /^\/statistics$/ },
   { href: "/automations", label: "Automations", current: /^\/automations$/ },
+  { href: "/system", label: "System", current: /^\/system$/, role: "ADMIN" },
   { href: "/admin", label: "Admin", current: /^\/admin$/ },
 ];
 
@@ -34,7 +38,7 @@ export function Header({ children }: { children?: ComponentChildren }) {
         Jobtower
       </a>
       <nav class="sections" aria-label="Sections">
-        {SECTIONS.map((section) => (
+        {SECTIONS.filter((section) => !section.role || needsRole(section.role, who?.role).enabled).map((section) => (
           <Link href={section.href} current={section.current.test(route.value.path)}>
             {section.label}
           </Link>

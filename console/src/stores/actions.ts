@@ -9,6 +9,7 @@ import {
   RetryFailedRecords,
   SetJobLowPriority,
   StopJob,
+  UnhideJob,
 } from "../screens/job/documents";
 import { ApiError, request } from "../services/connection";
 import type { JobAction } from "../utilities/actions";
@@ -51,6 +52,8 @@ async function answer(action: JobAction, id: string): Promise<Answer> {
       return (await request(CancelJob, { id })).result;
     case "hide":
       return (await request(HideJob, { id })).result;
+    case "unhide":
+      return (await request(UnhideJob, { id })).result;
     case "setLowPriority":
       return (await request(SetJobLowPriority, { id, lowPriority: true })).result;
     case "removeLowPriority":

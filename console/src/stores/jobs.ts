@@ -4,6 +4,7 @@ import { batch, computed, effect, signal, untracked, type Signal } from "@preact
 import { type ResultOf, type VariablesOf } from "../graphql";
 import { RecordsQuery, RunFields, RunsChanged, RunsQuery } from "../screens/jobs/documents";
 import { ApiError, request, subscribe } from "../services/connection";
+import { localDayStart } from "../utilities/days";
 import type { JobStatus, RecordStatus } from "../utilities/statuses";
 import { route } from "./route";
 import { sessionState } from "./session";
@@ -26,19 +27,13 @@ export type LoadState = "loading" | "ready" | "error";
 /** The search and filters, read from the URL (q, status, type, by, from, to, system). */
 export const filter = computed<JobFilter>(() => {
   const params = route.value.params;
-  const day = (value: string | null, offsetDays = 0): string | null => {
-    if (!value || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return null;
-    const moment = new Date(`${value}T00:00:00`);
-    moment.setDate(moment.getDate() + offsetDays);
-    return moment.toISOString();
-  };
   return {
     search: params.get("q") || null,
     status: params.get("status") ? [params.get("status") as JobStatus] : null,
     type: params.get("type") ? [params.get("type") as string] : null,
     runBy: params.get("by") || null,
-    createdAfter: day(params.get("from")),
-    createdBefore: day(params.get("to"), 1),
+    createdAfter: localDayStart(params.get("from")),
+    createdBefore: localDayStart(params.get("to"), 1),
     includeSystem: params.get("system") === "1" || null,
   };
 });

@@ -13,7 +13,8 @@ export type JobAction =
   | "retryFailed"
   | "setLowPriority"
   | "removeLowPriority"
-  | "hide";
+  | "hide"
+  | "unhide";
 
 /** What the table needs to know about a job. */
 export type ActionFacts = {
@@ -95,6 +96,13 @@ export const ACTIONS: Record<JobAction, Rule> = {
     from: ANY,
     when: "in any status",
     refusedBy: (job) => (job.hidden ? "It is already hidden from the lists." : null),
+  },
+  unhide: {
+    label: "Unhide",
+    role: "ADMIN",
+    from: ANY,
+    when: "in any status",
+    refusedBy: (job) => (job.hidden ? null : "It is not hidden."),
   },
 };
 

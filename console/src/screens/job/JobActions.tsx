@@ -12,7 +12,8 @@ import { WAITING_REASONS } from "../../utilities/statuses";
 
 type Question = { title: string; confirm: string; keep: string; body: string };
 
-const QUESTIONS: Partial<Record<JobAction, Question>> = {
+/** The question before an action that cannot be taken back; other screens ask it too. */
+export const QUESTIONS: Partial<Record<JobAction, Question>> = {
   cancel: {
     title: "Cancel this job?",
     confirm: "Cancel the job",
@@ -33,7 +34,7 @@ const QUESTIONS: Partial<Record<JobAction, Question>> = {
   },
 };
 
-const SAID: Partial<Record<JobAction, string>> = {
+export const SAID: Partial<Record<JobAction, string>> = {
   hide: "The entry is hidden from the lists. Nothing was canceled.",
 };
 

@@ -316,6 +316,17 @@ export const HideJob = graphql(
   [OperationResult],
 );
 
+export const UnhideJob = graphql(
+  `
+    mutation UnhideJob($id: ID!) {
+      result: unhideJob(id: $id) {
+        ...OperationResult
+      }
+    }
+  `,
+  [OperationResult],
+);
+
 export const SetJobLowPriority = graphql(
   `
     mutation SetJobLowPriority($id: ID!, $lowPriority: Boolean!) {
