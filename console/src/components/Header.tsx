@@ -1,6 +1,7 @@
 // The bar above every signed-in screen: where you are, who you are, the live state, actions.
 import type { ComponentChildren } from "preact";
 import { liveState, type LiveState } from "../services/connection";
+import { openHelp } from "../services/shortcuts";
 import { route } from "../stores/route";
 import { signOut, viewer } from "../stores/session";
 import { Link } from "./Link";
@@ -51,6 +52,9 @@ export function Header({ children }: { children?: ComponentChildren }) {
         <div class="who" aria-label="Signed in as">
           <span class="who-tenant">{who.tenant.name}</span>
           <span class="who-role">{who.role}</span>
+          <button type="button" class="quiet" aria-keyshortcuts="?" onClick={openHelp}>
+            Shortcuts
+          </button>
           <button type="button" class="quiet" onClick={signOut}>
             Sign out
           </button>

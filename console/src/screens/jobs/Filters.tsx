@@ -51,6 +51,7 @@ export function Filters() {
         <input
           type="search"
           name="q"
+          aria-keyshortcuts="/"
           placeholder="Name, type, tenant or user"
           value={search}
           onInput={(event) => setSearch(event.currentTarget.value)}
