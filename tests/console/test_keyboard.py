@@ -10,9 +10,9 @@ from playwright.sync_api import Locator, Page, expect
 from tests.console.conftest import Tab, finished
 
 FAILED = "query ($id: ID!) { job(id: $id) { progress { failed } } }"
-# A chunk's records run one after the other: two chunks of ten half-second steps take about
-# five seconds, long enough to be listed running and seen moving.
-MOVING = {"records": 20, "steps": 1, "stepMs": 500, "chunkSize": 10}
+# A chunk's records run side by side, their steps one after the other: about ten seconds of
+# running, long enough to be listed while it runs on a loaded machine.
+MOVING = {"records": 20, "steps": 5, "stepMs": 2000, "chunkSize": 10}
 
 
 def tab_to(page: Page, target: Locator, presses: int = 80) -> None:
