@@ -142,4 +142,5 @@ def test_the_jobs_page_on_a_phone_has_no_accessibility_violations(open_tab, show
     page = tab.sign_in("/jobs?q=a11y")
     expect(tab.run("a11y errors")).to_be_visible()
     results = AXE.run(page)
+    page.screenshot(path=screenshots_folder() / f"a11y-jobs-390-{scheme}.png", full_page=True)
     assert results.violations_count == 0, results.generate_report()

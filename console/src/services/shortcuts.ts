@@ -19,11 +19,18 @@ export type Shortcut = {
   run: () => boolean;
 };
 
+/** Every shortcut, in the order the help dialog lists them. One that acts on a row reads the
+ * focused one's id from `focusedRow()?.dataset.rowId`. */
 export const SHORTCUTS: readonly Shortcut[] = [
   { key: "j", shown: "j", does: "Move to the next row", run: () => moveRow(1) },
   { key: "k", shown: "k", does: "Move to the previous row", run: () => moveRow(-1) },
   { key: "Enter", shown: "Enter", does: "Open the focused row", run: openRow },
-  { key: "Escape", shown: "Esc", does: "Close the open detail, or go up to the page it belongs to", run: () => press("Escape") },
+  {
+    key: "Escape",
+    shown: "Esc",
+    does: "Close the open detail, or go up to the page it belongs to",
+    run: () => press("Escape"),
+  },
   { key: "/", shown: "/", does: "Search", run: () => press("/") },
   { key: "r", shown: "r", does: "Refresh", run: () => press("r") },
   { key: "?", shown: "?", does: "Show these shortcuts", run: openHelp },
@@ -66,14 +73,14 @@ export function focusedRow(): HTMLElement | null {
 }
 
 /** Moves the focus `step` rows on in the list that holds it (or that the focused box holds),
- * else in the page's first list. */
+ * else in the first list shown (on a phone the Jobs page shows runs or records, not both). */
 function moveRow(step: 1 | -1): boolean {
   const current = focusedRow();
   const focused = document.activeElement;
   const list =
     current?.closest("[data-rows]") ??
     focused?.querySelector("[data-rows]") ??
-    document.querySelector("[data-rows]");
+    [...document.querySelectorAll("[data-rows]")].find((shown) => shown.getClientRects().length > 0);
   if (!list) return false;
   const rows = [...list.querySelectorAll<HTMLElement>("[data-row-id]")];
   if (rows.length === 0) return false;
