@@ -128,7 +128,7 @@ def test_shortcuts_switched_off_stay_off_after_a_reload_until_switched_on(tab: T
     expect(row).not_to_be_focused()
 
     # The header's button still opens the list, where they are switched on again.
-    tab_to(page, page.get_by_role("button", name="Shortcuts"))
+    tab_to(page, page.get_by_role("button", name="Keyboard shortcuts"))
     keys.press("Enter")
     keys.press("Shift+Tab")
     expect(switch).to_be_focused()

@@ -52,8 +52,10 @@ export function Header({ children }: { children?: ComponentChildren }) {
         <div class="who" aria-label="Signed in as">
           <span class="who-tenant">{who.tenant.name}</span>
           <span class="who-role">{who.role}</span>
-          <button type="button" class="quiet" aria-keyshortcuts="?" onClick={openHelp}>
-            Shortcuts
+          {/* A single glyph: the header has room for the "N new · Refresh" pill on one line. */}
+          <button type="button" class="quiet" aria-keyshortcuts="?" title="Keyboard shortcuts" onClick={openHelp}>
+            <span aria-hidden="true">?</span>
+            <span class="visually-hidden">Keyboard shortcuts</span>
           </button>
           <button type="button" class="quiet" onClick={signOut}>
             Sign out
