@@ -1,4 +1,6 @@
 // Which screen the URL and the session show.
+import { LiveAnnouncer } from "./components/LiveAnnouncer";
+import { ShortcutsHelp } from "./components/ShortcutsHelp";
 import { AdminScreen } from "./screens/admin/AdminScreen";
 import { AutomationsScreen } from "./screens/automations/AutomationsScreen";
 import { JobScreen } from "./screens/job/JobScreen";
@@ -9,6 +11,7 @@ import { RecordScreen } from "./screens/record/RecordScreen";
 import { SignInScreen } from "./screens/signin/SignInScreen";
 import { StatisticsScreen } from "./screens/statistics/StatisticsScreen";
 import { SystemJobsScreen } from "./screens/system/SystemJobsScreen";
+import { helpOpen } from "./services/shortcuts";
 import { pathId, route } from "./stores/route";
 import { sessionState } from "./stores/session";
 
@@ -24,6 +27,16 @@ const SCREENS: Record<string, () => preact.JSX.Element> = {
 };
 
 export function App() {
+  return (
+    <>
+      <Current />
+      <LiveAnnouncer />
+      {helpOpen.value && <ShortcutsHelp />}
+    </>
+  );
+}
+
+function Current() {
   const state = sessionState.value;
   if (state === "signed-out" || state === "rejected") return <SignInScreen />;
   if (state === "checking") {

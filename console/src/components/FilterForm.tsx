@@ -34,6 +34,7 @@ export function FilterForm({ label, set, children, after }: Props) {
         <input
           type="search"
           name="q"
+          aria-keyshortcuts="/"
           placeholder="Name, type, tenant or user"
           value={search}
           onInput={(event) => setSearch(event.currentTarget.value)}

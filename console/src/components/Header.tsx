@@ -1,6 +1,7 @@
 // The bar above every signed-in screen: where you are, who you are, the live state, actions.
 import type { ComponentChildren } from "preact";
 import { liveState, type LiveState } from "../services/connection";
+import { openHelp } from "../services/shortcuts";
 import { route } from "../stores/route";
 import { signOut, viewer } from "../stores/session";
 import { needsRole } from "../utilities/actions";
@@ -55,6 +56,11 @@ export function Header({ children }: { children?: ComponentChildren }) {
         <div class="who" aria-label="Signed in as">
           <span class="who-tenant">{who.tenant.name}</span>
           <span class="who-role">{who.role}</span>
+          {/* A single glyph: the header has room for the "N new · Refresh" pill on one line. */}
+          <button type="button" class="quiet" aria-keyshortcuts="?" title="Keyboard shortcuts" onClick={openHelp}>
+            <span aria-hidden="true">?</span>
+            <span class="visually-hidden">Keyboard shortcuts</span>
+          </button>
           <button type="button" class="quiet" onClick={signOut}>
             Sign out
           </button>

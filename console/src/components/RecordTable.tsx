@@ -63,12 +63,19 @@ export function RecordTable({ records, labelledBy, busy, more, loadMore }: Props
             <th scope="col">Error</th>
           </tr>
         </thead>
-        <tbody>
+        <tbody data-rows>
           {before > 0 && <Spacer height={before} />}
           {drawn.map((item) => {
             const record = records[item.index]!;
             return (
-              <tr key={record.id} data-index={item.index} aria-rowindex={item.index + 2} ref={rows.measureElement}>
+              <tr
+                key={record.id}
+                data-index={item.index}
+                data-row-id={record.id}
+                tabIndex={-1}
+                aria-rowindex={item.index + 2}
+                ref={rows.measureElement}
+              >
                 <td class="record-key">
                   <Link href={`/records/${record.id}`}>{record.key}</Link>
                 </td>

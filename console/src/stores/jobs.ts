@@ -5,7 +5,8 @@ import { type ResultOf, type VariablesOf } from "../graphql";
 import { RecordsQuery, RunFields, RunsChanged, RunsQuery } from "../screens/jobs/documents";
 import { ApiError, request, subscribe } from "../services/connection";
 import { localDayStart } from "../utilities/days";
-import type { JobStatus, RecordStatus } from "../utilities/statuses";
+import { ENDED, type JobStatus, type RecordStatus } from "../utilities/statuses";
+import { jobEnded } from "./announcements";
 import { route } from "./route";
 import { sessionState } from "./session";
 
@@ -117,6 +118,7 @@ function received(run: Run): void {
   if (shown) {
     // Events of one job come in seq order; a PROGRESS event repeats the latest seq.
     if (run.seq >= shown.run.value.seq) {
+      if (ENDED.has(run.status) && !ENDED.has(shown.run.value.status)) jobEnded(run);
       batch(() => {
         shown.run.value = run;
         shown.receivedAt.value = performance.now();

@@ -33,7 +33,7 @@ export function AdminScreen() {
   return (
     <>
       <Header>
-        <button type="button" class="primary" onClick={() => void refreshAdmin()}>
+        <button type="button" class="primary" aria-keyshortcuts="r" onClick={() => void refreshAdmin()}>
           Refresh
         </button>
       </Header>

@@ -30,7 +30,7 @@ export function AutomationsScreen() {
   return (
     <>
       <Header>
-        <button type="button" class="primary" onClick={() => void refreshAutomations()}>
+        <button type="button" class="primary" aria-keyshortcuts="r" onClick={() => void refreshAutomations()}>
           Refresh
         </button>
       </Header>

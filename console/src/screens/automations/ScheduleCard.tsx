@@ -164,7 +164,7 @@ function LastRuns({ schedule }: { schedule: Schedule }) {
   const runs = schedule.lastRuns;
   const labelId = `runs-${schedule.id}`;
   return (
-    <section class="last-runs" aria-labelledby={labelId}>
+    <section class="last-runs" aria-label={`Last runs of ${schedule.name}`}>
       <h3 id={labelId}>Last runs</h3>
       {runs.length === 0 ? (
         <p class="hint">It has not run yet.</p>

@@ -24,13 +24,15 @@ export function JobScreen() {
   return (
     <>
       <Header>
-        <button type="button" class="primary" onClick={refreshJob}>
+        <button type="button" class="primary" aria-keyshortcuts="r" onClick={refreshJob}>
           Refresh
         </button>
       </Header>
       <main class="detail">
         <nav class="crumbs" aria-label="Breadcrumb">
-          <Link href="/jobs">← Jobs</Link>
+          <Link href="/jobs" shortcut="Escape">
+            ← Jobs
+          </Link>
         </nav>
         {state === "missing" && <Missing />}
         {state === "error" && (

@@ -19,6 +19,7 @@ import {
   loadNewer,
   loadOlder,
   logLines,
+  logTotal,
   logsState,
   newerRemain,
   olderRemain,
@@ -81,6 +82,15 @@ export function LogView({ labelledBy }: { labelledBy: string }) {
     });
   }, []);
 
+  // Only some lines are in the DOM: each tells a screen reader where it stands among all of them.
+  // Lines held are the newest ones unless newer remain; the first held is the oldest of all
+  // unless older remain.
+  const older = olderRemain.value;
+  const newer = newerRemain.value;
+  const total = logTotal.value;
+  const setSize = older || newer ? (total ?? -1) : held.length;
+  const skipped = !older ? 0 : !newer && total !== null ? total - held.length : null;
+
   const before = first?.start ?? 0;
   const after = last ? rows.getTotalSize() - last.end : 0;
   return (
@@ -95,6 +105,8 @@ export function LogView({ labelledBy }: { labelledBy: string }) {
               key={line.id}
               line={line}
               index={item.index}
+              setSize={setSize}
+              position={skipped === null ? undefined : skipped + item.index + 1}
               measure={rows.measureElement}
               expanded={expanded.has(line.id)}
               toggle={toggle}
@@ -119,6 +131,9 @@ function Spacer({ height }: { height: number }) {
 type ItemProps = {
   line: LogLine;
   index: number;
+  /** How many lines the log has (-1 while unknown), and this one's place among them. */
+  setSize: number;
+  position: number | undefined;
   measure: (node: HTMLLIElement | null) => void;
   expanded: boolean;
   toggle: (id: string) => void;
@@ -128,15 +143,27 @@ type ItemProps = {
 class LogItem extends Component<ItemProps> {
   shouldComponentUpdate(next: ItemProps) {
     const shown = this.props;
-    return next.line !== shown.line || next.index !== shown.index || next.expanded !== shown.expanded;
+    return (
+      next.line !== shown.line ||
+      next.index !== shown.index ||
+      next.expanded !== shown.expanded ||
+      next.setSize !== shown.setSize ||
+      next.position !== shown.position
+    );
   }
 
-  render({ line, index, measure, expanded, toggle }: ItemProps) {
+  render({ line, index, setSize, position, measure, expanded, toggle }: ItemProps) {
     const chunk = line.chunkIndex;
     const [headline] = line.message.split("\n", 1);
     const detailed = line.message.includes("\n") || hasFields(line.fields);
     return (
-      <li class={`log-line log-${line.level}`} data-index={index} ref={measure}>
+      <li
+        class={`log-line log-${line.level}`}
+        data-index={index}
+        aria-setsize={setSize}
+        aria-posinset={position}
+        ref={measure}
+      >
         <div class="log-row">
           <time class="log-at" dateTime={line.at} title={line.at}>
             {formatMoment(line.at)}

@@ -66,6 +66,7 @@ export function Logs() {
           <input
             id="log-search"
             type="search"
+            aria-keyshortcuts="/"
             value={logSearch.value ?? ""}
             onInput={(event) => search(event.currentTarget.value)}
           />

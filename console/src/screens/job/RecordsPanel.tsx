@@ -25,7 +25,7 @@ export function RecordsPanel() {
     <section class="card" aria-labelledby="panel-title">
       <div class="card-head">
         <h2 id="panel-title">{title}</h2>
-        <Link href={`${route.value.path}${close.size ? `?${close}` : ""}`} class="close">
+        <Link href={`${route.value.path}${close.size ? `?${close}` : ""}`} class="close" shortcut="Escape">
           Close<span class="visually-hidden"> {title}</span>
         </Link>
       </div>

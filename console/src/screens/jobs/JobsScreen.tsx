@@ -15,7 +15,7 @@ export function JobsScreen() {
             {fresh} new · Refresh
           </button>
         )}
-        <button type="button" class="primary" onClick={refresh}>
+        <button type="button" class="primary" aria-keyshortcuts="r" onClick={refresh}>
           Refresh
         </button>
       </Header>

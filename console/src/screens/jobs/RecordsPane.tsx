@@ -31,7 +31,7 @@ export function RecordsPane() {
   return (
     <section class="records" aria-labelledby="records-title">
       <div class="pane-head">
-        <Link href={`${route.value.path}${back.size ? `?${back}` : ""}`} class="back">
+        <Link href={`${route.value.path}${back.size ? `?${back}` : ""}`} class="back" shortcut="Escape">
           ← Runs
         </Link>
         <h2 id="records-title">Records of {name}</h2>

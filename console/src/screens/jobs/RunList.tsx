@@ -58,7 +58,7 @@ export function RunList() {
       {state !== "error" && rows.length === 0 && state === "ready" && (
         <p class="empty">No runs match. Start a job through the API, or change the filters.</p>
       )}
-      <ul class="run-list" aria-labelledby="runs-title">
+      <ul class="run-list" aria-labelledby="runs-title" data-rows>
         {rows.map((row) => (
           <RunItem key={row.id} row={row} selecting={selecting} />
         ))}
@@ -91,7 +91,12 @@ function RunItem({ row, selecting }: { row: RunRow; selecting: boolean }) {
   // A job without children has a children total of 0.
   const hasChildren = run.childrenProgress.total !== 0;
   return (
-    <li class={`run${hasChildren ? " run-with-children" : ""}${selected ? " selected" : ""}`} aria-labelledby={nameId}>
+    <li
+      class={`run${hasChildren ? " run-with-children" : ""}${selected ? " selected" : ""}`}
+      aria-labelledby={nameId}
+      data-row-id={run.id}
+      tabIndex={-1}
+    >
       <div class="run-head">
         {selecting && (
           <input

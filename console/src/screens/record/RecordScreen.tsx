@@ -22,7 +22,9 @@ export function RecordScreen() {
           {shown?.job && (
             <>
               {" / "}
-              <Link href={`/jobs/${shown.job.id}`}>{shown.job.name}</Link>
+              <Link href={`/jobs/${shown.job.id}`} shortcut="Escape">
+                {shown.job.name}
+              </Link>
               {shown.chunk && (
                 <>
                   {" / "}

@@ -122,7 +122,8 @@ export function StatChart({ spec, buckets, bucket, caption }: Props) {
       </div>
       {/* The canvas says nothing to a screen reader: the table below holds the same figures. */}
       <div class="chart" ref={holder} aria-hidden="true" />
-      <div class="table-scroll stat-table-scroll" id={tableId} hidden={!tableShown}>
+      {/* Focusable, so the keyboard scrolls a table wider than the screen. */}
+      <div class="table-scroll stat-table-scroll" id={tableId} hidden={!tableShown} tabIndex={0}>
         {tableShown && (
           <table class="stat-table">
             <caption>

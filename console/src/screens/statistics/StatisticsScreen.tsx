@@ -68,7 +68,7 @@ export function StatisticsScreen() {
   return (
     <>
       <Header>
-        <button type="button" class="primary" onClick={refreshStatistics}>
+        <button type="button" class="primary" aria-keyshortcuts="r" onClick={refreshStatistics}>
           Refresh
         </button>
       </Header>
