@@ -6,9 +6,11 @@ import { RecordsQuery, RunFields, RunsChanged, RunsQuery } from "../screens/jobs
 import { ApiError, request, subscribe } from "../services/connection";
 import type { JobStatus, RecordStatus } from "../utilities/statuses";
 import { route } from "./route";
-import { sessionState } from "./session";
+import { seesAllTenants, sessionState } from "./session";
 
 const RUNS_PAGE = 50;
+/** The most runs one query returns (`jobs(first:)`). */
+const MOST_RUNS = 100;
 const RECORDS_PAGE = 100;
 
 export type Run = ResultOf<typeof RunFields>;
@@ -139,11 +141,12 @@ function isNewerThanList(run: Run): boolean {
   return !moreRuns.value || !last || run.createdAt >= last.run.value.createdAt;
 }
 
-/** After the stream was down: what changed meanwhile, patched in place like live events. */
+/** After the stream was down, when it could not resume where it stood: what changed meanwhile
+ * in the first runs listed, patched in place like live events. */
 async function catchUp(): Promise<void> {
   const generation = runsGeneration;
   const { jobs } = await request(RunsQuery, {
-    first: Math.max(RUNS_PAGE, runs.value.length),
+    first: Math.min(MOST_RUNS, Math.max(RUNS_PAGE, runs.value.length)),
     after: null,
     filter: filter.value,
   });
@@ -159,9 +162,25 @@ effect(() => {
   return untracked(() => {
     void refreshRuns();
     const current = filter.value;
-    return subscribe(RunsChanged, () => ({ filter: current }), {
-      next: (data) => received(data.jobsChanged.job),
-      resumed: () => void catchUp().catch(() => {}),
+    // The tenantSeq of the last event applied. After a drop the stream resumes after it
+    // (afterSeq): the server replays exactly the events missed, in order. A tenantSeq counts one
+    // tenant's events, so a viewer of every tenant cannot resume: a query catches up instead.
+    let applied: number | null = null;
+    const resumable = !seesAllTenants.value;
+    const catchUpByQuery = () => catchUp().catch(() => {});
+    return subscribe(RunsChanged, () => ({ filter: current, afterSeq: resumable ? applied : null }), {
+      next: ({ jobsChanged: event }) => {
+        if (resumable && event.tenantSeq !== null) applied = Math.max(applied ?? 0, event.tenantSeq);
+        received(event.job);
+      },
+      resumed: () => (resumable && applied !== null ? undefined : catchUpByQuery()),
+      // Too far behind to replay: listen afresh, and catch up by a query.
+      refused: () => {
+        if (applied === null) return false;
+        applied = null;
+        void catchUpByQuery();
+        return true;
+      },
     });
   });
 });
