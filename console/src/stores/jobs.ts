@@ -102,12 +102,18 @@ export async function refreshRuns(): Promise<void> {
   }
 }
 
+/** The cursor of the page of runs on its way: scrolling on asks for it once. */
+let runsPending: string | null = null;
+
 /** Appends the next page below the rows already shown. */
 export async function loadMoreRuns(): Promise<void> {
   const after = moreRuns.value;
-  if (!after) return;
+  if (!after || after === runsPending) return;
   const generation = runsGeneration;
-  const { jobs } = await request(RunsQuery, { first: RUNS_PAGE, after, filter: filter.value });
+  runsPending = after;
+  const { jobs } = await request(RunsQuery, { first: RUNS_PAGE, after, filter: filter.value }).finally(() => {
+    if (runsPending === after) runsPending = null;
+  });
   if (generation !== runsGeneration) return;
   const known = new Set(runs.value.map((shown) => shown.id));
   batch(() => {
