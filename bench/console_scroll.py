@@ -10,8 +10,9 @@ console, and opens the Jobs page in the system's Chromium, signed in with a view
   deltas), long tasks (``PerformanceObserver``), rows drawn and elements in the document;
 * scrolling the run list from the first run to the last, ``--step`` px a frame (the list reads
   the next page of 50 as the reader nears the last one loaded): the same figures, the most rows
-  and elements the document held at once, the JS heap at the end, the renderer's CPU, and the
-  pages of runs read (time to first byte in the page).
+  and elements the document held at once, the JS heap at the end, the renderer's CPU, the
+  pages of runs read (time to first byte in the page), and where the renderer's main thread
+  spent its time (Chromium's ``Performance.getMetrics``: script, style, layout, all tasks).
 
 Targets: no task over 200 ms while scrolling, and a DOM that stays the size of a screen. It is
 a benchmark, not a test: it prints figures and exits non-zero when the page does not show what
@@ -30,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import CDPSession, sync_playwright
 
 from bench.console import TOKEN_KEY, operation, seed
 from bench.console_query import BIG_CHUNK, quantile
@@ -47,6 +48,8 @@ LONGEST_TASK_MS = 200
 MOST_ROWS = 40
 IDLE_MS = 3_000
 SCROLL_LIMIT_MS = 600_000
+# Chromium's counters of the main thread's seconds, by what it did.
+MAIN_THREAD = {"ScriptDuration": "script", "RecalcStyleDuration": "style", "LayoutDuration": "layout", "TaskDuration": "all tasks"}
 
 # Scrolls the run list by `step` px a frame (none: stays idle for `limitMs`) until its last run
 # is drawn, and reports each frame's time, the long tasks, the most rows and elements at once.
@@ -107,19 +110,28 @@ def measure(url: str, token: str, step: int) -> dict[str, Any]:
         context.add_init_script(f"sessionStorage.setItem({json.dumps(TOKEN_KEY)}, {json.dumps(token)})")
         page = context.new_page()
         page.on("requestfinished", page_time)
+        main_thread = context.new_cdp_session(page)
+        main_thread.send("Performance.enable")
         page.goto(f"{url}/jobs")
         page.locator(".run-list li.run").first.wait_for()
         figures = {}
         for name, pixels, limit in (("idle", 0, IDLE_MS), ("scroll", step, SCROLL_LIMIT_MS)):
-            before = renderer_cpu_seconds(processes)
+            before, spent = renderer_cpu_seconds(processes), main_thread_seconds(main_thread)
             figures[name] = page.evaluate(SCROLL, [pixels, limit])
             figures[name]["cpu_s"] = renderer_cpu_seconds(processes) - before
+            after = main_thread_seconds(main_thread)
+            figures[name]["main_s"] = {key: after[key] - spent[key] for key in after}
         figures["pages_ms"] = pages
         context.close()
         browser.close()
     if not figures["scroll"]["reached"]:
         raise SystemExit(f"WRONG: the last of {figures['scroll']['total']:,} runs was never drawn")
     return figures
+
+
+def main_thread_seconds(session: CDPSession) -> dict[str, float]:
+    metrics = {metric["name"]: metric["value"] for metric in session.send("Performance.getMetrics")["metrics"]}
+    return {label: metrics[name] for name, label in MAIN_THREAD.items()}
 
 
 def run(jobs: int, step: int) -> int:
@@ -143,6 +155,7 @@ def frame_line(name: str, phase: dict[str, Any]) -> str:
         f" ({over} over {LONGEST_TASK_MS} ms, longest {max(tasks, default=0):.0f} ms);"
         f" rows drawn at most {phase['mostRows']}; elements {phase['elements']:,} (at most {phase['mostElements']:,});"
         f" renderer CPU {phase['cpu_s']:.1f} s"
+        f"\n    main thread: {', '.join(f'{label} {seconds:.1f} s' for label, seconds in phase['main_s'].items())}"
     )
 
 
