@@ -27,6 +27,14 @@ LONG = {"records": 2000, "steps": 1, "stepMs": 300, "chunkSize": 50}
 SHORT = {"records": 10, "steps": 1, "stepMs": 10}
 RECOVERY_SECONDS = 90
 NEWCOMERS = 3
+# What one jobs(first:) returns at most.
+MOST_RUNS_PER_QUERY = 100
+# Scrolls the run list to its end; true once the run at `position` is drawn.
+SCROLL_TO_THE_END = """position => {
+    const box = document.querySelector(".run-scroll");
+    box.scrollTop = box.scrollHeight;
+    return box.querySelector(`li[aria-posinset="${position}"]`) !== null;
+}"""
 LISTED = """query ($search: String) { jobs(first: 100, filter: {search: $search}) {
   edges { node { name status } } } }"""
 
@@ -174,3 +182,22 @@ def test_redis_restarted_under_an_open_console_it_shows_what_happened_meanwhile(
     with deployment.redis_down():
         newcomers = start_newcomers(deployment.bots, name)
     shows_what_happened_meanwhile(tab, deployment.bots, name, listed, newcomers)
+
+
+def test_a_list_scrolled_past_what_one_query_returns_still_catches_up_after_a_restart(
+    tab: Tab, deployment: Deployment
+):
+    name = "long list"
+    served = tab.served
+    # More runs than one jobs(first:) returns: a catch-up by query cannot cover them.
+    for number in range(MOST_RUNS_PER_QUERY + 1):
+        served.start_job(f"{name} filler {number}", records=0)
+    listed = listed_before_an_outage(tab, name)
+    # Scrolled to the last run: every page of the list is loaded.
+    tab.page.wait_for_function(SCROLL_TO_THE_END, arg=MOST_RUNS_PER_QUERY + 3, polling=100)
+    with deployment.api_down():
+        expect(listed.updates).to_have_text("Reconnecting")
+        finished(deployment.bots, listed.running, timeout=RECOVERY_SECONDS)
+    expect(listed.updates).to_have_text("Live", timeout=RECOVERY_SECONDS * 1000)
+    tab.page.get_by_role("list", name="Runs").evaluate("list => list.parentElement.scrollTo(0, 0)")
+    expect(tab.run(f"{name} running").get_by_label("Status")).to_contain_text("Finished")
