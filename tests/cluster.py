@@ -59,11 +59,11 @@ class Cluster:
             env[f"JOBTOWER_{key.upper()}"] = str(value)
         return env
 
-    def start(self, name: str, command: str, **overrides: object) -> subprocess.Popen[bytes]:
+    def start(self, name: str, command: str, *args: str, **overrides: object) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         process = subprocess.Popen(
-            [sys.executable, "-m", "jobtower.cli", command],
+            [sys.executable, "-m", "jobtower.cli", command, *args],
             cwd=REPO,
             env=self.env(**overrides),
             stdout=log,
@@ -77,6 +77,13 @@ class Cluster:
 
     def start_dispatcher(self, name: str = "dispatcher", **overrides: object) -> subprocess.Popen[bytes]:
         return self.start(name, "dispatcher", **overrides)
+
+    def start_api(self, port: int, name: str = "api", **overrides: object) -> subprocess.Popen[bytes]:
+        """``jobtower api`` on ``port``, once it listens; started again on the same port, a
+        client that was connected finds it where it was."""
+        process = self.start(name, "api", "--host", "127.0.0.1", "--port", str(port), **overrides)
+        wait_for_port(port, timeout=60)
+        return process
 
     def kill(self, name: str, signum: int = signal.SIGKILL, timeout: float = 60) -> int:
         process = self.processes.pop(name)

@@ -198,7 +198,7 @@ SET_VISIBILITY = """state => {
 }"""
 
 
-def test_a_hidden_tab_pauses_and_shown_again_catches_up_with_a_fresh_query(tab: Tab):
+def test_a_hidden_tab_pauses_and_shown_again_catches_up_on_what_it_missed(tab: Tab):
     served = tab.served
     job_id = served.start_job("hidden tab", **GROWING)
     page = tab.sign_in("/jobs?q=hidden+tab")

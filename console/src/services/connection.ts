@@ -91,8 +91,13 @@ export async function request<Data, Variables>(
 
 export type LiveSink<Data> = {
   next(data: Data): void;
-  /** The stream was down (a drop, a hidden tab): events may have been missed. */
-  resumed(): void;
+  /** The stream was down (a drop, a hidden tab) and is back: events may have been missed. A
+   * sink that catches up by a query returns its promise: the state says Reconnecting until it
+   * settles, so Live means caught up. */
+  resumed(): void | Promise<unknown>;
+  /** The server refused the subscription (a position too far back). True: subscribe again,
+   * reading `variables` anew. */
+  refused?(): boolean;
 };
 
 type Live = {
@@ -132,14 +137,21 @@ export function subscribe<Data, Variables extends Record<string, unknown>>(
 }
 
 function attach(socket: Client, live: Live): void {
+  // A refusal comes as a result of errors alone, or as an error message (a list).
+  const refused = () => {
+    if (client === socket && live.sink.refused?.()) attach(socket, live);
+  };
   live.stop = socket.subscribe(
     { query: live.document, variables: live.variables() },
     {
       next: (result) => {
         if (result.data) live.sink.next(result.data);
+        else if (result.errors?.length) refused();
       },
-      // Drops are handled once for the socket (on.closed); the stream ends with it.
-      error: () => {},
+      // Drops are handled once for the socket (on.closed): the stream ends with a CloseEvent.
+      error: (error) => {
+        if (Array.isArray(error)) refused();
+      },
       complete: () => {},
     },
   );
@@ -157,11 +169,15 @@ function openSocket(): void {
       connected: () => {
         if (client !== socket) return;
         reconnectAttempt = 0;
-        liveState.value = "live";
-        if (missedEvents) {
-          missedEvents = false;
-          for (const live of subscriptions) live.sink.resumed();
+        if (!missedEvents) {
+          liveState.value = "live";
+          return;
         }
+        missedEvents = false;
+        const catchingUp = [...subscriptions].map((live) => live.sink.resumed());
+        void Promise.allSettled(catchingUp).then(() => {
+          if (client === socket) liveState.value = "live";
+        });
       },
       closed: (event) => {
         if (client !== socket) return; // closed on purpose

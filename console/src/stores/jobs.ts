@@ -8,9 +8,11 @@ import { localDayStart } from "../utilities/days";
 import { ENDED, type JobStatus, type RecordStatus } from "../utilities/statuses";
 import { jobEnded } from "./announcements";
 import { route } from "./route";
-import { sessionState } from "./session";
+import { seesAllTenants, sessionState } from "./session";
 
 const RUNS_PAGE = 50;
+/** The most runs one query returns (`jobs(first:)`). */
+const MOST_RUNS = 100;
 const RECORDS_PAGE = 100;
 
 export type Run = ResultOf<typeof RunFields>;
@@ -97,12 +99,18 @@ export async function refreshRuns(): Promise<void> {
   }
 }
 
+/** The cursor of the page of runs on its way: scrolling on asks for it once. */
+let runsPending: string | null = null;
+
 /** Appends the next page below the rows already shown. */
 export async function loadMoreRuns(): Promise<void> {
   const after = moreRuns.value;
-  if (!after) return;
+  if (!after || after === runsPending) return;
   const generation = runsGeneration;
-  const { jobs } = await request(RunsQuery, { first: RUNS_PAGE, after, filter: filter.value });
+  runsPending = after;
+  const { jobs } = await request(RunsQuery, { first: RUNS_PAGE, after, filter: filter.value }).finally(() => {
+    if (runsPending === after) runsPending = null;
+  });
   if (generation !== runsGeneration) return;
   const known = new Set(runs.value.map((shown) => shown.id));
   batch(() => {
@@ -137,11 +145,12 @@ function isNewerThanList(run: Run): boolean {
   return !moreRuns.value || !last || run.createdAt >= last.run.value.createdAt;
 }
 
-/** After the stream was down: what changed meanwhile, patched in place like live events. */
+/** After the stream was down, when it could not resume where it stood: what changed meanwhile
+ * in the first runs listed, patched in place like live events. */
 async function catchUp(): Promise<void> {
   const generation = runsGeneration;
   const { jobs } = await request(RunsQuery, {
-    first: Math.max(RUNS_PAGE, runs.value.length),
+    first: Math.min(MOST_RUNS, Math.max(RUNS_PAGE, runs.value.length)),
     after: null,
     filter: filter.value,
   });
@@ -157,9 +166,25 @@ effect(() => {
   return untracked(() => {
     void refreshRuns();
     const current = filter.value;
-    return subscribe(RunsChanged, () => ({ filter: current }), {
-      next: (data) => received(data.jobsChanged.job),
-      resumed: () => void catchUp().catch(() => {}),
+    // The tenantSeq of the last event applied. After a drop the stream resumes after it
+    // (afterSeq): the server replays exactly the events missed, in order. A tenantSeq counts one
+    // tenant's events, so a viewer of every tenant cannot resume: a query catches up instead.
+    let applied: number | null = null;
+    const resumable = !seesAllTenants.value;
+    const catchUpByQuery = () => catchUp().catch(() => {});
+    return subscribe(RunsChanged, () => ({ filter: current, afterSeq: resumable ? applied : null }), {
+      next: ({ jobsChanged: event }) => {
+        if (resumable && event.tenantSeq !== null) applied = Math.max(applied ?? 0, event.tenantSeq);
+        received(event.job);
+      },
+      resumed: () => (resumable && applied !== null ? undefined : catchUpByQuery()),
+      // Too far behind to replay: listen afresh, and catch up by a query.
+      refused: () => {
+        if (applied === null) return false;
+        applied = null;
+        void catchUpByQuery();
+        return true;
+      },
     });
   });
 });

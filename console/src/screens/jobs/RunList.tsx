@@ -1,4 +1,14 @@
-// The runs the filter shows, newest first. Live events change cells, never the rows.
+// The runs the filter shows, newest first. Live events change cells, never the rows. Only the
+// rows in view, and a few either side, are in the DOM, so 10,000 runs scroll like 10; nearing
+// the last loaded row asks for the next page.
+import {
+  Virtualizer,
+  elementScroll,
+  measureElement,
+  observeElementOffset,
+  observeElementRect,
+} from "@tanstack/virtual-core";
+import { useEffect, useLayoutEffect, useReducer, useRef, useState } from "preact/hooks";
 import { Fact } from "../../components/Fact";
 import { Link } from "../../components/Link";
 import { ProgressBar } from "../../components/ProgressBar";
@@ -23,6 +33,12 @@ import { JOB_OUTCOMES, JOB_STATUSES } from "../../utilities/statuses";
 import { currentTimes, timesGrow } from "../../utilities/timings";
 import { BulkBar } from "./BulkBar";
 
+/** A row's height in px without children's progress (.run); rows are measured once drawn. */
+const ROW_ESTIMATE = 112;
+const OVERSCAN = 6;
+/** The next page is asked for when the drawn rows come this close to the last loaded one. */
+const LOAD_AHEAD = 20;
+
 export function RunList() {
   const rows = runs.value;
   const state = runsState.value;
@@ -30,6 +46,21 @@ export function RunList() {
   const offered = bulkActionsFor(viewer.value?.role);
   const selecting = offered.length > 0;
   const loaded = loadedSelection.value;
+  const scroller = useRef<HTMLDivElement>(null);
+  const virtual = useVirtualRuns(scroller, rows);
+  const drawn = virtual.getVirtualItems();
+  const last = drawn[drawn.length - 1];
+  const more = moreRuns.value !== null;
+
+  useEffect(() => {
+    if (more && last && last.index >= rows.length - LOAD_AHEAD) void loadMoreRuns();
+  }, [more, last?.index, rows.length]);
+
+  const before = drawn[0]?.start ?? 0;
+  // Before a row is drawn the box is as tall as the rows would be: a box of no height shows none.
+  const after = virtual.getTotalSize() - (last?.end ?? 0);
+  // While pages remain, the total is the server's count.
+  const setSize = runsTotal.value ?? rows.length;
   return (
     <section class="runs" aria-labelledby="runs-title">
       <div class="pane-head">
@@ -58,18 +89,60 @@ export function RunList() {
       {state !== "error" && rows.length === 0 && state === "ready" && (
         <p class="empty">No runs match. Start a job through the API, or change the filters.</p>
       )}
-      <ul class="run-list" aria-labelledby="runs-title" data-rows>
-        {rows.map((row) => (
-          <RunItem key={row.id} row={row} selecting={selecting} />
-        ))}
-      </ul>
-      {moreRuns.value && (
-        <button type="button" class="quiet more" onClick={() => void loadMoreRuns()}>
-          Show more runs
-        </button>
-      )}
+      {/* Focusable, so the keyboard scrolls it too. */}
+      <div class="run-scroll" ref={scroller} tabIndex={0}>
+        <ul class="run-list" aria-labelledby="runs-title" aria-busy={state === "loading"} data-rows>
+          {before > 0 && <Spacer height={before} />}
+          {drawn.map((item) => {
+            const row = rows[item.index]!;
+            return (
+              <RunItem
+                key={row.id}
+                row={row}
+                index={item.index}
+                setSize={setSize}
+                measure={virtual.measureElement}
+                selecting={selecting}
+              />
+            );
+          })}
+          {after > 0 && <Spacer height={after} />}
+        </ul>
+      </div>
     </section>
   );
+}
+
+/** The height of the rows not drawn, so the scroll bar tells where the reader is. */
+function Spacer({ height }: { height: number }) {
+  return <li class="run-spacer" aria-hidden="true" style={{ height: `${height}px` }} />;
+}
+
+/** A virtualizer over the scroll box: it redraws the list whenever the rows in view change. */
+function useVirtualRuns(scroller: { current: HTMLDivElement | null }, rows: RunRow[]) {
+  const [, redraw] = useReducer((count: number) => count + 1, 0);
+  const [virtual] = useState(
+    () =>
+      new Virtualizer<HTMLDivElement, HTMLLIElement>({
+        count: 0,
+        getScrollElement: () => scroller.current,
+        estimateSize: () => ROW_ESTIMATE,
+        scrollToFn: elementScroll,
+        observeElementRect,
+        observeElementOffset,
+        measureElement,
+        overscan: OVERSCAN,
+        onChange: () => redraw(0),
+      }),
+  );
+  virtual.setOptions({
+    ...virtual.options,
+    count: rows.length,
+    getItemKey: (index) => rows[index]!.id,
+  });
+  useLayoutEffect(() => virtual._didMount(), []);
+  useLayoutEffect(() => virtual._willUpdate());
+  return virtual;
 }
 
 function selectHref(id: string): string {
@@ -79,7 +152,19 @@ function selectHref(id: string): string {
   return `${route.value.path}?${params}`;
 }
 
-function RunItem({ row, selecting }: { row: RunRow; selecting: boolean }) {
+type ItemProps = {
+  row: RunRow;
+  index: number;
+  /** How many runs the list holds, loaded or not. */
+  setSize: number;
+  measure: (node: HTMLLIElement | null) => void;
+  /** Whether the row offers its checkbox: the role may take a bulk action. */
+  selecting: boolean;
+};
+
+// Its props change only when the row moves or the list grows: scrolling draws the rows coming
+// into view alone, and an event redraws its own row (the row's signals).
+function RunItem({ row, index, setSize, measure, selecting }: ItemProps) {
   const run = row.run.value;
   const status = JOB_STATUSES[run.status];
   // Only a row whose times grow reads the clock, so only such rows redraw each second.
@@ -96,6 +181,10 @@ function RunItem({ row, selecting }: { row: RunRow; selecting: boolean }) {
       aria-labelledby={nameId}
       data-row-id={run.id}
       tabIndex={-1}
+      aria-posinset={index + 1}
+      aria-setsize={setSize}
+      data-index={index}
+      ref={measure}
     >
       <div class="run-head">
         {selecting && (

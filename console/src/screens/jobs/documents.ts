@@ -68,9 +68,10 @@ export const RunsQuery = graphql(
 
 export const RunsChanged = graphql(
   `
-    subscription RunsChanged($filter: JobFilter) {
-      jobsChanged(filter: $filter) {
+    subscription RunsChanged($filter: JobFilter, $afterSeq: BigInt) {
+      jobsChanged(filter: $filter, afterSeq: $afterSeq) {
         seq
+        tenantSeq
         kind
         job {
           ...RunFields
