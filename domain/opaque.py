@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 from collections.abc import Iterable
 from functools import cache
 
@@ -29,6 +30,7 @@ class _Sealer:
         # pair serves every call (a page of cursors seals in microseconds).
         self.encrypt: CipherContext = cipher.encryptor()
         self.decrypt: CipherContext = cipher.decryptor()
+        self.digest_key = hashlib.sha256(b"jobtower digests\0" + secret).digest()
 
 
 @cache
@@ -46,6 +48,13 @@ def _check_bytes(kind: str) -> bytes:
 def seal(kind: str, key: int) -> str:
     block = _sealer().encrypt.update(key.to_bytes(8, "big") + _check_bytes(kind))
     return base64.urlsafe_b64encode(block).decode().rstrip("=")
+
+
+def digest(scope: str, text: str) -> str:
+    """``text`` keyed to ``scope`` (64 hex digits): nobody without the secret can make the digest
+    of a text, so no text a client sends equals one."""
+    message = f"{scope}\0{text}".encode()
+    return hmac.new(_sealer().digest_key, message, hashlib.sha256).hexdigest()
 
 
 def unseal(text: object, kinds: Iterable[str]) -> tuple[str, int] | None:
