@@ -79,7 +79,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.redis = redis
         self.websocket_limits = websocket_limits
-        self.open_connections = OpenConnections()
+        self.open_connections = OpenConnections(websocket_limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,7 +170,7 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
         context.token = token
         if context.actor.principal_id is not None:
-            self.open_connections.check(context.actor.principal_id, self.websocket_limits.max_connections)
+            self.open_connections.check(context.actor.principal_id)
 
 
 def _is_request_error(result: ExecutionResult) -> bool:

@@ -5,9 +5,9 @@ already opened.
 Strawberry's graphql-transport-ws handler reads messages of any size the server lets through
 and keeps a connection authenticated for its whole life. Here a message is held to the size of
 an HTTP body, a principal's connections and active operations are counted across the
-connections of this API process, and every connection checks its token again every few
-seconds: a token revoked or a role changed closes the connection with 4403, and the client
-reconnects with what its token may now do.
+connections of this API process, and the tokens of all open connections are checked again
+every few seconds, in one query: a token revoked or a role changed closes its connections with
+4403, and the client reconnects with what its token may now do.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import AsyncGenerator
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +26,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 
 from domain.access import Actor
-from domain.errors import Unauthenticated
-from domain.tenants import authenticate
+from domain.tenants import current_actors
 from gql.context import Context
 
 log = logging.getLogger("jobtower.api")
@@ -54,18 +52,24 @@ class TooManyConnections(Exception):
 
 @dataclass
 class OpenConnections:
-    """This process's acknowledged connections, by principal."""
+    """This process's acknowledged connections, by principal, and the one task that checks
+    their tokens again: one query every ``recheck_seconds`` for all of them."""
 
+    limits: WebSocketLimits
     by_principal: dict[int, set[TransportHandler]] = field(default_factory=lambda: defaultdict(set))
+    _recheck: asyncio.Task[None] | None = None
 
-    def check(self, principal_id: int, limit: int) -> None:
+    def check(self, principal_id: int) -> None:
+        limit = self.limits.max_connections
         if len(self.by_principal.get(principal_id, ())) >= limit:
             raise TooManyConnections(f"this token's principal already has {limit} open connections")
 
-    def open(self, principal_id: int, handler: TransportHandler, limit: int) -> None:
+    def open(self, principal_id: int, handler: TransportHandler) -> None:
         # Checked again: another connection_init of the principal may have been answered meanwhile.
-        self.check(principal_id, limit)
+        self.check(principal_id)
         self.by_principal[principal_id].add(handler)
+        if self._recheck is None or self._recheck.done():
+            self._recheck = asyncio.create_task(self._recheck_tokens())
 
     def close(self, principal_id: int, handler: TransportHandler) -> None:
         held = self.by_principal.get(principal_id)
@@ -77,6 +81,25 @@ class OpenConnections:
 
     def operations(self, principal_id: int) -> int:
         return sum(len(handler.operations) for handler in self.by_principal.get(principal_id, ()))
+
+    async def _recheck_tokens(self) -> None:
+        while self.by_principal:
+            await asyncio.sleep(self.limits.recheck_seconds)
+            handlers = [handler for held in self.by_principal.values() for handler in held]
+            try:
+                actors = await current_actors({handler.context.token for handler in handlers if handler.context.token})
+            except Exception:  # a database hiccup: keep the connections, check again next time
+                log.exception("rechecking the tokens of WebSocket connections failed")
+                continue
+            for handler in handlers:
+                acting = handler.context.actor
+                if acting is None or handler not in self.by_principal.get(acting.principal_id or 0, ()):
+                    continue  # closed meanwhile
+                now = actors.get(handler.context.token or "")
+                if now is None:
+                    await handler.websocket.close(code=FORBIDDEN, reason="the token was revoked")
+                elif _who(now) != _who(acting):
+                    await handler.websocket.close(code=FORBIDDEN, reason="the token's role changed: reconnect")
 
 
 def _who(actor: Actor) -> tuple[int, Any, int | None]:
@@ -108,12 +131,6 @@ class SizedWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    recheck: asyncio.Task[None] | None = None
-
-    @property
-    def limits(self) -> WebSocketLimits:
-        return self.view.websocket_limits
-
     @property
     def connections(self) -> OpenConnections:
         return self.view.open_connections
@@ -128,16 +145,14 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if not self.connection_acknowledged or actor is None or actor.principal_id is None:
             return
         try:
-            self.connections.open(actor.principal_id, self, self.limits.max_connections)
+            self.connections.open(actor.principal_id, self)
         except TooManyConnections as refused:
             self.connection_acknowledged = False
             await self.websocket.close(code=TOO_MANY, reason=str(refused))
-            return
-        self.recheck = asyncio.create_task(self._recheck_token(actor))
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         actor = self.context.actor
-        limit = self.limits.max_subscriptions
+        limit = self.connections.limits.max_subscriptions
         if (
             self.connection_acknowledged
             and actor is not None
@@ -160,29 +175,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
-        if self.recheck is not None:
-            self.recheck.cancel()
-            with suppress(asyncio.CancelledError):
-                await self.recheck
         actor = self.context.actor
         if actor is not None and actor.principal_id is not None:
             self.connections.close(actor.principal_id, self)
         await super().shutdown()
-
-    async def _recheck_token(self, acting: Actor) -> None:
-        token = self.context.token
-        while True:
-            await asyncio.sleep(self.limits.recheck_seconds)
-            try:
-                now = await authenticate(token)
-            except Unauthenticated:
-                reason = "the token was revoked"
-            except Exception:  # a database hiccup: keep the connection, check again next time
-                log.exception("rechecking a WebSocket connection's token failed")
-                continue
-            else:
-                if _who(now) == _who(acting):
-                    continue
-                reason = "the token's role changed: reconnect"
-            await self.websocket.close(code=FORBIDDEN, reason=reason)
-            return
