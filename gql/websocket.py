@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import AsyncGenerator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,9 +98,13 @@ class OpenConnections:
                     continue  # closed meanwhile
                 now = actors.get(handler.context.token or "")
                 if now is None:
-                    await handler.websocket.close(code=FORBIDDEN, reason="the token was revoked")
+                    reason = "the token was revoked"
                 elif _who(now) != _who(acting):
-                    await handler.websocket.close(code=FORBIDDEN, reason="the token's role changed: reconnect")
+                    reason = "the token's role changed: reconnect"
+                else:
+                    continue
+                with suppress(Exception):  # the client may be gone already: nothing left to close
+                    await handler.websocket.close(code=FORBIDDEN, reason=reason)
 
 
 def _who(actor: Actor) -> tuple[int, Any, int | None]:
@@ -120,10 +125,12 @@ class SizedWebSocketAdapter(ASGIWebSocketAdapter):
                     await self.ws.close(code=MESSAGE_TOO_BIG, reason=f"message larger than {limit} bytes")
                     return
                 try:
-                    yield self.view.decode_json(text)
+                    message = self.view.decode_json(text)
                 except ValueError as error:
-                    if not ignore_parsing_errors:
-                        raise NonJsonMessageReceived from error
+                    if ignore_parsing_errors:
+                        continue
+                    raise NonJsonMessageReceived from error
+                yield message
         except KeyError as error:
             raise NonTextMessageReceived from error
         except WebSocketDisconnect:
