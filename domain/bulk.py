@@ -122,7 +122,9 @@ async def list_bulk_operations(actor: Actor, first: int | None = None, after: st
     rows = await page.order_by("-id").limit(size + 1)
     items = rows[:size]
     return OperationPage(
-        page=Page(items=items, cursors=[key_cursor("BulkOperation", row.id) for row in items], has_next=len(rows) > size),
+        page=Page(
+            items=items, cursors=[key_cursor("BulkOperation", row.id) for row in items], has_next=len(rows) > size
+        ),
         listed=listed,
     )
 

@@ -173,7 +173,11 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     "payload": [
                         {
                             "message": f"this token's principal already has {limit} active subscriptions",
-                            "extensions": {"code": "RATE_LIMITED", "jobtowerCode": "TOO_MANY_SUBSCRIPTIONS", "limit": limit},
+                            "extensions": {
+                                "code": "RATE_LIMITED",
+                                "jobtowerCode": "TOO_MANY_SUBSCRIPTIONS",
+                                "limit": limit,
+                            },
                         }
                     ],
                 }

@@ -215,7 +215,10 @@ class JobNode(Node):
         loaders = info.context.loaders
         result = await load_page(loaders.chunk_pages, self.model.id, page_size(first), decode_position(after))
         return _connection(
-            result, ChunkNode.of, lambda chunk: encode_cursor(chunk.index), lambda: loaders.chunk_count.load(self.model.id)
+            result,
+            ChunkNode.of,
+            lambda chunk: encode_cursor(chunk.index),
+            lambda: loaders.chunk_count.load(self.model.id),
         )
 
     @strawberry.field(description="Records that started, in enumeration order; filter by status.")
