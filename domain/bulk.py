@@ -32,7 +32,7 @@ from domain import db, jobs
 from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.errors import InvalidInput, JobtowerError, NotFound
-from domain.listing import JobListFilter, Page, decode_position, encode_cursor, filtered_jobs, page_size
+from domain.listing import JobListFilter, Page, decode_key, filtered_jobs, key_cursor, page_size
 from domain.models import BulkOperation, BulkTarget, Job, Principal
 from domain.statuses import (
     BULK_OPEN,
@@ -124,12 +124,14 @@ async def list_bulk_operations(actor: Actor, first: int | None = None, after: st
     """Newest first."""
     size = page_size(first)
     listed = visible_operations(actor)
-    position = decode_position(after)
+    position = decode_key(after, "BulkOperation")
     page = listed if position is None else listed.filter(id__lt=position)
     rows = await page.order_by("-id").limit(size + 1)
     items = rows[:size]
     return OperationPage(
-        page=Page(items=items, cursors=[encode_cursor(row.id) for row in items], has_next=len(rows) > size),
+        page=Page(
+            items=items, cursors=[key_cursor("BulkOperation", row.id) for row in items], has_next=len(rows) > size
+        ),
         listed=listed,
     )
 

@@ -27,6 +27,7 @@ from domain.errors import InvalidInput, NotFound
 from domain.inputs import check_text
 from domain.jobs import visible_jobs
 from domain.models import Job, Record
+from domain.opaque import MAX_KEY, seal, unseal
 from domain.statuses import JobStatus, RecordStatus
 
 DEFAULT_PAGE = 20
@@ -67,27 +68,60 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
+def key_cursor(kind: str, key: int) -> str:
+    """The cursor of a row ordered by its primary key: sealed, as its id is, since the key is a
+    sequence shared by every tenant."""
+    return encode_cursor(seal(kind, key))
+
+
+# Cursors are the only decoder of ``after``: whatever a client sends, it gets a list's cursor
+# values or INVALID_INPUT, never an exception of its own.
+
+
+def _not_a_cursor() -> InvalidInput:
+    return InvalidInput("after", "is not a cursor from this list")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(name)  # NaN, Infinity: not JSON, and never in a cursor
+
+
 def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
     """The values of a cursor this module made; INVALID_INPUT for anything else."""
     if cursor is None:
         return None
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput("after", "is not a cursor from this list") from None
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()), parse_constant=_no_constants)
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
+        raise _not_a_cursor() from None
     if not isinstance(values, list) or len(values) != arity:
-        raise InvalidInput("after", "is not a cursor from this list")
+        raise _not_a_cursor()
     return values
 
 
+def _whole(value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_KEY:
+        raise _not_a_cursor()
+    return value
+
+
 def decode_position(cursor: str | None) -> int | None:
-    """The one whole number a cursor of ``encode_cursor(position)`` holds; INVALID_INPUT for anything else."""
+    """The position (a record's, a chunk's index, an event's seq) of ``encode_cursor(position)``."""
     values = decode_cursor(cursor, 1)
-    if values is None:
-        return None
-    if type(values[0]) is not int:
-        raise InvalidInput("after", "is not a cursor from this list")
-    return values[0]
+    return None if values is None else _whole(values[0])
+
+
+def _key(value: Any, kind: str) -> int:
+    opened = unseal(value, (kind,))
+    if opened is None:
+        raise _not_a_cursor()
+    return opened[1]
+
+
+def decode_key(cursor: str | None, kind: str) -> int | None:
+    """The primary key of ``key_cursor(kind, key)``."""
+    values = decode_cursor(cursor, 1)
+    return None if values is None else _key(values[0], kind)
 
 
 # ---------------------------------------------------------------- the job list
@@ -192,7 +226,7 @@ async def list_jobs(
     position = decode_cursor(after, 2)
     if position is not None:
         at = _cursor_time(position[0])
-        job_id = int(position[1])
+        job_id = _key(position[1], "Job")
         if descending:
             page = page.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=job_id))
         else:
@@ -203,7 +237,7 @@ async def list_jobs(
     return JobPage(
         page=Page(
             items=items,
-            cursors=[encode_cursor(job.created_at.isoformat(), job.id) for job in items],
+            cursors=[encode_cursor(job.created_at.isoformat(), seal("Job", job.id)) for job in items],
             has_next=len(rows) > size,
         ),
         filtered=jobs,
@@ -211,10 +245,15 @@ async def list_jobs(
 
 
 def _cursor_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise _not_a_cursor()
     try:
-        return datetime.fromisoformat(str(value))
+        at = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput("after", "is not a cursor from this list") from None
+        raise _not_a_cursor() from None
+    if at.tzinfo is None:
+        raise _not_a_cursor()  # compared with aware times, it would raise
+    return at
 
 
 # ---------------------------------------------------------------- pages of many parents

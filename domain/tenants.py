@@ -9,7 +9,7 @@ from the next request on, and a new WebSocket connection with it is rejected.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -21,7 +21,7 @@ from domain import db
 from domain.access import Actor, ActorKind, PrincipalKind, Role, display_prefix, hash_token, new_token
 from domain.clock import utcnow
 from domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from domain.listing import Page, decode_cursor, encode_cursor, page_size
+from domain.listing import Page, decode_key, key_cursor, page_size
 from domain.models import ApiToken, Principal, SyncSize, Tenant
 from domain.registry import registry
 
@@ -213,21 +213,15 @@ async def list_api_tokens(
     size = page_size(first)
     tokens = ApiToken.filter(principal__tenant_id=tenant.id)
     page = tokens
-    position = decode_cursor(after, 1)
+    position = decode_key(after, "ApiToken")
     if position is not None:
-        page = page.filter(id__lt=_cursor_id(position[0]))
+        page = page.filter(id__lt=position)
     rows = await page.select_related("principal").order_by("-id").limit(size + 1)
     items = rows[:size]
     return TokenPage(
-        page=Page(items=items, cursors=[encode_cursor(row.id) for row in items], has_next=len(rows) > size),
+        page=Page(items=items, cursors=[key_cursor("ApiToken", row.id) for row in items], has_next=len(rows) > size),
         total_count=tokens.count,
     )
-
-
-def _cursor_id(value: object) -> int:
-    if type(value) is not int:
-        raise InvalidInput("after", "is not a cursor from this list")
-    return value
 
 
 async def revoke_api_token(actor: Actor, token_id: int) -> ApiToken:
@@ -255,6 +249,24 @@ async def authenticate(token: str | None) -> Actor:
         raise Unauthenticated()
     await _note_use(row)
     return actor_of(row.principal)
+
+
+# Tokens per query when many are checked at once: well within every backend's parameter limit.
+TOKENS_PER_QUERY = 1000
+
+
+async def current_actors(tokens: Collection[str]) -> dict[str, Actor]:
+    """The actor each token acts as now, for those still valid: the open WebSocket connections
+    of a process check their tokens together, one query per thousand."""
+    by_hash = {hash_token(token): token for token in tokens}
+    hashes = list(by_hash)
+    actors = {}
+    for start in range(0, len(hashes), TOKENS_PER_QUERY):
+        rows = await ApiToken.filter(
+            token_hash__in=hashes[start : start + TOKENS_PER_QUERY], revoked_at=None
+        ).select_related("principal")
+        actors.update({by_hash[row.token_hash]: actor_of(row.principal) for row in rows})
+    return actors
 
 
 def actor_of(principal: Principal) -> Actor:

@@ -27,8 +27,10 @@ class Context:
     response: Any = None
     # Set from the bearer token (HTTP) or the connection_init payload (WebSocket).
     actor: Actor | None = None
-    # The connection_init payload of a WebSocket client.
+    # The connection_init payload of a WebSocket client, and the token it authenticated with,
+    # which the connection checks again while it lives (gql.websocket).
     connection_params: Any = None
+    token: str | None = None
     _loaders: Loaders | None = None
     _now: datetime | None = None
     # Live workers and the chunk slots they offer, and the roots with work in flight: read once

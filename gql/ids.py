@@ -1,13 +1,14 @@
-"""Global object ids: opaque to clients, ``base64("Job:42")`` inside."""
+"""Global object ids: a node's kind and primary key, sealed (``domain.opaque``), never readable."""
 
 from __future__ import annotations
-
-import base64
-import binascii
 
 import strawberry
 
 from domain.errors import NotFound
+from domain.opaque import seal, unseal
+
+# Every kind of node an id may name; node(id) looks among them.
+NODE_KINDS = ("Job", "Chunk", "Record", "LogEntry", "Tenant", "Principal", "Schedule", "BulkOperation", "ApiToken")
 
 
 class MalformedId(NotFound):
@@ -16,24 +17,16 @@ class MalformedId(NotFound):
 
 
 def to_global_id(kind: str, pk: int) -> strawberry.ID:
-    return strawberry.ID(base64.urlsafe_b64encode(f"{kind}:{pk}".encode()).decode().rstrip("="))
+    return strawberry.ID(seal(kind, pk))
 
 
 def parse_global_id(value: str) -> tuple[str, int] | None:
-    try:
-        padded = value + "=" * (-len(value) % 4)
-        kind, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        number = int(pk)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-    if not kind or number < 0 or number >= 2**63:
-        return None
-    return kind, number
+    return unseal(value, NODE_KINDS)
 
 
 def from_global_id(value: str, kind: str) -> int:
     """The database id behind ``value``; MalformedId for malformed ids and ids of another kind."""
-    parsed = parse_global_id(value)
-    if parsed is None or parsed[0] != kind:
+    parsed = unseal(value, (kind,))
+    if parsed is None:
         raise MalformedId(kind.lower(), value)
     return parsed[1]

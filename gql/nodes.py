@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from domain.jobs import visible_parts
 from domain.schedules import visible_schedules
 from gql.bulk.types import BulkOperationNode
 from gql.context import Info
@@ -50,12 +51,12 @@ async def _part(info: Info, kind: str, pk: int) -> Node | None:
     from domain.models import Chunk, JobLog, Record
 
     model = {"Chunk": Chunk, "Record": Record, "LogEntry": JobLog}[kind]
-    row = await model.get_or_none(id=pk)
-    job = await info.context.loaders.job.load(row.job_id) if row is not None else None
-    if job is None:
+    parts = visible_parts(info.context.viewer, model)
+    row = await (parts.select_related("job") if kind == "Record" else parts).get_or_none(id=pk)
+    if row is None:
         return None
     if kind == "Record":
-        return RecordNode.of(row, info.context.now, job.step_names)
+        return RecordNode.of(row, info.context.now, row.job.step_names)
     if kind == "Chunk":
         return ChunkNode.of(row)
     return (await log_entries(info, [row], with_records=selects(info, "record")))[0]

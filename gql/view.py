@@ -36,6 +36,7 @@ from gql.http import (
     response_media_type,
 )
 from gql.schema import schema_for
+from gql.websocket import OpenConnections, SizedWebSocketAdapter, TransportHandler, WebSocketLimits
 
 
 class HTTPRefusal(HTTPException):
@@ -57,11 +58,28 @@ def bearer_token(value: Any) -> str | None:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, redis: Redis, allowed_origins: tuple[str, ...], fast_execution: bool) -> None:
+    websocket_adapter_class = SizedWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportHandler
+
+    def __init__(
+        self,
+        redis: Redis,
+        allowed_origins: tuple[str, ...],
+        fast_execution: bool,
+        websocket_limits: WebSocketLimits,
+    ) -> None:
         # No GraphiQL: Strawberry's page loads React and GraphiQL from a CDN, so it is blank
         # offline and breaks "no request leaves the origin"; browsers use the console at `/`.
-        super().__init__(schema_for(fast_execution), graphql_ide=None, allowed_origins=allowed_origins)
+        # Subscriptions are bounded per principal (gql.websocket), not per connection.
+        super().__init__(
+            schema_for(fast_execution),
+            graphql_ide=None,
+            allowed_origins=allowed_origins,
+            max_subscriptions_per_connection=None,
+        )
         self.redis = redis
+        self.websocket_limits = websocket_limits
+        self.open_connections = OpenConnections(websocket_limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -145,10 +163,14 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(payload, dict):
             token = bearer_token(payload.get("authorization") or payload.get("Authorization"))
             token = token or payload.get("token")
+        token = token if isinstance(token, str) else None
         try:
-            context.actor = await authenticate(token if isinstance(token, str) else None)
+            context.actor = await authenticate(token)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
+        context.token = token
+        if context.actor.principal_id is not None:
+            self.open_connections.check(context.actor.principal_id)
 
 
 def _is_request_error(result: ExecutionResult) -> bool:

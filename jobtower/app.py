@@ -17,6 +17,7 @@ from domain.models import Tenant
 from domain.registry import registry
 from workers.streams import close_hub
 from gql.view import GraphQLView
+from gql.websocket import WebSocketLimits
 from jobtower.collector import tune_garbage_collector
 from jobtower.console.routes import console_routes
 from jobtower.limits import BodySizeLimit
@@ -29,7 +30,16 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
     """The app; with ``dispatch`` (``jobtower serve``) a dispatcher runs while it is up."""
     redis = Redis.from_url(redis_url)
     graphql = GraphQLView(
-        redis, allowed_origins=tuple(settings.allowed_origins), fast_execution=settings.graphql_fast_execution
+        redis,
+        allowed_origins=tuple(settings.allowed_origins),
+        fast_execution=settings.graphql_fast_execution,
+        websocket_limits=WebSocketLimits(
+            # A WebSocket message is held to the size of an HTTP request body.
+            max_message_bytes=settings.max_request_bytes,
+            max_connections=settings.ws_max_connections,
+            max_subscriptions=settings.ws_max_subscriptions,
+            recheck_seconds=settings.ws_recheck_seconds,
+        ),
     )
     metrics = Metrics()
 

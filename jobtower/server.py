@@ -67,6 +67,9 @@ def serve_api(settings: Settings, redis_url: str, host: str, port: int, *, dispa
         port=port,
         log_level="info",
         ws_per_message_deflate=WS_DEFLATE,
+        # The app refuses a larger message too (gql.websocket); uvicorn's own limit keeps it
+        # from reading one whole first.
+        ws_max_size=settings.max_request_bytes,
     )
 
 

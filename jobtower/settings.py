@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+ID_SECRET_FILE = "id-secret"
 
 
 class Settings(BaseSettings):
@@ -55,6 +60,15 @@ class Settings(BaseSettings):
     # shared subscription answers (several times faster on big trees). Off (0) runs
     # Strawberry's own execution: the way out should a graphql-core release break them.
     graphql_fast_execution: bool = True
+    # The key that seals ids and cursors, so they reveal no row counts: every API process of
+    # one installation needs the same one (ids it gave out must still open). Unset, it is made
+    # on first start in ``data_dir`` (the embedded default, or one API host).
+    id_secret: SecretStr | None = None
+    # WebSocket clients: connections and active subscriptions per principal in one API
+    # process, and how often a connection rechecks its token (revoked, role changed).
+    ws_max_connections: int = Field(default=20, ge=1)
+    ws_max_subscriptions: int = Field(default=100, ge=1)
+    ws_recheck_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("allowed_origins")
     @classmethod
@@ -73,6 +87,26 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite://{(self.data_dir / 'jobtower.db').resolve()}"
+
+    def resolved_id_secret(self) -> bytes:
+        """``id_secret``, else the one in ``data_dir``, made by the first process that needs it."""
+        if self.id_secret is not None:
+            return self.id_secret.get_secret_value().encode()
+        path = self.data_dir / ID_SECRET_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"{ID_SECRET_FILE}.{os.getpid()}")
+            draft.touch(mode=0o600)
+            draft.write_text(secrets.token_hex(32))
+            try:
+                # A link appears whole or not at all: of processes starting at once, the first
+                # one's secret is the one every process reads.
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return path.read_text().strip().encode()
 
 
 settings = Settings()

@@ -22,11 +22,13 @@ def console_script(name: str) -> str:
 
 
 def clean_environment() -> dict[str, str]:
-    """The caller's environment without any Jobtower setting, so only what a test sets counts."""
+    """The caller's environment without any Jobtower setting, so only what a test sets counts;
+    but the test session's id secret (``tests/__init__.py``), so the ids a process gives out are
+    the ones the tests compute."""
     return {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("JOBTOWER_") and key not in ("DATABASE_URL", "REDIS_URL")
+        if key == "JOBTOWER_ID_SECRET" or not key.startswith("JOBTOWER_") and key not in ("DATABASE_URL", "REDIS_URL")
     }
 
 

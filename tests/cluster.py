@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.cli import clean_environment
 from tests.services import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,11 +44,7 @@ class Cluster:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def env(self, **overrides: object) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("JOBTOWER_") and key not in ("DATABASE_URL", "REDIS_URL")
-        }
+        env = clean_environment()
         env.update(
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,

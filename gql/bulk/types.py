@@ -9,7 +9,7 @@ import strawberry
 
 from domain import bulk, models
 from domain.errors import InvalidInput
-from domain.listing import decode_position, encode_cursor, page_size
+from domain.listing import decode_key, key_cursor, page_size
 from domain.statuses import BulkAction, BulkOperationStatus
 from gql.context import Info
 from gql.errors import Error
@@ -163,11 +163,11 @@ class BulkOperationNode(Node):
     ) -> Connection[BulkJobError]:
         loaders = info.context.loaders
         targets, more = await load_page(
-            loaders.bulk_error_pages, self.model.id, page_size(first), decode_position(after)
+            loaders.bulk_error_pages, self.model.id, page_size(first), decode_key(after, "Job")
         )
         return Connection.of(
             [BulkJobError.of(target) for target in targets],
-            [encode_cursor(target.job_id) for target in targets],
+            [key_cursor("Job", target.job_id) for target in targets],
             more,
             lambda: loaders.bulk_error_count.load(self.model.id),
         )

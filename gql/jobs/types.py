@@ -15,7 +15,7 @@ import strawberry
 from domain import models
 from domain.health import is_stalled
 from domain.journey import decode
-from domain.listing import Direction, RecordRow, decode_cursor, encode_cursor, page_size
+from domain.listing import Direction, RecordRow, decode_key, decode_position, encode_cursor, key_cursor, page_size
 from domain.logs import LogLevel, record_place
 from domain.progress import (
     Progress as ProgressFigures,
@@ -82,16 +82,9 @@ def _seconds(start: datetime | None, end: datetime | None, now: datetime) -> flo
     return None if start is None else ((end or now) - start).total_seconds()
 
 
-def _position_after(after: str | None) -> int | None:
-    values = decode_cursor(after, 1)
-    return None if values is None else int(values[0])
-
-
-def _connection(result: PageResult, wrap: Any, order_of: Any, count: Any) -> Connection[Any]:
+def _connection(result: PageResult, wrap: Any, cursor_of: Any, count: Any) -> Connection[Any]:
     rows, more = result
-    return Connection.of(
-        [wrap(row) for row in rows], [encode_cursor(order_of(row)) for row in rows], more, count
-    )
+    return Connection.of([wrap(row) for row in rows], [cursor_of(row) for row in rows], more, count)
 
 
 @strawberry.type(name="Job")
@@ -185,9 +178,13 @@ class JobNode(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[JobNode]:
         loaders = info.context.loaders
-        values = decode_cursor(after, 1)
-        result = await load_page(loaders.child_pages, self.model.id, page_size(first), values and int(values[0]))
-        return _connection(result, JobNode.of, lambda job: job.id, lambda: loaders.child_count.load(self.model.id))
+        result = await load_page(loaders.child_pages, self.model.id, page_size(first), decode_key(after, "Job"))
+        return _connection(
+            result,
+            JobNode.of,
+            lambda job: key_cursor("Job", job.id),
+            lambda: loaders.child_count.load(self.model.id),
+        )
 
     @strawberry.field(
         description="What happened to the job, oldest first: what each event changed, who or what caused it, when."
@@ -196,11 +193,11 @@ class JobNode(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[JobEventNode]:
         loaders = info.context.loaders
-        result = await load_page(loaders.event_pages, self.model.id, page_size(first), _position_after(after))
+        result = await load_page(loaders.event_pages, self.model.id, page_size(first), decode_position(after))
         return _connection(
             result,
             lambda event: JobEventNode.of_event(event, self),
-            lambda event: event.seq,
+            lambda event: encode_cursor(event.seq),
             lambda: loaders.event_count.load(self.model.id),
         )
 
@@ -216,9 +213,12 @@ class JobNode(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[ChunkNode]:
         loaders = info.context.loaders
-        result = await load_page(loaders.chunk_pages, self.model.id, page_size(first), _position_after(after))
+        result = await load_page(loaders.chunk_pages, self.model.id, page_size(first), decode_position(after))
         return _connection(
-            result, ChunkNode.of, lambda chunk: chunk.index, lambda: loaders.chunk_count.load(self.model.id)
+            result,
+            ChunkNode.of,
+            lambda chunk: encode_cursor(chunk.index),
+            lambda: loaders.chunk_count.load(self.model.id),
         )
 
     @strawberry.field(description="Records that started, in enumeration order; filter by status.")
@@ -231,12 +231,12 @@ class JobNode(Node):
     ) -> Connection[RecordNode]:
         loaders = info.context.loaders
         pages, count = loaders.job_records(tuple(sorted(status or ())))
-        result = await load_page(pages, self.model.id, page_size(first), _position_after(after))
+        result = await load_page(pages, self.model.id, page_size(first), decode_position(after))
         names = self.model.step_names
         return _connection(
             result,
             lambda record: RecordNode.of(record, info.context.now, names),
-            lambda record: record.position,
+            lambda record: encode_cursor(record.position),
             lambda: count.load(self.model.id),
         )
 
@@ -258,10 +258,10 @@ class JobNode(Node):
     ) -> Connection[LogEntryNode]:
         loaders = info.context.loaders
         pages, count = loaders.job_logs(level, search, since, until, descending=order is Direction.DESC)
-        lines, more = await load_page(pages, self.model.id, page_size(first), _position_after(after))
+        lines, more = await load_page(pages, self.model.id, page_size(first), decode_key(after, "LogEntry"))
         entries = await log_entries(info, lines, with_records=selects(info, "record"))
         return Connection.of(
-            entries, [encode_cursor(line.id) for line in lines], more, lambda: count.load(self.model.id)
+            entries, [key_cursor("LogEntry", line.id) for line in lines], more, lambda: count.load(self.model.id)
         )
 
     @strawberry.field(
@@ -381,13 +381,13 @@ class ChunkNode(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[RecordNode]:
         loaders = info.context.loaders
-        result = await load_page(loaders.chunk_record_pages, self.model.id, page_size(first), _position_after(after))
+        result = await load_page(loaders.chunk_record_pages, self.model.id, page_size(first), decode_position(after))
         job = await loaders.job.load(self.model.job_id)
         names = job.step_names if job else []
         return _connection(
             result,
             lambda record: RecordNode.of(record, info.context.now, names),
-            lambda record: record.position,
+            lambda record: encode_cursor(record.position),
             lambda: loaders.chunk_record_count.load(self.model.id),
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,24 @@ class ServedApi:
 ALLOWED_ORIGIN = "https://console.example.com"
 
 
+@contextmanager
+def serving_api(
+    database_url: str, redis_url: str, graphql_execution: str, log: Path, **settings: object
+) -> Iterator[ServedApi]:
+    """``jobtower api`` on the test databases, with ``settings`` (``ws_max_connections=3``) besides."""
+    env = clean_environment() | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JOBTOWER_JOB_TYPES": json.dumps(["tests.job_types"]),
+        "JOBTOWER_ALLOWED_ORIGINS": json.dumps([ALLOWED_ORIGIN]),
+        "JOBTOWER_GRAPHQL_FAST_EXECUTION": "1" if graphql_execution == FAST else "0",
+        "PYTHONUNBUFFERED": "1",
+        **{f"JOBTOWER_{name.upper()}": str(value) for name, value in settings.items()},
+    }
+    with api_process(env, log) as port:
+        yield ServedApi(url=f"http://127.0.0.1:{port}", port=port, log=log, allowed_origin=ALLOWED_ORIGIN)
+
+
 @pytest.fixture(scope="module")
 def served_api(
     database: str,
@@ -101,18 +120,9 @@ def served_api(
     graphql_execution: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServedApi]:
-    database_url = request.getfixturevalue(f"{database}_url")
     log = tmp_path_factory.mktemp("api") / "api.log"
-    env = clean_environment() | {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "JOBTOWER_JOB_TYPES": json.dumps(["tests.job_types"]),
-        "JOBTOWER_ALLOWED_ORIGINS": json.dumps([ALLOWED_ORIGIN]),
-        "JOBTOWER_GRAPHQL_FAST_EXECUTION": "1" if graphql_execution == FAST else "0",
-        "PYTHONUNBUFFERED": "1",
-    }
-    with api_process(env, log) as port:
-        yield ServedApi(url=f"http://127.0.0.1:{port}", port=port, log=log, allowed_origin=ALLOWED_ORIGIN)
+    with serving_api(request.getfixturevalue(f"{database}_url"), redis_url, graphql_execution, log) as served:
+        yield served
 
 
 @pytest.fixture
