@@ -53,6 +53,28 @@ def test_j_and_k_move_through_the_runs_enter_opens_one_and_escape_closes_it(tab:
     expect(page.get_by_text("Select a run to see its records.")).to_be_visible()
 
 
+def test_x_selects_the_focused_run_for_a_bulk_action_and_x_again_leaves_it(tab: Tab):
+    served = tab.served
+    for n in (1, 2):
+        served.start_job(f"keys tick {n}", records=2, steps=1)
+    page = tab.sign_in("/jobs?q=keys+tick")
+    expect(tab.runs()).to_have_count(2)
+    newest, oldest = (tab.run(f"keys tick {n}") for n in (2, 1))
+    keys = page.keyboard
+
+    keys.press("j")
+    keys.press("j")
+    expect(oldest).to_be_focused()
+    keys.press("x")
+    expect(oldest.get_by_role("checkbox", name="Select keys tick 1")).to_be_checked()
+    expect(newest.get_by_role("checkbox", name="Select keys tick 2")).not_to_be_checked()
+    expect(page.get_by_role("toolbar", name="Bulk actions").get_by_role("status")).to_have_text("1 selected job")
+    expect(oldest).to_be_focused()
+
+    keys.press("x")
+    expect(oldest.get_by_role("checkbox", name="Select keys tick 1")).not_to_be_checked()
+
+
 def test_slash_goes_to_the_search_where_shortcut_keys_are_just_text(tab: Tab):
     served = tab.served
     served.start_job("keys typed", records=2, steps=1)

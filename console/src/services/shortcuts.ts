@@ -25,6 +25,7 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { key: "j", shown: "j", does: "Move to the next row", run: () => moveRow(1) },
   { key: "k", shown: "k", does: "Move to the previous row", run: () => moveRow(-1) },
   { key: "Enter", shown: "Enter", does: "Open the focused row", run: openRow },
+  { key: "x", shown: "x", does: "Select the focused row, or leave it", run: tickRow },
   {
     key: "Escape",
     shown: "Esc",
@@ -98,6 +99,13 @@ function openRow(): boolean {
   const link = row.querySelector<HTMLElement>("a[href]");
   link?.click();
   return link !== null;
+}
+
+/** Ticks or clears the focused row's own box for `x`, where the row offers one. */
+function tickRow(): boolean {
+  const box = focusedRow()?.querySelector<HTMLElement>('[aria-keyshortcuts="x"]');
+  box?.click();
+  return box != null;
 }
 
 /** Presses (or, for a field, focuses) the element that declares `key` as its shortcut; of

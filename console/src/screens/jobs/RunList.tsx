@@ -192,6 +192,7 @@ function RunItem({ row, index, setSize, measure, selecting }: ItemProps) {
             type="checkbox"
             class="run-check"
             aria-label={`Select ${run.name}`}
+            aria-keyshortcuts="x"
             checked={isSelected(run.id)}
             onClick={(event) => (event.shiftKey ? selectRange(run.id) : toggle(run.id))}
           />
