@@ -19,6 +19,7 @@ from workers.streams import close_hub
 from gql.view import GraphQLView
 from jobtower.collector import tune_garbage_collector
 from jobtower.console.routes import console_routes
+from jobtower.headers import DefaultHeaders
 from jobtower.limits import BodySizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.settings import Settings
@@ -73,6 +74,6 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             Route("/metrics", metrics.endpoint),
             *console_routes(),
         ],
-        middleware=[Middleware(RequestMetricsMiddleware, metrics=metrics)],
+        middleware=[Middleware(DefaultHeaders), Middleware(RequestMetricsMiddleware, metrics=metrics)],
         lifespan=lifespan,
     )

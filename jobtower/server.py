@@ -67,6 +67,8 @@ def serve_api(settings: Settings, redis_url: str, host: str, port: int, *, dispa
         port=port,
         log_level="info",
         ws_per_message_deflate=WS_DEFLATE,
+        # The version is nobody's business but the operator's.
+        server_header=False,
     )
 
 
