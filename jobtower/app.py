@@ -32,7 +32,9 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
     graphql = GraphQLView(
         redis, allowed_origins=tuple(settings.allowed_origins), fast_execution=settings.graphql_fast_execution
     )
-    metrics = Metrics()
+    metrics = Metrics(
+        settings.metrics_token.get_secret_value() if settings.metrics_token else None, settings.metrics_cache_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = []
     # Largest GraphQL request body (and GET URL) the API reads.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # `/metrics` answers scrapes that send this as a bearer token, and is off (404) while it is
+    # unset: its figures span every tenant. They are read from the database at most every
+    # ``metrics_cache_seconds``, however many scrapers ask.
+    metrics_token: SecretStr | None = None
+    metrics_cache_seconds: float = Field(default=10.0, ge=0)
     # GraphQL execution through gql.execution's shortcuts for plain fields and gql.fanout's
     # shared subscription answers (several times faster on big trees). Off (0) runs
     # Strawberry's own execution: the way out should a graphql-core release break them.

@@ -156,3 +156,14 @@ async def test_api_answers_are_neither_sniffed_nor_cached_and_name_no_server(vie
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["cache-control"] == "no-store"
         assert "server" not in response.headers
+
+
+async def test_metrics_are_off_without_a_metrics_token(served_http: httpx.AsyncClient):
+    response = await served_http.get("/metrics")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "errors": [
+            {"message": "metrics are off: set JOBTOWER_METRICS_TOKEN to serve them", "extensions": {"code": "NOT_FOUND"}}
+        ]
+    }
