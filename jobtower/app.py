@@ -20,7 +20,7 @@ from gql.view import GraphQLView
 from jobtower.collector import tune_garbage_collector
 from jobtower.console.routes import console_routes
 from jobtower.headers import DefaultHeaders
-from jobtower.limits import BodySizeLimit
+from jobtower.limits import BodySizeLimit, HeaderSizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.settings import Settings
 from workers.dispatcher import dispatching
@@ -76,6 +76,10 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             Route("/metrics", metrics.endpoint),
             *console_routes(),
         ],
-        middleware=[Middleware(DefaultHeaders), Middleware(RequestMetricsMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(DefaultHeaders),
+            Middleware(HeaderSizeLimit),
+            Middleware(RequestMetricsMiddleware, metrics=metrics),
+        ],
         lifespan=lifespan,
     )

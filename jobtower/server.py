@@ -24,6 +24,7 @@ import uvicorn
 from domain import db
 from domain.registry import registry
 from jobtower.app import create_app
+from jobtower.http_protocol import guarded_h11
 from jobtower.seed import DEMO_SLUG, seed_demo
 from jobtower.settings import Settings
 from workers.redis_server import EmbeddedRedis
@@ -73,6 +74,7 @@ def serve_api(settings: Settings, redis_url: str, host: str, port: int, *, dispa
         port=port,
         log_level="info",
         ws_per_message_deflate=WS_DEFLATE,
+        http=guarded_h11(settings.max_request_bytes, settings.request_read_seconds),
         # The version is nobody's business but the operator's.
         server_header=False,
     )

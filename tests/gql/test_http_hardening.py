@@ -4,12 +4,15 @@ over HTTP. Each is a typed refusal that names the problem, and nothing runs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from domain.access import Role
+from tests.gql.conftest import READ_SECONDS, ServedApi
 from tests.gql.support import GRAPHQL_RESPONSE_JSON, Api, TenantApi
 
 
@@ -167,3 +170,126 @@ async def test_metrics_are_off_without_a_metrics_token(served_http: httpx.AsyncC
             {"message": "metrics are off: set JOBTOWER_METRICS_TOKEN to serve them", "extensions": {"code": "NOT_FOUND"}}
         ]
     }
+
+
+# ---------------------------------------------------------------- the request head, byte by byte
+
+
+@dataclass
+class RawAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    closed: bool
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+async def raw_exchange(served_api: ServedApi, *parts: bytes, timeout: float = READ_SECONDS + 10) -> RawAnswer:
+    """Sends ``parts`` on one connection as they are (no client would) and reads the answer
+    until the server closes; ``closed`` says it did."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", served_api.port)
+    try:
+        for part in parts:
+            writer.write(part)
+            try:
+                await writer.drain()
+            except ConnectionError:  # refused midway: the answer is already there
+                break
+        received = b""
+        closed = False
+        try:
+            async with asyncio.timeout(timeout):
+                while chunk := await reader.read(65536):
+                    received += chunk
+            closed = True
+        except TimeoutError:
+            pass
+        except ConnectionError:
+            closed = True
+    finally:
+        writer.close()
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in header_lines if ": " in line)
+    return RawAnswer(int(status_line.split()[1]), headers, body, closed)
+
+
+def request_head(target: str, *headers: str) -> bytes:
+    return "\r\n".join([f"GET {target} HTTP/1.1", "host: jobtower.test", *headers, "", ""]).encode()
+
+
+async def test_a_url_over_the_limit_is_a_json_414(served_api: ServedApi):
+    limit = 64 * 1024
+    for length in (limit + 100, 4 * limit):
+        answer = await raw_exchange(served_api, request_head("/graphql?query=" + "x" * length))
+
+        assert answer.status == 414, answer
+        assert answer.json() == {
+            "errors": [
+                {"message": f"the URL is longer than {limit} bytes", "extensions": {"code": "REQUEST_TOO_LARGE", "limitBytes": limit}}
+            ]
+        }
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # Within what the server buffers of a head, past the headers' own limit.
+        [f"x-padding-{n}: {'p' * 10_000}" for n in range(8)],
+        [f"x-padding: {'p' * 8_000_000}"],
+    ],
+    ids=["80-kib", "8-mb"],
+)
+async def test_headers_over_64_kib_are_refused_with_431_before_the_token_is_checked(served_api: ServedApi, headers):
+    limit = 64 * 1024
+
+    answer = await raw_exchange(served_api, request_head("/graphql?query=%7Bviewer%7Brole%7D%7D", *headers))
+
+    assert answer.status == 431, answer
+    assert answer.json() == {
+        "errors": [
+            {
+                "message": f"the request headers are larger than {limit} bytes",
+                "extensions": {"code": "REQUEST_TOO_LARGE", "limitBytes": limit},
+            }
+        ]
+    }
+
+
+async def test_a_connection_whose_head_or_body_never_ends_is_answered_408_and_closed(
+    served_api: ServedApi, viewer: Api
+):
+    never_ending_head = request_head("/graphql?query=%7Bviewer%7Brole%7D%7D", "x-slow: 1")[:-4]
+    never_ending_body = (
+        b"POST /graphql HTTP/1.1\r\nhost: jobtower.test\r\ncontent-type: application/json\r\n"
+        + f"authorization: Bearer {viewer.token}\r\n".encode()
+        + b"content-length: 1000\r\n\r\n" + b'{"query": "'
+    )
+
+    for sent in (never_ending_head, never_ending_body):
+        started = asyncio.get_running_loop().time()
+        answer = await raw_exchange(served_api, sent)
+        waited = asyncio.get_running_loop().time() - started
+
+        assert answer.closed
+        assert answer.status == 408, answer
+        assert answer.json()["errors"][0]["extensions"] == {"code": "REQUEST_TIMEOUT"}
+        assert READ_SECONDS - 0.5 <= waited < READ_SECONDS + 5
+
+
+async def test_a_connection_that_sends_nothing_is_closed_and_one_kept_alive_is_not_cut_short(
+    served_api: ServedApi, viewer: Api
+):
+    silent = await raw_exchange(served_api)
+    assert (silent.status, silent.closed) == (408, True)
+
+    # Two requests on one connection, the second after a pause: no deadline left over from the first.
+    async with httpx.AsyncClient(base_url=served_api.url, timeout=30) as client:
+        assert (await client.post("/graphql", json={"query": "{ viewer { role } }"}, headers=viewer.headers())).status_code == 200
+        # The pause is what is tested: past the read deadline, within uvicorn's keep-alive (5 s).
+        await asyncio.sleep(READ_SECONDS + 0.5)
+        again = await client.post("/graphql", json={"query": "{ viewer { role } }"}, headers=viewer.headers())
+        assert again.status_code == 200
+        assert again.json() == {"data": {"viewer": {"role": "VIEWER"}}}
