@@ -2,8 +2,10 @@
 
 Beyond Strawberry's view: refusals are GraphQL responses with a code (a
 missing token is a JSON 401, not plain text), a mutation sent with GET is a
-405, and clients that accept ``application/graphql-response+json`` get it,
-with 400 and no ``data`` when the document does not parse or validate.
+405, a subscription sent over HTTP a 400 that points to the WebSocket, JSON
+that is no request object (or nests too deep, see gql.http) a 400, and clients
+that accept ``application/graphql-response+json`` get it, with 400 and no
+``data`` when the document does not parse or validate.
 """
 
 from __future__ import annotations
