@@ -31,7 +31,9 @@ def moments() -> st.SearchStrategy[str]:
     """Moments anywhere in the calendar, at any offset or none, and text that is no moment."""
     offsets = st.integers(-14 * 60, 14 * 60).map(lambda minutes: timedelta(minutes=minutes))
     aware = st.tuples(st.datetimes(), offsets).map(lambda pair: pair[0].isoformat() + offset_text(pair[1]))
-    return st.one_of(aware, st.datetimes().map(datetime.isoformat), st.text(max_size=40))
+    # The calendar's ends, where an offset or a range's arithmetic leaves it.
+    ends = st.sampled_from(["0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59-01:00"])
+    return st.one_of(ends, aware, st.datetimes().map(datetime.isoformat), st.text(max_size=40))
 
 
 def offset_text(offset: timedelta) -> str:
