@@ -44,15 +44,17 @@ def guarded_h11(max_url_bytes: int, read_seconds: float) -> type[H11Protocol]:
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return  # what a refused client still sends is read and dropped (see _refuse)
-            if self.conn.their_state is h11.IDLE:
+            awaiting_head, cycle = self.conn.their_state is h11.IDLE, self.cycle
+            if awaiting_head:
                 self._request_line_ended = self._request_line_ended or b"\n" in data
                 self._start_read_deadline()
             super().data_received(data)
             state = self.conn.their_state
-            # Read whole, or waiting for the next request with nothing of it yet.
-            if state is not h11.SEND_BODY and (state is not h11.IDLE or not self.conn.trailing_data[0]):
-                self._stop_read_deadline()
-                self._request_line_ended = False
+            # Still reading this request: its body, or its head (no request began meanwhile).
+            if state is h11.SEND_BODY or (state is h11.IDLE and awaiting_head and self.cycle is cycle):
+                return
+            self._stop_read_deadline()
+            self._request_line_ended = False
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
