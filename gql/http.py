@@ -11,6 +11,7 @@ request" rule. Either way, a refusal is a GraphQL response body
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,14 +20,20 @@ import msgspec
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 
+# JSON a request may nest: GraphQL inputs and job params need a handful of levels; thousands
+# would exhaust the stack of whatever walks them next.
+MAX_JSON_DEPTH = 64
+
 # The code a refusal carries when the status alone says what went wrong.
 STATUS_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     413: "REQUEST_TOO_LARGE",
     414: "REQUEST_TOO_LARGE",
+    431: "REQUEST_TOO_LARGE",
 }
 
 
@@ -60,6 +67,43 @@ def response_media_type(accept: str | None) -> str:
     graphql = quality_of(GRAPHQL_RESPONSE_JSON)
     plain = quality_of(APPLICATION_JSON)
     return GRAPHQL_RESPONSE_JSON if graphql > 0 and graphql >= plain else APPLICATION_JSON
+
+
+class MalformedJSON(ValueError):
+    """JSON a request carries that cannot be read, or that no GraphQL request could need."""
+
+
+def decode_json(data: str | bytes, what: str) -> Any:
+    """``data`` decoded, refused when it does not parse, nests deeper than ``MAX_JSON_DEPTH`` or
+    holds an integer longer than Python converts (which json.loads would raise as a bare
+    ValueError). Python's parser, not msgspec, as it reads NaN and Infinity: the inputs refuse
+    those with the field they sit in."""
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError:
+        raise MalformedJSON(f"{what} is not valid JSON") from None
+    except RecursionError:
+        raise MalformedJSON(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:
+        raise MalformedJSON(
+            f"{what} holds an integer of more than {sys.get_int_max_str_digits()} digits"
+        ) from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise MalformedJSON(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 _RESPONSE_JSON = msgspec.json.Encoder()

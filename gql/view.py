@@ -2,8 +2,10 @@
 
 Beyond Strawberry's view: refusals are GraphQL responses with a code (a
 missing token is a JSON 401, not plain text), a mutation sent with GET is a
-405, and clients that accept ``application/graphql-response+json`` get it,
-with 400 and no ``data`` when the document does not parse or validate.
+405, a subscription sent over HTTP a 400 that points to the WebSocket, JSON
+that is no request object (or nests too deep, see gql.http) a 400, and clients
+that accept ``application/graphql-response+json`` get it, with 400 and no
+``data`` when the document does not parse or validate.
 """
 
 from __future__ import annotations
@@ -20,17 +22,22 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from domain.errors import Unauthenticated
+from domain.errors import InvalidInput, Unauthenticated
 from domain.tenants import authenticate
 from gql.context import Context
+from gql.errors import OWN_CODE
 from gql.fanout import encode_message
 from gql.http import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
     STATUS_CODES,
+    MalformedJSON,
+    decode_json,
     error_body,
     response_body,
     response_media_type,
@@ -39,15 +46,27 @@ from gql.schema import schema_for
 from gql.websocket import OpenConnections, SizedWebSocketAdapter, TransportHandler, WebSocketLimits
 
 
+INVALID_INPUT = InvalidInput.code
+SUBSCRIPTIONS_NEED_WEBSOCKET = (
+    "subscriptions run over the WebSocket at /graphql (subprotocol graphql-transport-ws), not over HTTP"
+)
+
+
 class HTTPRefusal(HTTPException):
     """A request refused before execution, answered as a GraphQL error with ``code``."""
 
-    def __init__(
-        self, status_code: int, message: str, code: str | None = None, headers: Mapping[str, str] | None = None
+    def __init__(  # noqa: PLR0913
+        self,
+        status_code: int,
+        message: str,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        own_code: str | None = None,
     ) -> None:
         super().__init__(status_code, message)
         self.code = code or STATUS_CODES.get(status_code, "BAD_REQUEST")
         self.headers = dict(headers or {})
+        self.extensions = {OWN_CODE: own_code} if own_code else {}
 
 
 def bearer_token(value: Any) -> str | None:
@@ -92,6 +111,21 @@ class GraphQLView(GraphQL[Context, None]):
             response = _refusal_response(request, error)
         await response(scope, receive, send)
 
+    def parse_json(self, data: str | bytes) -> dict[str, Any]:
+        """The POST body: one request object (batches are off)."""
+        body = _decoded(data, "the request body")
+        if not isinstance(body, dict):
+            raise HTTPRefusal(400, "the request body must be a JSON object", own_code=INVALID_INPUT)
+        return body
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        # Strawberry then checks that variables and extensions are objects.
+        parsed: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if parsed.get(name):
+                parsed[name] = _decoded(parsed[name], f"`{name}`")
+        return parsed
+
     def encode_json(self, data: object) -> str:
         # Subscribers sharing an answer share its JSON too (gql.fanout).
         return encode_message(data)
@@ -128,7 +162,12 @@ class GraphQLView(GraphQL[Context, None]):
                 request, request_adapter, sub_response, context, root_value, request_data
             )
         except HTTPException as error:
-            if request_adapter.method == "GET" and isinstance(error.__cause__, InvalidOperationTypeError):
+            refused = error.__cause__
+            if not isinstance(refused, InvalidOperationTypeError):
+                raise
+            if refused.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPRefusal(400, SUBSCRIPTIONS_NEED_WEBSOCKET, own_code="SUBSCRIPTION_NEEDS_WEBSOCKET") from None
+            if request_adapter.method == "GET":
                 raise HTTPRefusal(
                     405, "GET only runs queries: send mutations with POST", headers={"Allow": "POST"}
                 ) from None
@@ -173,6 +212,13 @@ class GraphQLView(GraphQL[Context, None]):
             self.open_connections.check(context.actor.principal_id)
 
 
+def _decoded(data: str | bytes, what: str) -> Any:
+    try:
+        return decode_json(data, what)
+    except MalformedJSON as error:
+        raise HTTPRefusal(400, str(error), own_code=INVALID_INPUT) from None
+
+
 def _is_request_error(result: ExecutionResult) -> bool:
     """The document did not parse or validate, or its variables did not fit: no field ran."""
     return result.data is None and bool(result.errors) and all(error.path is None for error in result.errors)
@@ -182,7 +228,7 @@ def _refusal_response(request: Request, error: HTTPException) -> Response:
     refusal = error if isinstance(error, HTTPRefusal) else HTTPRefusal(error.status_code, error.reason)
     media_type = response_media_type(request.headers.get("accept"))
     return Response(
-        error_body(refusal.reason, refusal.code),
+        error_body(refusal.reason, refusal.code, **refusal.extensions),
         status_code=refusal.status_code,
         media_type=media_type,
         headers=refusal.headers,

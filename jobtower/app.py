@@ -20,7 +20,8 @@ from gql.view import GraphQLView
 from gql.websocket import WebSocketLimits
 from jobtower.collector import tune_garbage_collector
 from jobtower.console.routes import console_routes
-from jobtower.limits import BodySizeLimit
+from jobtower.headers import DefaultHeaders
+from jobtower.limits import BodySizeLimit, HeaderSizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.settings import Settings
 from workers.dispatcher import dispatching
@@ -41,7 +42,9 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             recheck_seconds=settings.ws_recheck_seconds,
         ),
     )
-    metrics = Metrics()
+    metrics = Metrics(
+        settings.metrics_token.get_secret_value() if settings.metrics_token else None, settings.metrics_cache_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -83,6 +86,10 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             Route("/metrics", metrics.endpoint),
             *console_routes(),
         ],
-        middleware=[Middleware(RequestMetricsMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(DefaultHeaders),
+            Middleware(HeaderSizeLimit),
+            Middleware(RequestMetricsMiddleware, metrics=metrics),
+        ],
         lifespan=lifespan,
     )

@@ -1,4 +1,7 @@
-"""A size limit in front of ``/graphql``: a body over the limit is refused with 413 before it is parsed.
+"""Size limits: the headers of every request (431), and in front of ``/graphql`` the body (413).
+
+Headers past ``MAX_HEADER_BYTES`` in all are refused before any route or token check runs
+(the server protocol, jobtower.http_protocol, bounds what it buffers of a head to begin with).
 
 A declared ``Content-Length`` over the limit is refused without reading the
 body; a chunked body is counted as it arrives and refused as soon as it passes
@@ -15,6 +18,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gql.http import error_body, response_media_type
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# Headers a request may carry in all (the URL has the body's limit).
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HeaderSizeLimit:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and sum(len(name) + len(value) for name, value in scope["headers"]) > MAX_HEADER_BYTES:
+            await _refuse(
+                scope, send, 431, f"the request headers are larger than {MAX_HEADER_BYTES} bytes", MAX_HEADER_BYTES
+            )
+            return
+        await self.app(scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -32,11 +50,11 @@ class BodySizeLimit:
             return
         headers = Headers(scope=scope)
         if len(scope.get("query_string", b"")) > self.max_bytes:
-            await self._refuse(scope, send, 414, f"the URL is longer than {self.max_bytes} bytes")
+            await _refuse(scope, send, 414, f"the URL is longer than {self.max_bytes} bytes", self.max_bytes)
             return
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send, 413, self._body_message)
+            await _refuse(scope, send, 413, self._body_message, self.max_bytes)
             return
 
         received = 0
@@ -61,23 +79,24 @@ class BodySizeLimit:
         except _TooLarge:
             if started:  # too late for a status; the client sees the connection end
                 raise
-            await self._refuse(scope, send, 413, self._body_message)
+            await _refuse(scope, send, 413, self._body_message, self.max_bytes)
 
     @property
     def _body_message(self) -> str:
         return f"the request body is larger than {self.max_bytes} bytes"
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, message: str) -> None:
-        body = error_body(message, "REQUEST_TOO_LARGE", limitBytes=self.max_bytes)
-        media_type = response_media_type(Headers(scope=scope).get("accept"))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", media_type.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _refuse(scope: Scope, send: Send, status: int, message: str, limit_bytes: int) -> None:
+    body = error_body(message, "REQUEST_TOO_LARGE", limitBytes=limit_bytes)
+    media_type = response_media_type(Headers(scope=scope).get("accept"))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", media_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

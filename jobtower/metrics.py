@@ -1,15 +1,21 @@
 """``/metrics`` in the Prometheus text format, and the request-latency middleware.
 
 Each app has its own registry. The job figures are the live-ops summary as the
-platform sees it (every tenant; hidden jobs left out as in the job list), queried
-once per scrape, plus the waiting times of the jobs started in the last hour and
-the records processed (plan usage, which only grows). No metric has a tenant
-label: that would grow with the customers.
+platform sees it (every tenant; hidden jobs left out as in the job list), plus the
+waiting times of the jobs started in the last hour and the records processed (plan
+usage, which only grows). No metric has a tenant label: that would grow with the
+customers.
+
+The figures span every tenant, so the endpoint wants a token of its own
+(``JOBTOWER_METRICS_TOKEN``, sent as a bearer token) and is off without one. They
+are platform-wide aggregates: a snapshot serves every scrape for
+``JOBTOWER_METRICS_CACHE_SECONDS``, so many scrapers cost the database what one does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import Iterable
@@ -34,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.access import Actor, Role
 from domain.clock import utcnow
+from gql.http import APPLICATION_JSON, error_body
 from domain.liveops import (
     WAIT_WINDOW,
     LiveOps,
@@ -57,6 +64,7 @@ PLATFORM = Actor(tenant_id=0, role=Role.PLATFORM, name="metrics")
 
 @dataclass(frozen=True)
 class Snapshot:
+    taken_at: float  # Unix time
     live_ops: LiveOps
     waits: WaitHistogram
     records_processed: int
@@ -71,6 +79,7 @@ class JobtowerCollector(Collector):
     async def refresh(self, redis: Redis) -> None:
         now = utcnow()
         self._snapshot = Snapshot(
+            taken_at=now.timestamp(),
             live_ops=await live_ops_summary(PLATFORM, await _workers_online(redis), now=now),
             waits=await wait_histogram(PLATFORM, since=now - WAIT_WINDOW, bounds=WAIT_BUCKETS),
             records_processed=await records_processed(),
@@ -80,6 +89,12 @@ class JobtowerCollector(Collector):
         if self._snapshot is None:
             return
         ops, waits = self._snapshot.live_ops, self._snapshot.waits
+        yield GaugeMetricFamily(
+            "jobtower_job_figures_taken_at_seconds",
+            "When the job figures below were read from the database (Unix time); scrapes in between "
+            "share them.",
+            value=self._snapshot.taken_at,
+        )
         jobs = GaugeMetricFamily(
             "jobtower_jobs", "Jobs by status (every tenant; hidden jobs left out).", labels=["status"]
         )
@@ -137,9 +152,13 @@ async def _workers_online(redis: Redis) -> int:
 
 
 class Metrics:
-    """The registry of one app: request latencies, and job figures computed per scrape."""
+    """The registry of one app: request latencies, and job figures refreshed at most every
+    ``cache_seconds``. Scrapes need ``token``; without one the endpoint is off."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None, cache_seconds: float = 0.0) -> None:
+        self.token = token or None  # an empty setting is no token
+        self.cache_seconds = cache_seconds
+        self._refreshed_at: float | None = None
         self.registry = CollectorRegistry()
         self.request_duration = Histogram(
             "jobtower_http_request_duration_seconds",
@@ -149,15 +168,36 @@ class Metrics:
         )
         self.jobs = JobtowerCollector()
         self.registry.register(self.jobs)
-        # One scrape at a time: a snapshot is exported by the scrape that took it.
+        # One scrape at a time: scrapes that arrive while the snapshot is refreshed wait for it.
         self._scraping = asyncio.Lock()
 
     async def endpoint(self, request: Request) -> Response:
+        if self.token is None:
+            return _refusal(404, "metrics are off: set JOBTOWER_METRICS_TOKEN to serve them", "NOT_FOUND")
+        if not self._authorized(request.headers.get("authorization", "")):
+            return _refusal(
+                401,
+                "metrics need the bearer token of JOBTOWER_METRICS_TOKEN",
+                "UNAUTHENTICATED",
+                {"WWW-Authenticate": 'Bearer realm="jobtower-metrics"'},
+            )
         async with self._scraping:
-            await self.jobs.refresh(request.app.state.redis)
+            if self._refreshed_at is None or time.monotonic() - self._refreshed_at >= self.cache_seconds:
+                await self.jobs.refresh(request.app.state.redis)
+                self._refreshed_at = time.monotonic()
             body = generate_latest(self.registry)
         # generate_latest writes legacy names, the 0.0.4 format every Prometheus reads.
         return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+    def _authorized(self, authorization: str) -> bool:
+        assert self.token is not None
+        scheme, _, presented = authorization.partition(" ")
+        # Compared in constant time: the token guards every tenant's figures.
+        return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), self.token.encode())
+
+
+def _refusal(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(message, code), status_code=status, media_type=APPLICATION_JSON, headers=headers)
 
 
 class RequestMetricsMiddleware:

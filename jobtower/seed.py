@@ -1,13 +1,13 @@
 """First start of the embedded default: the ``demo`` tenant, its schedules and an admin token.
 
 Every start runs it; what exists already is left as it is, so a second start
-creates nothing new.
+creates nothing new. The admin token is made with the tenant and handed back once, to be
+printed; like every API token only its hash is kept, so a later start cannot show it again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from domain.access import Actor, PrincipalKind, Role
@@ -18,7 +18,6 @@ from domain.tenants import create_tenant, create_token
 from jobtower.settings import settings
 
 DEMO_SLUG = "demo"
-TOKEN_FILE = "admin-token"
 
 
 @dataclass(frozen=True)
@@ -51,26 +50,19 @@ def demo_schedules(retention_days: int) -> tuple[DemoSchedule, ...]:
     )
 
 
-async def seed_demo(data_dir: Path, *, retention_days: int | None = None) -> str:
-    """The demo admin token; created with the tenant on first start, read back after.
+async def seed_demo(*, retention_days: int | None = None) -> str | None:
+    """The demo admin token when this start created the tenant, else None.
 
     ``retention_days`` (default: ``settings.retention_days``) is what the nightly
     pruning schedule keeps.
     """
     tenant = await Tenant.get_or_none(slug=DEMO_SLUG)
-    # A token file beside a database without the tenant belongs to another database.
-    fresh = tenant is None
+    token = None
     if tenant is None:
         tenant = await create_tenant(DEMO_SLUG, "Demo")
+        token = (await create_token(DEMO_SLUG, Role.ADMIN, "demo admin", kind=PrincipalKind.USER)).token
     await _seed_schedules(tenant, settings.retention_days if retention_days is None else retention_days)
-    token_file = data_dir / TOKEN_FILE
-    if token_file.exists() and not fresh:
-        return token_file.read_text().strip()
-    issued = await create_token(DEMO_SLUG, Role.ADMIN, "demo admin", kind=PrincipalKind.USER)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    token_file.write_text(issued.token + "\n")
-    token_file.chmod(0o600)
-    return issued.token
+    return token
 
 
 async def _seed_schedules(tenant: Tenant, retention_days: int) -> None:

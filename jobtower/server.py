@@ -24,7 +24,8 @@ import uvicorn
 from domain import db
 from domain.registry import registry
 from jobtower.app import create_app
-from jobtower.seed import seed_demo
+from jobtower.http_protocol import guarded_h11
+from jobtower.seed import DEMO_SLUG, seed_demo
 from jobtower.settings import Settings
 from workers.redis_server import EmbeddedRedis
 
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 # WebSocket messages are small JSON events fanned out to many clients: per-message
 # compression would cost a zlib context per connection and CPU per message and client.
 WS_DEFLATE = False
+
+# The demo admin token is printed on the first start only: a later start says how to get one.
+NEW_TOKEN_COMMAND = f"jobtower token create --tenant {DEMO_SLUG} --role ADMIN --name NAME"
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
@@ -50,14 +54,17 @@ def serve(settings: Settings, host: str, port: int) -> None:
         stack.callback(workers.stop)
         workers.start()
         print(f"Jobtower console: http://{host}:{port}/", flush=True)
-        print(f"Admin token for tenant demo: {token}", flush=True)
+        if token is not None:
+            print(f"Admin token for tenant demo: {token} (shown once: keep it)", flush=True)
+        else:
+            print(f"Make a token to sign in with: {NEW_TOKEN_COMMAND}", flush=True)
         serve_api(settings, redis_url, host, port, dispatch=True)
 
 
-async def _seed(settings: Settings) -> str:
+async def _seed(settings: Settings) -> str | None:
     registry.load(settings.job_types)
     async with db.database(settings.resolved_database_url):
-        return await seed_demo(settings.data_dir)
+        return await seed_demo()
 
 
 def serve_api(settings: Settings, redis_url: str, host: str, port: int, *, dispatch: bool = False) -> None:
@@ -70,6 +77,9 @@ def serve_api(settings: Settings, redis_url: str, host: str, port: int, *, dispa
         # The app refuses a larger message too (gql.websocket); uvicorn's own limit keeps it
         # from reading one whole first.
         ws_max_size=settings.max_request_bytes,
+        http=guarded_h11(settings.max_request_bytes, settings.request_read_seconds),
+        # The version is nobody's business but the operator's.
+        server_header=False,
     )
 
 

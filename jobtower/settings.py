@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = []
     # Largest GraphQL request body (and GET URL) the API reads.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A request's head and body must arrive within this many seconds of its first byte.
+    request_read_seconds: float = Field(default=30.0, gt=0)
+    # `/metrics` answers scrapes that send this as a bearer token, and is off (404) while it is
+    # unset: its figures span every tenant. They are read from the database at most every
+    # ``metrics_cache_seconds``, however many scrapers ask.
+    metrics_token: SecretStr | None = None
+    metrics_cache_seconds: float = Field(default=10.0, ge=0)
     # GraphQL execution through gql.execution's shortcuts for plain fields and gql.fanout's
     # shared subscription answers (several times faster on big trees). Off (0) runs
     # Strawberry's own execution: the way out should a graphql-core release break them.

@@ -44,6 +44,11 @@ MINUTE = timedelta(minutes=1)
 TYPE = "metrics.sample"
 STATUSES = [status.value for status in JobStatus]
 WAITS = "jobtower_jobs_started_last_hour_wait_seconds"
+METRICS_TOKEN = "scraper-secret"
+SCRAPER = {"authorization": f"Bearer {METRICS_TOKEN}"}
+# How long a snapshot of the job figures serves scrapes in this module's API.
+CACHE_SECONDS = 1.0
+TAKEN_AT = "jobtower_job_figures_taken_at_seconds"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +85,12 @@ class Api:
 def api(jobtower: Jobtower, redis_url: str) -> Iterator[Api]:
     """``jobtower api`` on a free port, against that database and Redis."""
     port = free_port()
-    env = clean_environment() | {"JOBTOWER_DATA_DIR": str(jobtower.data_dir), "REDIS_URL": redis_url}
+    env = clean_environment() | {
+        "JOBTOWER_DATA_DIR": str(jobtower.data_dir),
+        "REDIS_URL": redis_url,
+        "JOBTOWER_METRICS_TOKEN": METRICS_TOKEN,
+        "JOBTOWER_METRICS_CACHE_SECONDS": str(CACHE_SECONDS),
+    }
     if jobtower.postgres_url:
         env["DATABASE_URL"] = jobtower.postgres_url
     process = subprocess.Popen(
@@ -252,8 +262,19 @@ async def announce_workers(redis_url: str, *worker_ids: str) -> None:
 
 
 def scrape(api: Api) -> tuple[httpx.Response, dict[str, Any]]:
-    response = httpx.get(f"{api.url}/metrics", timeout=10)
+    response = httpx.get(f"{api.url}/metrics", headers=SCRAPER, timeout=10)
     return response, {family.name: family for family in text_string_to_metric_families(response.text)}
+
+
+def fresh_scrape(api: Api, after: float) -> dict[str, Any]:
+    """The first scrape whose job figures were read after ``after`` (Unix time)."""
+    deadline = time.monotonic() + 10 * CACHE_SECONDS + 10
+    while time.monotonic() < deadline:
+        _, families = scrape(api)
+        if samples(families[TAKEN_AT])[()] > after:
+            return families
+        time.sleep(0.05)
+    raise AssertionError(f"no snapshot of the job figures newer than {after}")
 
 
 def samples(family: Any, name: str | None = None) -> dict[tuple[tuple[str, str], ...], float]:
@@ -269,7 +290,8 @@ def samples(family: Any, name: str | None = None) -> dict[tuple[tuple[str, str],
 
 async def test_metrics_follow_the_jobs_queue_and_workers_of_the_database(api, jobtower, redis_url):
     await announce_workers(redis_url)
-    response, empty = await asyncio.to_thread(scrape, api)
+    response, _ = await asyncio.to_thread(scrape, api)
+    empty = await asyncio.to_thread(fresh_scrape, api, time.time())
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -281,7 +303,7 @@ async def test_metrics_follow_the_jobs_queue_and_workers_of_the_database(api, jo
 
     await seed(Rows(jobtower), datetime.now(UTC))
     await announce_workers(redis_url, "w1", "w2")
-    _, families = await asyncio.to_thread(scrape, api)
+    families = await asyncio.to_thread(fresh_scrape, api, time.time())
 
     jobs = families["jobtower_jobs"]
     assert jobs.type == "gauge"
@@ -318,6 +340,33 @@ async def test_metrics_follow_the_jobs_queue_and_workers_of_the_database(api, jo
     }
     assert samples(waits, f"{WAITS}_count") == {(): 4}
     assert samples(waits, f"{WAITS}_sum") == {(): 1447.0}
+
+
+def test_metrics_need_their_token(api):
+    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {METRICS_TOKEN}"}):
+        response = httpx.get(f"{api.url}/metrics", headers=headers, timeout=10)
+
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.json() == {
+            "errors": [
+                {
+                    "message": "metrics need the bearer token of JOBTOWER_METRICS_TOKEN",
+                    "extensions": {"code": "UNAUTHENTICATED"},
+                }
+            ]
+        }
+        assert "jobtower_jobs" not in response.text
+
+
+def test_scrapes_share_a_snapshot_of_the_job_figures(api):
+    started = time.monotonic()
+    taken = [samples(scrape(api)[1][TAKEN_AT])[()] for _ in range(30)]
+    elapsed = time.monotonic() - started
+
+    # One read of the database per CACHE_SECONDS at most, however many scrapes ask.
+    assert len(set(taken)) <= 1 + int(elapsed // CACHE_SECONDS) + 1, (taken, elapsed)
+    assert len(set(taken)) < len(taken)
 
 
 async def test_request_latency_is_labelled_by_route_not_by_url(api):

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -36,16 +37,16 @@ SERVE_WORKERS = 2
 T = TypeVar("T")
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+@contextmanager
+def serving(folder: Path, log: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """``jobtower serve`` run in ``folder`` with its data in ``folder/data``, writing to ``log``."""
     port = free_port()
-    log = tmp_path / "serve.log"
     with open(log, "w") as output:
         process = subprocess.Popen(
             [console_script("jobtower"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,
+            cwd=folder,
             env=clean_environment()
-            | {"JOBTOWER_DATA_DIR": str(tmp_path / "data"), "JOBTOWER_SERVE_WORKERS": str(SERVE_WORKERS)},
+            | {"JOBTOWER_DATA_DIR": str(folder / "data"), "JOBTOWER_SERVE_WORKERS": str(SERVE_WORKERS)},
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -63,6 +64,12 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    with serving(tmp_path, tmp_path / "serve.log") as started:
+        yield started
 
 
 def children(pid: int) -> list[int]:
@@ -184,3 +191,21 @@ def test_serve_replaces_a_worker_that_died_and_work_still_runs(served) -> None:
     assert re.search(rf"worker pid {killed} was killed by SIGKILL", log.read_text()), log.read_text()
 
     stop_and_check_everything_ended(process, log)
+
+
+def test_the_admin_token_is_shown_on_the_first_start_only_and_never_kept_in_plain_text(tmp_path: Path) -> None:
+    with serving(tmp_path, tmp_path / "first.log") as (process, port, log):
+        auth = admin_headers(log)
+        stop_and_check_everything_ended(process, log)
+    token = auth["authorization"].removeprefix("Bearer ")
+    kept = [path for path in (tmp_path / "data").rglob("*") if path.is_file() and token.encode() in path.read_bytes()]
+    assert kept == []
+
+    with serving(tmp_path, tmp_path / "second.log") as (process, port, log):
+        said = log.read_text()
+        assert token not in said and "Admin token" not in said
+        assert "Make a token to sign in with: jobtower token create --tenant demo --role ADMIN" in said
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            # The token shown on the first start still works.
+            viewer = http.post("/graphql", json={"query": "{ viewer { role } }"}, headers=auth).json()
+            assert viewer == {"data": {"viewer": {"role": "ADMIN"}}}

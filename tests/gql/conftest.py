@@ -92,6 +92,8 @@ class ServedApi:
 
 
 ALLOWED_ORIGIN = "https://console.example.com"
+# How long the served API waits for a request to arrive whole (its head and body).
+READ_SECONDS = 3
 
 
 @contextmanager
@@ -105,6 +107,7 @@ def serving_api(
         "JOBTOWER_JOB_TYPES": json.dumps(["tests.job_types"]),
         "JOBTOWER_ALLOWED_ORIGINS": json.dumps([ALLOWED_ORIGIN]),
         "JOBTOWER_GRAPHQL_FAST_EXECUTION": "1" if graphql_execution == FAST else "0",
+        "JOBTOWER_REQUEST_READ_SECONDS": str(READ_SECONDS),
         "PYTHONUNBUFFERED": "1",
         **{f"JOBTOWER_{name.upper()}": str(value) for name, value in settings.items()},
     }

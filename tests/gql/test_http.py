@@ -167,7 +167,7 @@ async def test_a_body_that_is_not_graphql_is_a_400_with_a_json_error(tenant: Ten
     )
     no_query = await viewer.http.post("/graphql", json={"variables": {}}, headers=viewer.headers())
 
-    for response, says in ((not_json, "Unable to parse request body as JSON"), (no_query, "No GraphQL query")):
+    for response, says in ((not_json, "the request body is not valid JSON"), (no_query, "No GraphQL query")):
         assert response.status_code == 400
         assert media_type(response) == GRAPHQL_RESPONSE_JSON
         error = only_error(response)
