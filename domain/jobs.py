@@ -201,7 +201,7 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
     job.created_at = utcnow()
     job.records_reserved = records_requested or 0
     async with db.transaction():
-        await reserve(tenant, month_of(job.created_at), records_requested)
+        await reserve(tenant, job.created_at, records_requested, root=job.parent_id is None)
         job.seq = 1
         await job.save()
         if job.root_id is None:

@@ -60,14 +60,16 @@ async def _seed(settings: Settings) -> str:
         return await seed_demo(settings.data_dir)
 
 
-def serve_api(settings: Settings, redis_url: str, host: str, port: int, *, dispatch: bool = False) -> None:
-    uvicorn.run(
-        create_app(settings, redis_url, dispatch=dispatch),
-        host=host,
-        port=port,
-        log_level="info",
-        ws_per_message_deflate=WS_DEFLATE,
-    )
+def serve_api(
+    settings: Settings, redis_url: str, host: str, port: int, *, dispatch: bool = False, workers: int = 1
+) -> None:
+    """Serve the app; with ``workers`` above 1, that many API processes share the port (uvicorn's
+    workers), each building its app from the environment's settings (``jobtower.app.from_settings``)."""
+    options = {"host": host, "port": port, "log_level": "info", "ws_per_message_deflate": WS_DEFLATE}
+    if workers > 1:
+        uvicorn.run("jobtower.app:from_settings", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings, redis_url, dispatch=dispatch), **options)
 
 
 def _exit(signum: int, frame: object) -> None:
