@@ -39,6 +39,7 @@ from domain.registry import registry
 from domain.statistics import MAX_BUCKETS
 from domain.statuses import JobStatus
 from gql.errors import OWN_CODE
+from gql.pacing import note_cost
 
 PAGE_ARGUMENT = "first"
 # A connection's edges are its page, already counted by the paged field that holds them.
@@ -75,7 +76,8 @@ class ListSizeLimiter(SchemaExtension):
         self.max_items = max_items
 
     def on_operation(self) -> Iterator[None]:
-        variables = dict(self.execution_context.variables or {})
+        execution_context = self.execution_context
+        variables = dict(execution_context.variables or {})
         max_items = self.max_items
 
         class ListSizeRule(ValidationRule):
@@ -89,6 +91,7 @@ class ListSizeLimiter(SchemaExtension):
                 cost = _items(
                     self.context, node.selection_set, root, {**_literal_defaults(defaults), **variables}, sizes, set()
                 )
+                note_cost(execution_context, cost)
                 if cost > max_items:
                     self.report_error(
                         GraphQLError(

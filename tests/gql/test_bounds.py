@@ -214,3 +214,56 @@ async def test_a_tenant_past_its_jobs_per_minute_is_refused_and_another_tenant_i
     assert await tenant_state(busy) == state
     assert elsewhere["__typename"] == "JobStarted"
     assert await Job.filter(tenant_id=busy.tenant.id).count() == 3
+
+
+# ---------------------------------------------------------------- one heavy query, one event loop
+
+HEAVY_JOBS, HEAVY_RECORDS, HEAVY_STEPS = 100, 23, 20
+# The heaviest journeys query the cost limit lets through: 100 × 23 records × (1 + 20 steps).
+HEAVY = (
+    "{ jobs(first: 100) { edges { node { id records(first: 23) { edges { node {"
+    " key journey { name status startedAt endedAt durationSeconds detail } } } } } } } }"
+)
+PROBE = "{ viewer { name } }"
+
+
+async def test_another_tenant_is_answered_while_the_heaviest_accepted_query_runs(tenant_api):
+    heavy_tenant, probing_tenant = await tenant_api(), await tenant_api()
+    reader = await heavy_tenant.as_(Role.VIEWER)
+    prober = await probing_tenant.as_(Role.VIEWER)
+    await _jobs_with_long_journeys(heavy_tenant)
+    heavy = asyncio.create_task(reader.post(HEAVY))
+    answered_meanwhile = 0
+
+    while not heavy.done():
+        response = await prober.post(PROBE)
+        assert response.status_code == 200
+        answered_meanwhile += not heavy.done()
+
+    assert (await heavy).status_code == 200
+    assert len((await heavy).json()["data"]["jobs"]["edges"]) == HEAVY_JOBS
+    # Completed in one turn of the event loop, the heavy answer let at most the first probe through.
+    assert answered_meanwhile >= 5
+
+
+async def _jobs_with_long_journeys(tenant: TenantApi) -> None:
+    from domain.journey import entry
+    from domain.models import Record
+    from domain.statuses import ChunkStatus, RecordStatus, StepStatus
+    from tests.domain.scenarios import add_chunk, start
+
+    operator = (await tenant.as_(Role.OPERATOR)).actor
+    journey = [entry(index, StepStatus.SUCCEEDED, index * 1_000, 900, {"n": index}) for index in range(HEAVY_STEPS)]
+    now = utcnow()
+    records = []
+    for _ in range(HEAVY_JOBS):
+        job = await start(operator, "noop", params={"records": HEAVY_RECORDS, "steps": HEAVY_STEPS})
+        chunk = await add_chunk(job, 0, ChunkStatus.COMPLETED)
+        records += [
+            Record(
+                job_id=job.id, chunk_id=chunk.id, position=position, key=str(position), status=RecordStatus.SUCCEEDED,
+                attempts=1, started_at=now, ended_at=now, journey=journey,
+            )
+            for position in range(HEAVY_RECORDS)
+        ]
+    await Record.bulk_create(records, batch_size=1_000)
