@@ -1,7 +1,7 @@
 """One tenant's probe while another tenant runs the heaviest queries the API accepts.
 
     .venv/bin/python -m bench.probe_under_attack [--attackers 4] [--sockets 150] [--probes 300] [--probe-ms 50]
-        [--workers 1]
+        [--attack-seconds 120] [--workers 1]
 
 It starts a throwaway PostgreSQL and Redis and one ``jobtower api`` (``--workers`` processes),
 and writes straight into the database 100 FINISHED ``noop`` jobs of 100 records for the
@@ -14,7 +14,8 @@ probing tenant. Then, over HTTP:
   ``jobsChanged`` subscription, and ``--attackers`` loops send the heaviest of ``ATTACKS``
   the API accepts (the first that answers 200 without errors: a journeys query over as many
   records as the cost limit lets through) one after another; the same probe at the same
-  pace meanwhile: p50, p99, and their ratios to the figures at rest of the same run.
+  pace meanwhile (``--probes`` of them, or as many as ``--attack-seconds`` allow): p50,
+  p99, and their ratios to the figures at rest of the same run.
 
 It prints what the attackers got (answers, refusals, bytes) too. It is a benchmark, not a
 test: it exits non-zero only when a probe fails.
@@ -111,9 +112,11 @@ async def probe(client: httpx.AsyncClient) -> float:
     return elapsed
 
 
-async def probes(client: httpx.AsyncClient, pace_ms: float, count: int) -> list[float]:
+async def probes(client: httpx.AsyncClient, pace_ms: float, count: int, seconds: float = float("inf")) -> list[float]:
+    """Probe times, one probe every ``pace_ms``: ``count`` of them, or as many as ``seconds`` allow."""
     times: list[float] = []
-    while len(times) < count:
+    deadline = time.perf_counter() + seconds
+    while len(times) < count and time.perf_counter() < deadline:
         began = time.perf_counter()
         times.append(await probe(client))
         await asyncio.sleep(max(0.0, pace_ms / 1000 - (time.perf_counter() - began)))
@@ -153,7 +156,7 @@ async def bench(database_url: str, redis_url: str, log_dir: Path, args: argparse
         began = time.perf_counter()
         attacker_token, prober_token = await populate()
         print(f"{JOBS * RECORDS:,} records of {STEPS} steps written in {time.perf_counter() - began:.1f} s", flush=True)
-    env = cluster.env() | ({"PYTHONASYNCIODEBUG": "1"} if __import__("os").environ.get("ATTACK_DEBUG") else {})
+    env = cluster.env()
     with api_process(env, log_dir / "api.log", workers=args.workers) as port:
         base = f"http://127.0.0.1:{port}"
         headers = {"accept": "application/json"}
@@ -179,7 +182,7 @@ async def bench(database_url: str, redis_url: str, log_dir: Path, args: argparse
             outcomes: Counter[str] = Counter()
             attackers = [asyncio.create_task(attack(attacker, query, stop, outcomes)) for _ in range(args.attackers)]
             attack_began = time.perf_counter()
-            under = await probes(prober, args.probe_ms, args.probes)
+            under = await probes(prober, args.probe_ms, args.probes, args.attack_seconds)
             attack_seconds = time.perf_counter() - attack_began
             loads.append(load())
             stop.set()
@@ -204,6 +207,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sockets", type=int, default=150, help="WebSockets with a subscription each")
     parser.add_argument("--probes", type=int, default=300, help="probe requests in each phase")
     parser.add_argument("--probe-ms", type=float, default=50.0, help="one probe request every this many ms")
+    parser.add_argument("--attack-seconds", type=float, default=120.0, help="probe under attack at most this long")
     parser.add_argument("--workers", type=int, default=1, help="API processes (jobtower api --workers)")
     parser.add_argument("--keep-logs", action="store_true")
     return parser.parse_args(argv)

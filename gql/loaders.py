@@ -24,7 +24,6 @@ from domain.progress import Progress, children_progress
 from domain.registry import registry
 from domain.statuses import BulkTargetStatus, RecordStatus
 from domain.sync_sizes import sync_sizes
-from gql.pacing import pace
 
 M = TypeVar("M", bound=Model)
 
@@ -215,13 +214,9 @@ async def _records_named(places: Sequence[RecordPlace]) -> list[Record | None]:
 
 
 async def load_page(loader: DataLoader[PageKey, PageResult], parent: int, size: int, after: Any) -> PageResult:
-    """A page of ``parent``'s list. The pages of many parents arrive at once; each is then
-    completed in the request's next slice of the event loop (gql.pacing), not all in one turn."""
     if size == 0:
         return [], await _has_any(loader, parent, after)
-    page = await loader.load((parent, size, after))
-    await pace()
-    return page
+    return await loader.load((parent, size, after))
 
 
 async def _has_any(loader: DataLoader[PageKey, PageResult], parent: int, after: Any) -> bool:

@@ -3,17 +3,17 @@
 An API process is one event loop, and graphql-core completes whatever a
 resolver returned in one go: when the one statement that reads the records of
 100 jobs returns, the 100 waiting ``records`` fields wake in the same turn of the
-loop and complete their subtrees one after another (seconds of work for the
+loop and complete their subtrees, journeys included, one after another (seconds of work for the
 heaviest query the cost limit accepts), while every other request, another
 tenant's ``{ viewer { name } }`` too, waits for the turn to end. Two bounds:
 
-- **Slices.** A paged field, once its page is read (``gql.loaders.load_page``),
-  waits for its request's turn (``pace``), and so does a record's journey once
-  the request has used its slice (``behind``): a request completes what it can
-  in about ``SLICE_SECONDS`` per turn of the loop, and the rest of its fields go
-  on in later turns, one waiting field a turn, in the order they asked. The other
-  requests' callbacks run between turns. A light query never waits: it never
-  uses a whole slice.
+- **Slices.** Once a request has used about ``SLICE_SECONDS`` of a turn of the
+  loop (``behind``), each of its records' journeys (the bulk of the heaviest
+  answers: 20 steps a record) waits for a later turn (``pace``), one waiting
+  journey a turn, in the order they asked; the other requests' callbacks run
+  between turns. Only leaves wait: the pages are all read, and their loaders
+  batched, before any of it, so a paced query sends the statements it would
+  have. A light query never waits: it never uses a whole slice.
 - **One heavy operation at a time per process.** An operation whose cost (the
   items ``gql.complexity`` counts) passes ``HEAVY_ITEMS`` runs only while no
   other heavy one executes in this process; the others wait their turn (FIFO),
@@ -46,8 +46,10 @@ class Pacer:
         self._waiting: deque[asyncio.Future[None]] = deque()
 
     def spent(self) -> bool:
-        """Whether the request has used its slice of this turn (or others of its fields wait)."""
+        """Whether the request has used its slice of this turn (or others of its fields wait).
+        The first to ask in a turn starts the slice."""
         if self._granted_at is None:
+            self._grant()
             return False
         return bool(self._waiting) or time.monotonic() - self._granted_at > SLICE_SECONDS
 
