@@ -69,10 +69,8 @@ class JobNotRestartable(JobtowerError):
 class PlanLimitExceeded(JobtowerError):
     code = "PLAN_LIMIT"
 
-    def __init__(self, resource: str, limit: int, used: int, requested: int) -> None:
-        super().__init__(
-            f"monthly {resource} limit reached: {used} used of {limit}, {requested} requested"
-        )
+    def __init__(self, resource: str, limit: int, used: int, requested: int, message: str | None = None) -> None:
+        super().__init__(message or f"monthly {resource} limit reached: {used} used of {limit}, {requested} requested")
         self.resource = resource
         self.limit = limit
         self.used = used

@@ -20,7 +20,7 @@ from tortoise.queryset import QuerySet
 
 from domain import chunks, db
 from domain.access import Actor, PlatformActor, Role
-from domain.clock import month_of, utcnow
+from domain.clock import utcnow
 from domain.errors import (
     InvalidInput,
     InvalidTransition,
@@ -224,7 +224,7 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
     job.created_at = utcnow()
     job.records_reserved = records_requested or 0
     async with db.transaction():
-        await reserve(tenant, month_of(job.created_at), records_requested)
+        await reserve(tenant, job.created_at, records_requested, root=job.parent_id is None)
         job.seq = 1
         await job.save()
         if job.root_id is None:

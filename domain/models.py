@@ -327,6 +327,10 @@ class PlanUsage(Model):
     records_used = fields.BigIntField(default=0)
     # What the jobs admitted this month and not ended yet may still process.
     records_reserved = fields.BigIntField(default=0, db_default=0)
+    # The root jobs admitted in the current minute (starting at ``minute_start``): the
+    # platform's per-minute ceiling (domain.usage.Ceilings).
+    minute_start = fields.DatetimeField(null=True)
+    minute_jobs = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "plan_usage"

@@ -19,6 +19,7 @@ from gql.bulk.queries import BulkQueries
 from gql.bulk.subscriptions import BulkSubscriptions
 from gql.complexity import ListSizeLimiter
 from gql.extensions import PublicErrors, log_unexpected
+from gql.pacing import PacedExecution
 from gql.fanout import SharedEventExecution
 from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
@@ -95,6 +96,7 @@ def schema_for(fast_execution: bool) -> Schema:
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
             partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
             partial(ListSizeLimiter, max_items=MAX_LIST_ITEMS),
+            PacedExecution,
         ],
         execution_context_class=SharedEventExecution if fast_execution else None,
     )

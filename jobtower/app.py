@@ -15,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from domain import db
 from domain.models import Tenant
 from domain.registry import registry
+from domain.usage import configure_ceilings
 from workers.streams import close_hub
 from gql.view import GraphQLView
 from gql.websocket import WebSocketLimits
@@ -23,12 +24,14 @@ from jobtower.console.routes import console_routes
 from jobtower.headers import DefaultHeaders
 from jobtower.limits import BodySizeLimit, HeaderSizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
-from jobtower.settings import Settings
+from jobtower.throttle import PrincipalThrottle
+from jobtower.settings import Settings, settings as configured
 from workers.dispatcher import dispatching
 
 
 def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) -> Starlette:
     """The app; with ``dispatch`` (``jobtower serve``) a dispatcher runs while it is up."""
+    configure_ceilings(settings.max_records_per_job, settings.max_jobs_per_minute)
     redis = Redis.from_url(redis_url)
     graphql = GraphQLView(
         redis,
@@ -81,7 +84,16 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", BodySizeLimit(graphql, settings.max_request_bytes), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                PrincipalThrottle(
+                    BodySizeLimit(graphql, settings.max_request_bytes),
+                    redis,
+                    settings.max_concurrent_requests,
+                    settings.max_requests_per_minute,
+                ),
+                methods=["GET", "POST"],
+            ),
             WebSocketRoute("/graphql", graphql),
             Route("/metrics", metrics.endpoint),
             *console_routes(),
@@ -93,3 +105,9 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         ],
         lifespan=lifespan,
     )
+
+
+def from_settings() -> Starlette:
+    """The API alone as the environment configures it: what each of ``jobtower api --workers N``'s
+    processes serves. The command refused to start without ``REDIS_URL``."""
+    return create_app(configured, str(configured.redis_url))

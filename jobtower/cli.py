@@ -56,12 +56,19 @@ def serve(host: str, port: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def api(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port: each is one event loop, so more of them use more cores.",
+)
+def api(host: str, port: int, workers: int) -> None:
     """Run only the API (production: beside `jobtower worker` and `jobtower dispatcher`)."""
     from jobtower.server import serve_api
 
     _log_to_stderr()
-    serve_api(settings, _required_redis_url(), host, port)
+    serve_api(settings, _required_redis_url(), host, port, workers=workers)
 
 
 @main.command()

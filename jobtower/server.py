@@ -24,7 +24,7 @@ import uvicorn
 from domain import db
 from domain.registry import registry
 from jobtower.app import create_app
-from jobtower.http_protocol import guarded_h11
+from jobtower.http_protocol import GuardedH11Protocol
 from jobtower.seed import DEMO_SLUG, seed_demo
 from jobtower.settings import Settings
 from workers.redis_server import EmbeddedRedis
@@ -67,20 +67,27 @@ async def _seed(settings: Settings) -> str | None:
         return await seed_demo()
 
 
-def serve_api(settings: Settings, redis_url: str, host: str, port: int, *, dispatch: bool = False) -> None:
-    uvicorn.run(
-        create_app(settings, redis_url, dispatch=dispatch),
-        host=host,
-        port=port,
-        log_level="info",
-        ws_per_message_deflate=WS_DEFLATE,
+def serve_api(
+    settings: Settings, redis_url: str, host: str, port: int, *, dispatch: bool = False, workers: int = 1
+) -> None:
+    """Serve the app; with ``workers`` above 1, that many API processes share the port (uvicorn's
+    workers), each building its app from the environment's settings (``jobtower.app.from_settings``)."""
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "ws_per_message_deflate": WS_DEFLATE,
         # The app refuses a larger message too (gql.websocket); uvicorn's own limit keeps it
         # from reading one whole first.
-        ws_max_size=settings.max_request_bytes,
-        http=guarded_h11(settings.max_request_bytes, settings.request_read_seconds),
+        "ws_max_size": settings.max_request_bytes,
+        "http": GuardedH11Protocol,
         # The version is nobody's business but the operator's.
-        server_header=False,
-    )
+        "server_header": False,
+    }
+    if workers > 1:
+        uvicorn.run("jobtower.app:from_settings", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings, redis_url, dispatch=dispatch), **options)
 
 
 def _exit(signum: int, frame: object) -> None:

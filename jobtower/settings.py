@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     # ``metrics_cache_seconds``, however many scrapers ask.
     metrics_token: SecretStr | None = None
     metrics_cache_seconds: float = Field(default=10.0, ge=0)
+    # Per principal (an API token), over every API process (counted in Redis): GraphQL HTTP
+    # requests in flight at once, and requests per minute. Past either, 429 and Retry-After.
+    max_concurrent_requests: int = Field(default=8, ge=1)
+    max_requests_per_minute: int = Field(default=1_200, ge=1)
+    # Ceilings on every tenant, whatever its plan: the records one job may ask for at
+    # admission, and the root jobs one tenant may have admitted per minute (PLAN_LIMIT past them).
+    max_records_per_job: int = Field(default=1_000_000, ge=1)
+    max_jobs_per_minute: int = Field(default=600, ge=1)
     # GraphQL execution through gql.execution's shortcuts for plain fields and gql.fanout's
     # shared subscription answers (several times faster on big trees). Off (0) runs
     # Strawberry's own execution: the way out should a graphql-core release break them.

@@ -105,12 +105,12 @@ class Cluster:
 
 
 @contextmanager
-def api_process(env: dict[str, str], log: Path) -> Iterator[int]:
-    """``jobtower api`` served by uvicorn in its own process on a free port; yields the port."""
+def api_process(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[int]:
+    """``jobtower api`` served by uvicorn (``workers`` processes) on a free port; yields the port."""
     port = free_port()
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             cwd=REPO,
             env=env,
             stdout=output,

@@ -35,6 +35,7 @@ from domain.execution import (
 )
 from domain.jobs import expire_waits
 from domain.registry import registry
+from domain.usage import configure_ceilings
 from domain.scheduling import count_ready_chunks, enumerations_to_hand_out, in_flight
 from jobtower.settings import Settings
 from workers import keys
@@ -147,6 +148,7 @@ class Dispatcher:
 async def run_dispatcher(settings: Settings, redis_url: str) -> None:
     """The ``jobtower dispatcher`` process: dispatches until SIGTERM or SIGINT."""
     registry.load(settings.job_types)
+    configure_ceilings(settings.max_records_per_job, settings.max_jobs_per_minute)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -54,3 +54,13 @@ def bulk_operation_updates(operation_id: int) -> str:
 def api_wake(process_id: str) -> str:
     """Written to wake an API process's stream reader when its set of streams changes."""
     return f"{PREFIX}:api:{process_id}:wake"
+
+
+def requests_in_flight(principal: str) -> str:
+    """A principal's GraphQL requests being answered, by any API process, with when each expires."""
+    return f"{PREFIX}:api:principal:{principal}:in-flight"
+
+
+def requests_this_minute(principal: str) -> str:
+    """How many GraphQL requests a principal sent in the current window; expires with the window."""
+    return f"{PREFIX}:api:principal:{principal}:requests"

@@ -23,6 +23,7 @@ from taskiq.api import run_receiver_task
 
 from domain import db
 from domain.registry import registry
+from domain.usage import configure_ceilings
 from jobtower.collector import tune_garbage_collector
 from jobtower.settings import Settings
 from workers import keys
@@ -39,6 +40,7 @@ BULK_RUNS_AT_ONCE = 2
 
 async def run_worker(settings: Settings, redis_url: str) -> None:
     registry.load(settings.job_types)
+    configure_ceilings(settings.max_records_per_job, settings.max_jobs_per_minute)
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     redis = Redis.from_url(redis_url)
     runtime = WorkerRuntime(

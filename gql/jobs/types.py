@@ -44,6 +44,7 @@ from gql.jobs.waiting import RecordsInFlight, WaitingRecords
 from gql.loaders import PageResult, load_page
 from gql.logs.selection import selects
 from gql.node import Connection, Node
+from gql.pacing import behind, pace
 from gql.scalars import JSON, BigInt
 from gql.tenants.types import PrincipalNode, TenantNode
 
@@ -458,14 +459,18 @@ class RecordNode(Node):
     @strawberry.field(description="The record's steps with their timings.")
     def journey(self, info: Info) -> list[Step]:
         # Synchronous when the step names came with the record: thousands of awaits
-        # per page would cost more than decoding the journeys.
+        # per page would cost more than decoding the journeys. Once the request has had its
+        # slice of the event loop, the rest of its journeys wait for later turns (gql.pacing).
         if self.model.started_at is None or not self.model.journey:
             return []
+        if self.step_names is not None and not behind():
+            return _steps(self.model, self.step_names)
+        return self._journey_later(info)  # type: ignore[return-value] - awaited by the executor
+
+    async def _journey_later(self, info: Info) -> list[Step]:
+        await pace()
         if self.step_names is not None:
             return _steps(self.model, self.step_names)
-        return self._journey_of_loaded_job(info)  # type: ignore[return-value] - awaited by the executor
-
-    async def _journey_of_loaded_job(self, info: Info) -> list[Step]:
         job = await info.context.loaders.job.load(self.model.job_id)
         return _steps(self.model, job.step_names if job else [])
 

@@ -390,7 +390,7 @@ async def test_the_consoles_main_query_fits_the_list_size_limit(tenant: TenantAp
 
     response = await viewer.post(
         "query Console($jobs: Int!, $chunks: Int!, $records: Int!) { jobs(first: $jobs) { edges { node {"
-        " chunks(first: $chunks) { edges { node { records(first: $records) { edges { node { journey { name } } } } } } }"
+        " chunks(first: $chunks) { edges { node { records(first: $records) { edges { node { key status } } } } } }"
         " } } } }",
         {"jobs": 50, "chunks": 10, "records": 20},
     )

@@ -38,7 +38,7 @@ STEP = "name status startedAt endedAt durationSeconds detail error waitedSeconds
 # Everything but what grows with the clock (waiting and running times of jobs that have not ended).
 JOBS = f"""
 query Console {{
-  jobs(first: 50) {{
+  jobs(first: 10) {{
     totalCount
     pageInfo {{ hasNextPage endCursor }}
     edges {{ cursor node {{
@@ -49,9 +49,9 @@ query Console {{
       tenant {{ slug name }}
       runBy {{ name }}
       parent {{ id }} root {{ id name }}
-      chunks(first: 10) {{ totalCount edges {{ node {{
+      chunks(first: 5) {{ totalCount edges {{ node {{
         id index status cursor attempts startedAt endedAt durationSeconds progress {{ done total }}
-        records(first: 20) {{ edges {{ cursor node {{
+        records(first: 10) {{ edges {{ cursor node {{
           id key position status outcome error attempts startedAt endedAt durationSeconds
           journey {{ {STEP} }}
           steps: journey {{ name }}

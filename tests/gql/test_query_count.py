@@ -8,7 +8,7 @@ from tests.gql.trees import build_tree
 
 CONSOLE_QUERY = """
 query Console {
-  jobs(first: 50) {
+  jobs(first: 20) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { cursor node {
@@ -18,7 +18,7 @@ query Console {
       tenant { slug }
       runBy { name }
       parent { id }
-      chunks(first: 10) {
+      chunks(first: 5) {
         totalCount
         edges { node {
           index status progress { done total }
@@ -59,7 +59,7 @@ async def console_statements(tenant: TenantApi, jobs: int, chunks: int, records:
 
 async def test_the_consoles_main_query_makes_the_same_few_statements_for_a_small_and_a_large_tree(tenant_api):
     small = await console_statements(await tenant_api(), jobs=5, chunks=2, records=3)
-    large = await console_statements(await tenant_api(), jobs=50, chunks=10, records=20)
+    large = await console_statements(await tenant_api(), jobs=20, chunks=5, records=20)
 
     assert len(large) == len(small), "\n".join(large)
     assert len(large) <= MAX_STATEMENTS, "\n".join(large)

@@ -1,0 +1,138 @@
+"""Heavy queries share the event loop instead of holding it.
+
+An API process is one event loop, and graphql-core completes whatever a
+resolver returned in one go: when the one statement that reads the records of
+100 jobs returns, the 100 waiting ``records`` fields wake in the same turn of the
+loop and complete their subtrees, journeys included, one after another (seconds of work for the
+heaviest query the cost limit accepts), while every other request, another
+tenant's ``{ viewer { name } }`` too, waits for the turn to end. Two bounds:
+
+- **Slices.** Once a request has used about ``SLICE_SECONDS`` of a turn of the
+  loop (``behind``), each of its records' journeys (the bulk of the heaviest
+  answers: 20 steps a record) waits for a later turn (``pace``), one waiting
+  journey a turn, in the order they asked; the other requests' callbacks run
+  between turns. Only leaves wait: the pages are all read, and their loaders
+  batched, before any of it, so a paced query sends the statements it would
+  have. A light query never waits: it never uses a whole slice.
+- **One heavy operation at a time per process.** An operation whose cost (the
+  items ``gql.complexity`` counts) passes ``HEAVY_ITEMS`` runs only while no
+  other heavy one executes in this process; the others wait their turn (FIFO),
+  light ones never do. Slices bound how long one request holds a turn of the
+  loop; this bounds how many requests do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+
+from strawberry.extensions import SchemaExtension
+
+# How long one request's fields may run in one turn of the event loop.
+SLICE_SECONDS = 0.005
+# From this cost on (gql.complexity's items) an operation is heavy: the console's pages cost
+# a few hundred to a few thousand.
+HEAVY_ITEMS = 5_000
+
+
+class Pacer:
+    """Hands one request's fields the loop's turns, a slice of time each."""
+
+    def __init__(self) -> None:
+        self._granted_at: float | None = None
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    def spent(self) -> bool:
+        """Whether the request has used its slice of this turn (or others of its fields wait).
+        The first to ask in a turn starts the slice."""
+        if self._granted_at is None:
+            self._grant()
+            return False
+        return bool(self._waiting) or time.monotonic() - self._granted_at > SLICE_SECONDS
+
+    async def turn(self) -> None:
+        if self._granted_at is None:
+            self._grant()
+            return
+        if not self.spent():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        await waiter
+
+    def _grant(self) -> None:
+        self._granted_at = time.monotonic()
+        # Runs in the loop's next turn, after whatever else became ready in this one.
+        asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._granted_at = None
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a cancelled request's field is gone
+                self._grant()
+                waiter.set_result(None)
+                return
+
+
+_pacer: ContextVar[Pacer | None] = ContextVar("jobtower_pacer", default=None)
+
+
+async def pace() -> None:
+    """Wait, if the request has had its slice of this turn of the loop, for its next turn."""
+    pacer = _pacer.get()
+    if pacer is not None:
+        await pacer.turn()
+
+
+def behind() -> bool:
+    """Whether the request has had its slice of this turn: a field that has work to do (many
+    of them in a page) should then ``await pace()`` first, and return an awaitable."""
+    pacer = _pacer.get()
+    return pacer is not None and pacer.spent()
+
+
+class _HeavyLane:
+    """One heavy operation executes at a time in this process (per event loop)."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if loop not in self._lanes:
+            self._lanes = {loop: asyncio.Lock()}  # a process runs one loop; tests start new ones
+        return self._lanes[loop]
+
+
+_heavy_lane = _HeavyLane()
+
+
+class PacedExecution(SchemaExtension):
+    """Executes each operation with a pacer of its own, and a heavy one in the heavy lane.
+    ``gql.complexity`` reports the operation's cost through ``cost_of``."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        token = _pacer.set(Pacer())
+        try:
+            if cost_of(self.execution_context) >= HEAVY_ITEMS:
+                async with _heavy_lane.lock():
+                    yield
+            else:
+                yield
+        finally:
+            _pacer.reset(token)
+
+
+_COST = "jobtower_cost"
+
+
+def note_cost(execution_context: object, cost: int) -> None:
+    setattr(execution_context, _COST, cost)
+
+
+def cost_of(execution_context: object) -> int:
+    return getattr(execution_context, _COST, 0)

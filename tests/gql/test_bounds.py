@@ -1,0 +1,269 @@
+"""One client, even a VIEWER, cannot make another tenant wait: what one query may return, how
+many requests a principal may have in flight or send a minute, and what one tenant may start."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from domain.access import Role, hash_token
+from domain.clock import utcnow
+from domain.models import Job
+from domain.registry import registry
+from domain.usage import ceilings
+from gql.schema import MAX_LIST_ITEMS
+from jobtower.job_types import noop  # noqa: F401 - registers noop, whose records are unbounded by its schema
+from tests.cli import clean_environment
+from tests.cluster import api_process, wait_until
+from tests.gql.support import TenantApi
+from tests.gql.test_mutations import START_RESULT, refusal, tenant_state
+from workers import keys
+
+# 100 jobs × 100 records is 10,100 items; with their journeys of up to 20 steps (noop's), 200,000 more.
+JOURNEYS = (
+    "{ jobs(first: 100) { edges { node { records(first: 100) { edges { node {"
+    " key journey { name status startedAt endedAt durationSeconds detail error } } } } } } } }"
+)
+
+
+# ---------------------------------------------------------------- what one query may return
+
+
+async def test_a_query_counts_the_steps_of_the_journeys_it_asks_for(acme_api: TenantApi):
+    viewer = await acme_api.as_(Role.VIEWER)
+    aliased = "{ " + " ".join(f"a{n}: " + JOURNEYS[2:-2] for n in range(4)) + " }"
+
+    for document in (JOURNEYS, aliased):
+        response = await viewer.post(document)
+
+        assert response.status_code == 400, response.text
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        assert error["extensions"]["jobtowerCode"] == "QUERY_TOO_LARGE"
+        assert error["extensions"]["items"] > MAX_LIST_ITEMS
+
+
+async def test_the_journeys_of_one_page_of_records_fit(acme_api: TenantApi):
+    viewer = await acme_api.as_(Role.VIEWER)
+
+    response = await viewer.post(JOURNEYS.replace("jobs(first: 100)", "jobs(first: 1)"))
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"jobs": {"edges": []}}}
+
+
+def test_every_list_without_a_page_has_a_size_the_cost_counts():
+    from graphql import GraphQLList, GraphQLObjectType, get_nullable_type
+
+    from gql.complexity import EDGES, LIST_SIZES, PAGE_ARGUMENT
+    from gql.schema import schema
+
+    unbounded = [
+        (name, field_name)
+        for name, kind in schema._schema.type_map.items()
+        if isinstance(kind, GraphQLObjectType) and not name.startswith("__")
+        for field_name, field in kind.fields.items()
+        if isinstance(get_nullable_type(field.type), GraphQLList)
+        and PAGE_ARGUMENT not in field.args
+        and field_name != EDGES
+        and (name, field_name) not in LIST_SIZES
+    ]
+
+    assert unbounded == []
+    assert LIST_SIZES["Record", "journey"]() == max(len(job_type.steps) for job_type in registry.all())
+
+
+# ---------------------------------------------------------------- requests per principal
+
+LIMITED_CONCURRENCY = 1
+LIMITED_PER_MINUTE = 5
+
+
+@pytest.fixture(scope="module")
+def limited_url(database: str, request: pytest.FixtureRequest, redis_url: str, tmp_path_factory) -> Iterator[str]:
+    """``jobtower api`` with small per-principal limits."""
+    env = clean_environment() | {
+        "DATABASE_URL": request.getfixturevalue(f"{database}_url"),
+        "REDIS_URL": redis_url,
+        "JOBTOWER_JOB_TYPES": json.dumps(["tests.job_types"]),
+        "JOBTOWER_MAX_CONCURRENT_REQUESTS": str(LIMITED_CONCURRENCY),
+        "JOBTOWER_MAX_REQUESTS_PER_MINUTE": str(LIMITED_PER_MINUTE),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with api_process(env, tmp_path_factory.mktemp("limited-api") / "api.log") as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def limited(limited_url: str, make_tenant) -> AsyncIterator[TenantApi]:
+    async with httpx.AsyncClient(base_url=limited_url, timeout=30) as client:
+        yield TenantApi(client, (await make_tenant()).tenant)
+
+
+def assert_rate_limited(response: httpx.Response, limit: int) -> None:
+    assert response.status_code == 429, response.text
+    assert int(response.headers["retry-after"]) >= 1
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["jobtowerCode"] == "RATE_LIMITED"
+    assert error["extensions"]["limit"] == limit
+    assert error["extensions"]["retryAfterSeconds"] == int(response.headers["retry-after"])
+
+
+async def test_a_principal_past_its_requests_per_minute_waits_and_others_do_not(limited: TenantApi):
+    viewer = await limited.as_(Role.VIEWER)
+    operator = await limited.as_(Role.OPERATOR)
+
+    answers = [await viewer.post("{ viewer { name } }") for _ in range(LIMITED_PER_MINUTE)]
+    refused = await viewer.post("{ viewer { name } }")
+    other = await operator.post("{ viewer { name } }")
+
+    assert [answer.status_code for answer in answers] == [200] * LIMITED_PER_MINUTE
+    assert_rate_limited(refused, LIMITED_PER_MINUTE)
+    assert other.status_code == 200
+
+
+async def test_a_principal_with_a_request_in_flight_past_its_concurrency_is_refused_until_it_ends(
+    limited: TenantApi, redis
+):
+    viewer = await limited.as_(Role.VIEWER)
+    other = await limited.as_(Role.OPERATOR)
+    body_may_end = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ viewer '
+        await body_may_end.wait()
+        yield b'{ name } }"}'
+
+    held = asyncio.create_task(
+        viewer.http.post(
+            "/graphql", content=slow_body(), headers={**viewer.headers(), "content-type": "application/json"}
+        )
+    )
+    try:
+        # The held request counts once its headers have arrived.
+        in_flight = keys.requests_in_flight(hash_token(viewer.token))
+        await wait_until(lambda: redis.zcard(in_flight), timeout=10, what="the held request to count")
+        refused = await viewer.post("{ viewer { name } }")
+        others = await other.post("{ viewer { name } }")
+    finally:
+        body_may_end.set()
+    first = await held
+    after = await viewer.post("{ viewer { name } }")
+
+    assert_rate_limited(refused, LIMITED_CONCURRENCY)
+    assert others.status_code == 200
+    assert first.status_code == 200, first.text
+    assert first.json() == {"data": {"viewer": {"name": "viewer of " + limited.tenant.slug}}}
+    assert after.status_code == 200
+
+
+# ---------------------------------------------------------------- what one tenant may start
+
+
+async def start(api, **input) -> dict:
+    data = await api.data(
+        f"mutation Start($input: StartJobInput!) {{ result: startJob(input: $input) {{ {START_RESULT} }} }}",
+        {"input": input},
+    )
+    return data["result"]
+
+
+async def test_a_tenant_without_limits_cannot_start_a_job_past_the_platforms_records_per_job(
+    tenant_api,
+):
+    tenant = await tenant_api()
+    operator = await tenant.as_(Role.OPERATOR)
+    state = await tenant_state(tenant)
+
+    result = await start(operator, type="noop", params={"records": 100_000_000})
+
+    refusal(
+        result,
+        "PlanLimitError",
+        "PLAN_LIMIT",
+        resource="recordsPerJob",
+        limit=ceilings.records_per_job,
+        used=0,
+        requested=100_000_000,
+    )
+    assert await tenant_state(tenant) == state
+
+
+async def test_a_tenant_past_its_jobs_per_minute_is_refused_and_another_tenant_is_not(
+    tenant_api, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(ceilings, "jobs_per_minute", 3)
+    busy, other = await tenant_api(), await tenant_api()
+    operator = await busy.as_(Role.OPERATOR)
+    minute = utcnow().replace(second=0, microsecond=0)
+    started = [await start(operator, type="test.plain") for _ in range(3)]
+    state = await tenant_state(busy)
+
+    refused = await start(operator, type="test.plain")
+    elsewhere = await start(await other.as_(Role.OPERATOR), type="test.plain")
+
+    if utcnow().replace(second=0, microsecond=0) != minute:
+        pytest.skip("a new clock minute, a new window, began between the starts")
+    assert [result["__typename"] for result in started] == ["JobStarted"] * 3
+    refusal(refused, "PlanLimitError", "PLAN_LIMIT", resource="jobsPerMinute", limit=3, used=3, requested=1)
+    assert await tenant_state(busy) == state
+    assert elsewhere["__typename"] == "JobStarted"
+    assert await Job.filter(tenant_id=busy.tenant.id).count() == 3
+
+
+# ---------------------------------------------------------------- one heavy query, one event loop
+
+HEAVY_JOBS, HEAVY_RECORDS, HEAVY_STEPS = 100, 23, 20
+# The heaviest journeys query the cost limit lets through: 100 × 23 records × (1 + 20 steps).
+HEAVY = (
+    "{ jobs(first: 100) { edges { node { id records(first: 23) { edges { node {"
+    " key journey { name status startedAt endedAt durationSeconds detail } } } } } } } }"
+)
+PROBE = "{ viewer { name } }"
+
+
+async def test_another_tenant_is_answered_while_the_heaviest_accepted_query_runs(tenant_api):
+    heavy_tenant, probing_tenant = await tenant_api(), await tenant_api()
+    reader = await heavy_tenant.as_(Role.VIEWER)
+    prober = await probing_tenant.as_(Role.VIEWER)
+    await _jobs_with_long_journeys(heavy_tenant)
+    heavy = asyncio.create_task(reader.post(HEAVY))
+    answered_meanwhile = 0
+
+    while not heavy.done():
+        response = await prober.post(PROBE)
+        assert response.status_code == 200
+        answered_meanwhile += not heavy.done()
+
+    assert (await heavy).status_code == 200
+    assert len((await heavy).json()["data"]["jobs"]["edges"]) == HEAVY_JOBS
+    # Completed in one turn of the event loop, the heavy answer let at most the first probe through.
+    assert answered_meanwhile >= 5
+
+
+async def _jobs_with_long_journeys(tenant: TenantApi) -> None:
+    from domain.journey import entry
+    from domain.models import Record
+    from domain.statuses import ChunkStatus, RecordStatus, StepStatus
+    from tests.domain.scenarios import add_chunk, start
+
+    operator = (await tenant.as_(Role.OPERATOR)).actor
+    journey = [entry(index, StepStatus.SUCCEEDED, index * 1_000, 900, {"n": index}) for index in range(HEAVY_STEPS)]
+    now = utcnow()
+    records = []
+    for _ in range(HEAVY_JOBS):
+        job = await start(operator, "noop", params={"records": HEAVY_RECORDS, "steps": HEAVY_STEPS})
+        chunk = await add_chunk(job, 0, ChunkStatus.COMPLETED)
+        records += [
+            Record(
+                job_id=job.id, chunk_id=chunk.id, position=position, key=str(position), status=RecordStatus.SUCCEEDED,
+                attempts=1, started_at=now, ended_at=now, journey=journey,
+            )
+            for position in range(HEAVY_RECORDS)
+        ]
+    await Record.bulk_create(records, batch_size=1_000)
