@@ -46,7 +46,10 @@ def _check_bytes(kind: str) -> bytes:
 
 
 def seal(kind: str, key: int) -> str:
-    block = _sealer().encrypt.update(key.to_bytes(8, "big") + _check_bytes(kind))
+    return _text(_sealer().encrypt.update(key.to_bytes(8, "big") + _check_bytes(kind)))
+
+
+def _text(block: bytes) -> str:
     return base64.urlsafe_b64encode(block).decode().rstrip("=")
 
 
@@ -65,7 +68,8 @@ def unseal(text: object, kinds: Iterable[str]) -> tuple[str, int] | None:
         block = base64.urlsafe_b64decode(text + "==")
     except (binascii.Error, ValueError):
         return None
-    if len(block) != _BLOCK:
+    # One spelling per id: the last character's unused bits would otherwise give each id others.
+    if len(block) != _BLOCK or _text(block) != text:
         return None
     plain = _sealer().decrypt.update(block)
     key = int.from_bytes(plain[:8], "big")
