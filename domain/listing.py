@@ -8,6 +8,8 @@ one query that scans each parent's index range only as far as its page.
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import binascii
 import json
@@ -321,6 +323,9 @@ async def first_per_parent(
     for parent, rows in found.items():
         rows.sort(key=lambda row: (row[order_column], row["id"]), reverse=descending)
         pages[parent] = ([read(row) for row in rows[:size]], len(rows) > size)
+        # A parent's rows at a time: the pages of 100 parents would hold the event loop, and
+        # every other request, for as long as they all take to read.
+        await asyncio.sleep(0)
     return pages
 
 
