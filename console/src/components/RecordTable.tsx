@@ -1,17 +1,11 @@
 // Records as rows: key (a link to the record's journey), status, outcome, attempts, duration, error.
 // Only the rows in view, and a few either side, are in the DOM, so a run of a million records
 // scrolls like one of ten; nearing the last loaded row asks for the next page.
-import {
-  Virtualizer,
-  elementScroll,
-  measureElement,
-  observeElementOffset,
-  observeElementRect,
-} from "@tanstack/virtual-core";
-import { useEffect, useLayoutEffect, useReducer, useRef, useState } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
 import type { RunRecord } from "../stores/jobs";
 import { formatDuration } from "../utilities/format";
 import { RECORD_STATUSES } from "../utilities/statuses";
+import { useVirtualizer } from "../utilities/virtual";
 import { Link } from "./Link";
 import { StatusLabel } from "./StatusLabel";
 
@@ -33,7 +27,12 @@ type Props = {
 
 export function RecordTable({ records, labelledBy, busy, more, loadMore }: Props) {
   const scroller = useRef<HTMLDivElement>(null);
-  const rows = useVirtualRows(scroller, records);
+  const rows = useVirtualizer<HTMLTableRowElement>(scroller, {
+    count: records.length,
+    key: (index) => records[index]!.id,
+    estimate: ROW_ESTIMATE,
+    overscan: OVERSCAN,
+  });
   const drawn = rows.getVirtualItems();
   const last = drawn[drawn.length - 1];
 
@@ -105,29 +104,3 @@ function Spacer({ height }: { height: number }) {
   );
 }
 
-/** A virtualizer over the scroll box: it redraws the table whenever the rows in view change. */
-function useVirtualRows(scroller: { current: HTMLDivElement | null }, records: RunRecord[]) {
-  const [, redraw] = useReducer((count: number) => count + 1, 0);
-  const [rows] = useState(
-    () =>
-      new Virtualizer<HTMLDivElement, HTMLTableRowElement>({
-        count: 0,
-        getScrollElement: () => scroller.current,
-        estimateSize: () => ROW_ESTIMATE,
-        scrollToFn: elementScroll,
-        observeElementRect,
-        observeElementOffset,
-        measureElement,
-        overscan: OVERSCAN,
-        onChange: () => redraw(0),
-      }),
-  );
-  rows.setOptions({
-    ...rows.options,
-    count: records.length,
-    getItemKey: (index) => records[index]!.id,
-  });
-  useLayoutEffect(() => rows._didMount(), []);
-  useLayoutEffect(() => rows._willUpdate());
-  return rows;
-}

@@ -2,15 +2,8 @@
 // the DOM, so a log of 50,000 lines scrolls like one of 50. It opens at the newest line and, while
 // following, stays there as lines are written; scrolling up pauses following, scrolling back down
 // to the newest line resumes it. Nearing either end of the lines held reads the next page.
-import {
-  Virtualizer,
-  elementScroll,
-  measureElement,
-  observeElementOffset,
-  observeElementRect,
-} from "@tanstack/virtual-core";
 import { Component } from "preact";
-import { useCallback, useEffect, useLayoutEffect, useReducer, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { Link } from "../../components/Link";
 import { StatusLabel } from "../../components/StatusLabel";
 import {
@@ -24,12 +17,12 @@ import {
   newerRemain,
   olderRemain,
   pauseFollowing,
-  type HeldLine,
   type LogLine,
 } from "../../stores/logs";
 import { navigate, route, withParams } from "../../stores/route";
 import { formatMoment } from "../../utilities/format";
 import { LOG_LEVELS } from "../../utilities/statuses";
+import { useVirtualizer } from "../../utilities/virtual";
 
 /** A collapsed line's height in px (.log-row); expanded ones are measured once drawn. */
 const ROW_ESTIMATE = 31;
@@ -45,7 +38,15 @@ export function LogView({ labelledBy }: { labelledBy: string }) {
   const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
   const held = logLines.value;
   const follow = following.value;
-  const rows = useVirtualLines(scroller, held, follow);
+  // While the reader reads back, the line in view stays in place as lines are added or dropped at
+  // either end; while following, the view is kept at the end, and anchoring a line would pull it back.
+  const rows = useVirtualizer<HTMLLIElement>(scroller, {
+    count: held.length,
+    key: (index) => held[index]!.line.id,
+    estimate: ROW_ESTIMATE,
+    overscan: OVERSCAN,
+    anchorTo: follow ? "start" : "end",
+  });
   const drawn = rows.getVirtualItems();
   const first = drawn[0];
   const last = drawn[drawn.length - 1];
@@ -236,32 +237,3 @@ function LogDetails({ line }: { line: LogLine }) {
   );
 }
 
-/** A virtualizer over the scroll box. While the reader reads back, the line in view stays in place
- *  as lines are added or dropped at either end; while following, the view is kept at the end
- *  (LogView), and anchoring a line would pull it back. */
-function useVirtualLines(scroller: { current: HTMLDivElement | null }, held: HeldLine[], follow: boolean) {
-  const [, redraw] = useReducer((count: number) => count + 1, 0);
-  const [rows] = useState(
-    () =>
-      new Virtualizer<HTMLDivElement, HTMLLIElement>({
-        count: 0,
-        getScrollElement: () => scroller.current,
-        estimateSize: () => ROW_ESTIMATE,
-        scrollToFn: elementScroll,
-        observeElementRect,
-        observeElementOffset,
-        measureElement,
-        overscan: OVERSCAN,
-        onChange: () => redraw(0),
-      }),
-  );
-  rows.setOptions({
-    ...rows.options,
-    count: held.length,
-    getItemKey: (index) => held[index]!.line.id,
-    anchorTo: follow ? "start" : "end",
-  });
-  useLayoutEffect(() => rows._didMount(), []);
-  useLayoutEffect(() => rows._willUpdate());
-  return rows;
-}

@@ -1,14 +1,7 @@
 // The runs the filter shows, newest first. Live events change cells, never the rows. Only the
 // rows in view, and a few either side, are in the DOM, so 10,000 runs scroll like 10; nearing
 // the last loaded row asks for the next page.
-import {
-  Virtualizer,
-  elementScroll,
-  measureElement,
-  observeElementOffset,
-  observeElementRect,
-} from "@tanstack/virtual-core";
-import { useEffect, useLayoutEffect, useReducer, useRef, useState } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
 import { Fact } from "../../components/Fact";
 import { Link } from "../../components/Link";
 import { ProgressBar } from "../../components/ProgressBar";
@@ -31,6 +24,7 @@ import { bulkActionsFor } from "../../utilities/actions";
 import { formatCount, formatDuration, formatMoment } from "../../utilities/format";
 import { JOB_OUTCOMES, JOB_STATUSES } from "../../utilities/statuses";
 import { currentTimes, timesGrow } from "../../utilities/timings";
+import { useVirtualizer } from "../../utilities/virtual";
 import { BulkBar } from "./BulkBar";
 
 /** A row's height in px without children's progress (.run); rows are measured once drawn. */
@@ -47,7 +41,12 @@ export function RunList() {
   const selecting = offered.length > 0;
   const loaded = loadedSelection.value;
   const scroller = useRef<HTMLDivElement>(null);
-  const virtual = useVirtualRuns(scroller, rows);
+  const virtual = useVirtualizer<HTMLLIElement>(scroller, {
+    count: rows.length,
+    key: (index) => rows[index]!.id,
+    estimate: ROW_ESTIMATE,
+    overscan: OVERSCAN,
+  });
   const drawn = virtual.getVirtualItems();
   const last = drawn[drawn.length - 1];
   const more = moreRuns.value !== null;
@@ -116,33 +115,6 @@ export function RunList() {
 /** The height of the rows not drawn, so the scroll bar tells where the reader is. */
 function Spacer({ height }: { height: number }) {
   return <li class="run-spacer" aria-hidden="true" style={{ height: `${height}px` }} />;
-}
-
-/** A virtualizer over the scroll box: it redraws the list whenever the rows in view change. */
-function useVirtualRuns(scroller: { current: HTMLDivElement | null }, rows: RunRow[]) {
-  const [, redraw] = useReducer((count: number) => count + 1, 0);
-  const [virtual] = useState(
-    () =>
-      new Virtualizer<HTMLDivElement, HTMLLIElement>({
-        count: 0,
-        getScrollElement: () => scroller.current,
-        estimateSize: () => ROW_ESTIMATE,
-        scrollToFn: elementScroll,
-        observeElementRect,
-        observeElementOffset,
-        measureElement,
-        overscan: OVERSCAN,
-        onChange: () => redraw(0),
-      }),
-  );
-  virtual.setOptions({
-    ...virtual.options,
-    count: rows.length,
-    getItemKey: (index) => rows[index]!.id,
-  });
-  useLayoutEffect(() => virtual._didMount(), []);
-  useLayoutEffect(() => virtual._willUpdate());
-  return virtual;
 }
 
 function selectHref(id: string): string {
