@@ -56,7 +56,7 @@ export function Header({ children }: { children?: ComponentChildren }) {
         <div class="who" aria-label="Signed in as">
           <span class="who-tenant">{who.tenant.name}</span>
           <span class="who-role">{who.role}</span>
-          {/* A single glyph: the header has room for the "N new · Refresh" pill on one line. */}
+          {/* A single glyph: the header stays on one line at 1280 px. */}
           <button type="button" class="quiet" aria-keyshortcuts="?" title="Keyboard shortcuts" onClick={openHelp}>
             <span aria-hidden="true">?</span>
             <span class="visually-hidden">Keyboard shortcuts</span>

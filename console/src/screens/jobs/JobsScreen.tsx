@@ -1,20 +1,14 @@
 // The Jobs page: runs on the left, the selected run's records on the right, Refresh on top.
 import { Header } from "../../components/Header";
-import { newRuns, refresh, selectedId } from "../../stores/jobs";
+import { refresh, selectedId } from "../../stores/jobs";
 import { Filters } from "./Filters";
 import { RecordsPane } from "./RecordsPane";
 import { RunList } from "./RunList";
 
 export function JobsScreen() {
-  const fresh = newRuns.value.size;
   return (
     <>
       <Header>
-        {fresh > 0 && (
-          <button type="button" class="pill" onClick={refresh}>
-            {fresh} new · Refresh
-          </button>
-        )}
         <button type="button" class="primary" aria-keyshortcuts="r" onClick={refresh}>
           Refresh
         </button>

@@ -10,6 +10,8 @@ import { now } from "../../stores/clock";
 import {
   loadMoreRuns,
   moreRuns,
+  newRuns,
+  refresh,
   runs,
   runsError,
   runsState,
@@ -36,6 +38,7 @@ const LOAD_AHEAD = 20;
 export function RunList() {
   const rows = runs.value;
   const state = runsState.value;
+  const fresh = newRuns.value.size;
   // A role that may take no bulk action has nothing to select runs for.
   const offered = bulkActionsFor(viewer.value?.role);
   const selecting = offered.length > 0;
@@ -78,6 +81,15 @@ export function RunList() {
         <span class="count" aria-live="polite">
           {state === "loading" ? "Loading…" : runsTotal.value !== null && `${formatCount(runsTotal.value)} runs`}
         </span>
+        {/* Kept in the layout while nothing is new, so its arrival never moves a row. */}
+        <button
+          type="button"
+          class="pill runs-new"
+          style={fresh > 0 ? undefined : { visibility: "hidden" }}
+          onClick={refresh}
+        >
+          {fresh} new · Refresh
+        </button>
       </div>
       {selecting && <BulkBar offered={offered} />}
       {state === "error" && (
