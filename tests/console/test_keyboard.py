@@ -131,6 +131,8 @@ def test_shortcuts_switched_off_stay_off_after_a_reload_until_switched_on(tab: T
     help = page.get_by_role("dialog", name="Keyboard shortcuts")
     switch = help.get_by_role("checkbox", name="Single-key shortcuts on")
     expect(switch).to_be_checked()
+    closing = help.get_by_role("button", name="Close")
+    expect(closing).to_be_focused()  # the dialog takes the focus as it opens
     keys.press("Shift+Tab")
     expect(switch).to_be_focused()
     keys.press("Space")
@@ -152,6 +154,7 @@ def test_shortcuts_switched_off_stay_off_after_a_reload_until_switched_on(tab: T
     # The header's button still opens the list, where they are switched on again.
     tab_to(page, page.get_by_role("button", name="Keyboard shortcuts"))
     keys.press("Enter")
+    expect(closing).to_be_focused()
     keys.press("Shift+Tab")
     expect(switch).to_be_focused()
     keys.press("Space")
