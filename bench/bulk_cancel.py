@@ -29,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -173,9 +174,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="jobtower-bench-bulk-"))
+def run_on_services(name: str, bench: Callable[..., Awaitable[int]], args: argparse.Namespace) -> None:
+    """Runs ``bench(database_url, redis_url, log_dir, args)`` on a throwaway PostgreSQL and Redis;
+    the processes' logs are kept when it fails or ``--keep-logs`` asks, and its code is the exit's."""
+    work = Path(tempfile.mkdtemp(prefix=f"jobtower-bench-{name}-"))
     (work / "logs").mkdir()
     code = 1
     try:
@@ -187,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
         else:
             shutil.rmtree(work, ignore_errors=True)
     raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_on_services("bulk", bench, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -26,9 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import timedelta
@@ -38,7 +35,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from bench.bulk_cancel import figures, load
+from bench.bulk_cancel import figures, load, run_on_services
 from domain import db
 from domain.access import PrincipalKind, Role
 from domain.clock import utcnow
@@ -47,8 +44,6 @@ from domain.models import Job
 from domain.statuses import JobStatus, StepStatus
 from domain.tenants import create_tenant, create_token
 from tests.cluster import Cluster, api_process
-from tests.services import postgres_server
-from workers.redis_server import EmbeddedRedis
 
 PROBE = "{ viewer { name } }"
 JOBS, RECORDS, STEPS = 100, 100, 20
@@ -214,19 +209,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="jobtower-bench-attack-"))
-    (work / "logs").mkdir()
-    code = 1
-    try:
-        with postgres_server() as database_url, EmbeddedRedis(work / "redis") as redis:
-            code = asyncio.run(bench(database_url, redis.url, work / "logs", args))
-    finally:
-        if code or args.keep_logs:
-            print(f"logs: {work / 'logs'}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    raise SystemExit(code)
+    run_on_services("attack", bench, parse_args(argv))
 
 
 if __name__ == "__main__":
