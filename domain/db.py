@@ -29,10 +29,15 @@ def connection_name(database_url: str) -> str:
     return "postgres" if database_url.startswith(("postgres", "postgresql")) else "sqlite"
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, command_timeout: float | None = None) -> dict[str, Any]:
+    """``command_timeout``: on PostgreSQL, the seconds any one statement may take before it
+    fails (also one whose connection died under it unnoticed, which would wait forever)."""
     name = connection_name(database_url)
+    url = normalize_url(database_url)
+    if command_timeout is not None and name == "postgres":
+        url += ("&" if "?" in url else "?") + f"command_timeout={command_timeout}"
     return {
-        "connections": {name: normalize_url(database_url)},
+        "connections": {name: url},
         "apps": {
             APP: {
                 "models": [MODELS_MODULE],
@@ -45,8 +50,8 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
-async def connect(database_url: str) -> None:
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+async def connect(database_url: str, command_timeout: float | None = None) -> None:
+    await Tortoise.init(config=tortoise_config(database_url, command_timeout), _enable_global_fallback=True)
 
 
 async def close() -> None:
@@ -60,10 +65,12 @@ async def migrate(database_url: str) -> None:
 
 
 @asynccontextmanager
-async def database(database_url: str, *, apply_migrations: bool = False) -> AsyncIterator[None]:
+async def database(
+    database_url: str, *, apply_migrations: bool = False, command_timeout: float | None = None
+) -> AsyncIterator[None]:
     if apply_migrations:
         await migrate(database_url)
-    await connect(database_url)
+    await connect(database_url, command_timeout)
     try:
         yield
     finally:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -13,15 +14,25 @@ from domain.access import Actor, Role
 from domain.models import Tenant
 from domain.tenants import create_tenant
 from tests import job_types  # noqa: F401  (registers the test job types)
-from tests.services import postgres_server
+from tests.services import PostgresServer, running_postgres
 
 BACKENDS = ("sqlite", "postgres")
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
+def postgres() -> Iterator[PostgresServer | None]:
+    """The session's PostgreSQL server, which fault tests restart; None when
+    ``JOBTOWER_TEST_POSTGRES_URL`` names a server of your own."""
+    if os.environ.get("JOBTOWER_TEST_POSTGRES_URL"):
+        yield None
+        return
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres: PostgresServer | None) -> str:
+    return postgres.url if postgres else os.environ["JOBTOWER_TEST_POSTGRES_URL"]
 
 
 @pytest.fixture(scope="session")

@@ -50,46 +50,73 @@ def _as_postgres(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a free port; yields its URL."""
-    if url := os.environ.get("JOBTOWER_TEST_POSTGRES_URL"):
-        yield url
-        return
-    bin_dir = postgres_bin()
-    root = Path(tempfile.mkdtemp(prefix="jobtower-pg-"))
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-    port = free_port()
-    subprocess.run(
-        _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-        check=True,
-        capture_output=True,
-    )
-    options = (
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    subprocess.run(
-        _as_postgres(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    try:
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on a free port, which a test may restart under its clients."""
+
+    def __init__(self) -> None:
+        self.bin_dir = postgres_bin()
+        self.root = Path(tempfile.mkdtemp(prefix="jobtower-pg-"))
+        self.data, sockets = self.root / "data", self.root / "sockets"
+        sockets.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(sockets, "postgres")
+        self.port = free_port()
+        self.options = (
+            f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         subprocess.run(
-            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "jobtower"],
+            _as_postgres([str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]),
             check=True,
             capture_output=True,
         )
-        yield f"postgres://postgres@127.0.0.1:{port}/jobtower"
-    finally:
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/jobtower"
+
+    def _pg_ctl(self, *args: str) -> None:
         subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *args]), check=True, capture_output=True
+        )
+
+    def start(self) -> None:
+        self._pg_ctl("-o", self.options, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` ends every session and shuts down cleanly, as ``pg_ctl restart`` does."""
+        self._pg_ctl("-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        subprocess.run(
+            _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
             capture_output=True,
         )
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster with a ``jobtower`` database, removed afterwards."""
+    server = PostgresServer()
+    try:
+        server.start()
+        subprocess.run(
+            [str(server.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", "jobtower"],
+            check=True,
+            capture_output=True,
+        )
+        yield server
+    finally:
+        server.remove()
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL, or of ``JOBTOWER_TEST_POSTGRES_URL``'s server."""
+    if url := os.environ.get("JOBTOWER_TEST_POSTGRES_URL"):
+        yield url
+        return
+    with running_postgres() as server:
+        yield server.url

@@ -153,7 +153,11 @@ async def run_dispatcher(settings: Settings, redis_url: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with db.database(settings.resolved_database_url), dispatching(settings, redis_url):
+    # A statement that outlasts a lease fails, and the next round tries again, rather than stall the rounds.
+    async with (
+        db.database(settings.resolved_database_url, command_timeout=settings.lease_seconds),
+        dispatching(settings, redis_url),
+    ):
         await stop.wait()
 
 

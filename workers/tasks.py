@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import suppress
 
 from taskiq import TaskiqDepends, TaskiqState
 from taskiq.abc.broker import AsyncBroker
@@ -63,6 +64,13 @@ async def _run(claimed: ClaimedChunk, owner: str, runtime: WorkerRuntime) -> boo
     runtime.active_chunks += 1
     try:
         await runner.run()
+    except Exception:
+        # The database failed under the chunk (it restarted, a statement timed out): give the
+        # chunk back now, so a slot runs it again from its cursor without waiting out the lease.
+        log.exception("chunk %s: its run failed; giving it back", claimed.chunk.id)
+        with suppress(Exception):
+            await release_chunk(claimed.chunk.id, owner, ChunkOperation.REQUEUE)
+        raise
     finally:
         runtime.active_chunks -= 1
     return True

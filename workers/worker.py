@@ -59,7 +59,8 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    async with db.database(settings.resolved_database_url):
+    # A statement that outlasts a lease fails rather than hold its chunk for good (see run_free_slot).
+    async with db.database(settings.resolved_database_url, command_timeout=settings.lease_seconds):
         for broker in brokers:
             await broker.startup()
         tune_garbage_collector()

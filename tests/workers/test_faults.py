@@ -1,0 +1,234 @@
+"""Faults an operator meets, on PostgreSQL and Redis with the processes started separately.
+
+Each scenario ends with every record done once — nothing lost, no second outcome — and
+with the work running again within a lease and a few seconds of the fault ending: the
+longest pause between two records ending is held to the fault's own length plus that.
+The figures are printed (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from domain.access import Role
+from domain.clock import utcnow
+from domain.jobs import resume_job, stop_job
+from domain.models import Chunk, Job, Record
+from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
+from tests.cluster import FAST_SETTINGS, Cluster, wait_until
+from tests.conftest import TenantFixture
+from tests.services import PostgresServer, free_port
+from tests.workers.support import start, wait_for_records, wait_for_status
+from workers import keys
+from workers.dispatcher import LEADER_SECONDS
+from workers.redis_server import EmbeddedRedis
+
+pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
+
+LEASE = timedelta(seconds=float(FAST_SETTINGS["lease_seconds"]))
+# What recovery may take beyond a lease: a dispatcher round, a reconnect, a claim.
+GRACE = timedelta(seconds=5)
+SLOTS = 4
+
+
+def start_workers(cluster: Cluster, *names: str) -> None:
+    for name in names:
+        cluster.start_worker(name, worker_concurrency=SLOTS)
+
+
+async def finished_once_each(job: Job, records: int, timeout: float = 120) -> Job:
+    """The job finished with exactly one outcome per record, all of them successes."""
+    job = await wait_for_status(job, JobStatus.FINISHED, JobStatus.FAILED, timeout=timeout)
+    assert job.status is JobStatus.FINISHED and job.outcome is JobOutcome.SUCCEEDED
+    rows = await Record.filter(job_id=job.id).values_list("position", "status")
+    assert len(rows) == records, f"{len(rows)} outcomes for {records} records"
+    assert {position for position, _ in rows} == set(range(records))
+    assert {status for _, status in rows} == {RecordStatus.SUCCEEDED}
+    assert (job.done, job.succeeded, job.total) == (records, records, records)
+    return job
+
+
+async def longest_pause_after(job: Job, since: datetime) -> timedelta:
+    """The longest time after ``since`` in which none of the job's records ended."""
+    ends = sorted(await Record.filter(job_id=job.id, ended_at__gte=since).values_list("ended_at", flat=True))
+    moments = [since, *ends]
+    return max((later - earlier for earlier, later in zip(moments, moments[1:])), default=timedelta(0))
+
+
+def seconds(delta: timedelta) -> str:
+    return f"{delta.total_seconds():.2f} s"
+
+
+async def worker_holding_chunks(cluster: Cluster, name: str, job: Job) -> list[int]:
+    """Freeze ``name`` (SIGSTOP) at a moment it holds chunks of ``job``; their ids."""
+    process = cluster.processes[name]
+    owned_by_it = f"-{process.pid}-"  # lease owners are "<host>-<pid>-<id>/<run>"
+
+    async def frozen_holding() -> list[int]:
+        process.send_signal(signal.SIGSTOP)
+        held = await Chunk.filter(
+            job_id=job.id, status__in=[ChunkStatus.QUEUED, ChunkStatus.RUNNING], lease_owner__contains=owned_by_it
+        ).values_list("id", flat=True)
+        if not held:
+            process.send_signal(signal.SIGCONT)
+        return held
+
+    return await wait_until(frozen_holding, timeout=30, what=f"{name} to hold chunks")
+
+
+async def test_a_worker_killed_after_the_last_chunks_were_handed_out(cluster: Cluster, acme: TenantFixture):
+    records, chunk = 3000, 250
+    start_workers(cluster, "doomed", "survivor")
+    cluster.start_dispatcher()
+    job = await start(acme, "test.counted", records=records, stepMs=8, chunk_size=chunk)
+
+    async def all_handed_out() -> bool:
+        return await Chunk.filter(job_id=job.id).count() == records // chunk and not await Chunk.filter(
+            job_id=job.id, status=ChunkStatus.PENDING
+        ).exists()
+
+    await wait_until(all_handed_out, timeout=60, what="every chunk to be taken")
+    held = await worker_holding_chunks(cluster, "doomed", job)
+    killed = time.monotonic()
+    cluster.kill("doomed")
+
+    async def given_back() -> bool:
+        return not await Chunk.filter(
+            id__in=held, status__in=[ChunkStatus.QUEUED, ChunkStatus.RUNNING], attempts=1
+        ).exists()
+
+    await wait_until(given_back, timeout=60, what="the dead worker's chunks to be given back")
+    recovery = timedelta(seconds=time.monotonic() - killed)
+    print(f"\n{len(held)} chunks of a killed worker given back after {seconds(recovery)} (lease {seconds(LEASE)})")
+    await finished_once_each(job, records)
+    assert recovery <= LEASE + GRACE
+
+
+async def test_redis_restarted_with_its_data_pauses_the_work_no_longer_than_a_lease(
+    cluster: Cluster, acme: TenantFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    own_redis = EmbeddedRedis(tmp_path / "redis", port=free_port())
+    cluster.redis_url = own_redis.start()
+    monkeypatch.setenv("REDIS_URL", cluster.redis_url)  # test.counted counts here
+    try:
+        records = 4000
+        start_workers(cluster, "worker-1", "worker-2")
+        cluster.start_dispatcher()
+        job = await start(acme, "test.counted", records=records, stepMs=6, chunk_size=100)
+        await wait_for_records(job, 500)
+
+        redis = Redis.from_url(cluster.redis_url)
+        await redis.save()  # what a Redis with persistence keeps over a restart
+        await redis.aclose()
+        own_redis.stop()
+        await asyncio.sleep(3)  # the outage
+        own_redis.start()
+        back = utcnow()
+
+        await finished_once_each(job, records)
+        pause = await longest_pause_after(job, back)
+        print(f"longest pause after Redis came back: {seconds(pause)}")
+        assert pause <= LEASE + GRACE
+    finally:
+        cluster.stop_all()
+        own_redis.stop()
+
+
+async def test_postgres_restarted_pauses_the_work_no_longer_than_a_lease(
+    cluster: Cluster, acme: TenantFixture, postgres: PostgresServer | None
+):
+    if postgres is None:
+        pytest.skip("the tests cannot restart a PostgreSQL server of your own")
+    records = 4000
+    start_workers(cluster, "worker-1", "worker-2")
+    cluster.start_dispatcher()
+    job = await start(acme, "test.counted", records=records, stepMs=6, chunk_size=100)
+    await wait_for_records(job, 500)
+
+    restarted = time.monotonic()
+    # In threads, so that this process's own connections see theirs end, as a running service's do.
+    await asyncio.to_thread(postgres.stop, "fast")
+    await asyncio.to_thread(postgres.start)
+    outage = timedelta(seconds=time.monotonic() - restarted)
+    back = utcnow()
+    print(f"\nPostgreSQL restarted in {seconds(outage)}")
+
+    job = await finished_once_each(job, records)
+    pause = await longest_pause_after(job, back)
+    print(f"longest pause after PostgreSQL came back: {seconds(pause)}")
+    assert pause <= LEASE + GRACE
+
+
+async def test_the_dispatcher_leader_killed_hands_over_to_the_one_standing_by(
+    cluster: Cluster, acme: TenantFixture
+):
+    records = 3000
+    start_workers(cluster, "worker")
+    first = cluster.start_dispatcher("dispatcher-1")
+    second = cluster.start_dispatcher("dispatcher-2")
+    redis = Redis.from_url(cluster.redis_url)
+
+    async def leader_pid() -> int | None:
+        """The leader's pid once both dispatchers are up (dispatcher ids are "<host>-<pid>-<id>")."""
+        if len([name async for name in redis.scan_iter(match=keys.dispatcher("*"))]) < 2:
+            return None
+        leader = await redis.get(keys.DISPATCHER_LEADER)
+        return int(leader.decode().rsplit("-", 2)[1]) if leader else None
+
+    job = await start(acme, "test.counted", records=records, stepMs=4, chunk_size=50)
+    await wait_for_records(job, 300)
+    pid = await wait_until(leader_pid, timeout=60, what="two dispatchers, one leading")
+    await redis.aclose()
+    assert pid in (first.pid, second.pid)
+    killed = utcnow()
+    cluster.kill("dispatcher-1" if pid == first.pid else "dispatcher-2")
+    # A job started after the kill needs the new leader to enumerate it.
+    later = await start(acme, "test.counted", records=200, stepMs=1, chunk_size=50)
+
+    await finished_once_each(job, records)
+    later = await finished_once_each(later, 200)
+    pause = await longest_pause_after(job, killed)
+    took = later.started_at - later.created_at
+    print(f"\nleader killed: longest pause {seconds(pause)}, a job started after it waited {seconds(took)}")
+    # The dead leader's claim on leadership outlives it by at most its term.
+    assert took <= timedelta(seconds=LEADER_SECONDS) + GRACE
+
+
+async def test_workers_killed_in_a_loop_lose_nothing_and_double_nothing(cluster: Cluster, acme: TenantFixture):
+    records = 20_000
+    start_workers(cluster, "worker-0", "steady")
+    cluster.start_dispatcher()
+    job = await start(acme, "test.counted", records=records, stepMs=1, chunk_size=200)
+    for round_ in range(3):
+        await wait_for_records(job, (round_ + 1) * records // 5, timeout=90)
+        await worker_holding_chunks(cluster, f"worker-{round_}", job)
+        cluster.kill(f"worker-{round_}")
+        start_workers(cluster, f"worker-{round_ + 1}")
+    job = await finished_once_each(job, records, timeout=180)
+    rerun = await Chunk.filter(job_id=job.id, attempts__gte=2).count()
+    print(f"\n3 workers killed: {rerun} chunks ran again, {job.done} outcomes for {records} records")
+    assert rerun >= 3
+
+
+async def test_stop_then_every_worker_killed_then_resume_finishes_the_job(cluster: Cluster, acme: TenantFixture):
+    records = 3000
+    start_workers(cluster, "worker-1", "worker-2")
+    cluster.start_dispatcher()
+    job = await start(acme, "test.counted", records=records, stepMs=4, chunk_size=100)
+    await wait_for_records(job, 300)
+    await stop_job(acme.actor(Role.OPERATOR), job.id)
+    cluster.kill("worker-1")
+    cluster.kill("worker-2")
+    job = await wait_for_status(job, JobStatus.STOPPED, timeout=LEASE.total_seconds() + 30)
+    assert job.done < records
+
+    await resume_job(acme.actor(Role.OPERATOR), job.id)
+    start_workers(cluster, "worker-3")
+    await finished_once_each(job, records)
