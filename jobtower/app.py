@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -27,12 +26,13 @@ from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.throttle import PrincipalThrottle
 from jobtower.settings import Settings, settings as configured
 from workers.dispatcher import dispatching
+from workers.redis_client import redis_client
 
 
 def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) -> Starlette:
     """The app; with ``dispatch`` (``jobtower serve``) a dispatcher runs while it is up."""
     configure_ceilings(settings.max_records_per_job, settings.max_jobs_per_minute)
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     graphql = GraphQLView(
         redis,
         allowed_origins=tuple(settings.allowed_origins),

@@ -13,6 +13,7 @@ from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
 from workers import keys
+from workers.redis_client import RETRYING
 from workers.tasks import ENUMERATE_JOB, FREE_SLOT, RUN_BULK_OPERATION, register_tasks
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def build_broker(
         xread_block=1000,
         idle_timeout=int(redelivery_seconds * 1000),
         maxlen=100_000,
+        **RETRYING,
     )
     register_tasks(broker)
     return broker

@@ -48,6 +48,7 @@ from workers.broker import (
 )
 from workers.relay import relay_events
 from domain.schedules import start_due_schedules
+from workers.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,16 @@ async def live_worker_slots(redis: Redis) -> tuple[int, int]:
     return sum(1 for value in values if value is not None), slots
 
 
+# While Redis or the database is down, rounds are retried at most this far apart.
+MAX_BACKOFF_SECONDS = 2.0
+
+
+def round_pause(interval: float, failures: int) -> float:
+    """The pause before the next round: the interval, doubled per failed round in a row up to
+    ``MAX_BACKOFF_SECONDS``, so an outage is neither hammered nor noticed late."""
+    return min(interval * 2 ** min(failures, 16), max(interval, MAX_BACKOFF_SECONDS))
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, redis: Redis, broker: RedisStreamBroker) -> None:
         self.settings = settings
@@ -74,15 +85,24 @@ class Dispatcher:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
         while not stop.is_set():
             try:
                 await self.redis.set(keys.dispatcher(self.id), 1, px=int(LEADER_SECONDS * 1000))
                 if await self._lead():
                     await self.tick()
-            except Exception:  # a failed round is retried by the next one
-                log.exception("dispatcher round failed")
+            except Exception as error:  # a failed round is retried by the next one
+                failures += 1
+                if failures == 1:
+                    log.exception("dispatcher round failed; retrying with backoff")
+                else:
+                    log.warning("dispatcher round failed again (%d in a row): %s", failures, error)
+            else:
+                if failures:
+                    log.info("dispatcher rounds work again after %d failed", failures)
+                failures = 0
             try:
-                await asyncio.wait_for(stop.wait(), self.settings.dispatch_interval_seconds)
+                await asyncio.wait_for(stop.wait(), round_pause(self.settings.dispatch_interval_seconds, failures))
             except TimeoutError:
                 pass
         await self.redis.delete(keys.dispatcher(self.id))
@@ -166,7 +186,7 @@ async def dispatching(settings: Settings, redis_url: str) -> AsyncIterator[None]
     """A dispatcher in this event loop for as long as the block runs, inside an open database:
     it ends its round before the block's end, so it never meets a closed one."""
     stop = asyncio.Event()
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     broker = build_broker(redis_url)
     await broker.startup()
     running = asyncio.create_task(Dispatcher(settings, redis, broker).run(stop))

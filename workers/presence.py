@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import socket
 
-from redis.asyncio import Redis
-
 from workers import keys
+from workers.redis_client import redis_client
 
 PRESENCE_KEYS = {"worker": keys.worker, "dispatcher": keys.dispatcher}
 
 
 async def alive_on_this_host(redis_url: str, role: str) -> bool:
     host = socket.gethostname()
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     try:
         names = [name async for name in redis.scan_iter(match=PRESENCE_KEYS[role](f"{host}-*"), count=1000)]
     finally:

@@ -17,7 +17,6 @@ import signal
 import socket
 import uuid
 
-from redis.asyncio import Redis
 from taskiq.acks import AcknowledgeType
 from taskiq.api import run_receiver_task
 
@@ -30,6 +29,7 @@ from workers import keys
 from workers.broker import JobtowerBroker, build_broker
 from workers.progress import ProgressPublisher
 from workers.runtime import WorkerRuntime
+from workers.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
     registry.load(settings.job_types)
     configure_ceilings(settings.max_records_per_job, settings.max_jobs_per_minute)
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     runtime = WorkerRuntime(
         worker_id=worker_id, settings=settings, redis=redis, publisher=ProgressPublisher(redis)
     )

@@ -136,6 +136,9 @@ async def test_redis_restarted_with_its_data_pauses_the_work_no_longer_than_a_le
         pause = await longest_pause_after(job, back)
         print(f"longest pause after Redis came back: {seconds(pause)}")
         assert pause <= LEASE + GRACE
+        # The outage is told once with its traceback, then briefly while the rounds back off.
+        errors = [line for line in cluster.logs("dispatcher").splitlines() if " ERROR " in line]
+        assert len(errors) <= 2, "\n".join(errors)
     finally:
         cluster.stop_all()
         own_redis.stop()

@@ -1,0 +1,22 @@
+"""Redis clients of every Jobtower process: a command that meets a dropped connection (Redis
+restarted, a pooled connection gone stale) is retried on a fresh one with backoff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+
+# Three more tries over about a second: a restart's stale connections heal unseen, while an
+# outage still fails the command soon enough for the caller's own backoff to take over.
+RETRYING: dict[str, Any] = {
+    "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
+    "retry_on_error": [ConnectionError, TimeoutError],
+}
+
+
+def redis_client(url: str) -> Redis:
+    return Redis.from_url(url, **RETRYING)
