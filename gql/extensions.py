@@ -18,6 +18,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from gql.errors import INTERNAL_SERVER_ERROR, is_unexpected, public_extensions
+from jobtower.logging_setup import bound_log_fields
 
 log = logging.getLogger("jobtower.api")
 
@@ -63,7 +64,7 @@ def _request_id(error: GraphQLError) -> str:
     """The id the error was logged under; logged now if it was not yet."""
     request_id = error.extensions.get(REQUEST_ID)
     if request_id is None:
-        request_id = uuid.uuid4().hex[:12]
+        request_id = str(bound_log_fields().get("request_id") or uuid.uuid4().hex[:12])
         log.error("request %s failed at %s", request_id, error.path, exc_info=error.original_error)
         # A new dict: the one there may be the original exception's own.
         error.extensions = {**error.extensions, REQUEST_ID: request_id}

@@ -44,6 +44,7 @@ from gql.http import (
 )
 from gql.schema import schema_for
 from gql.websocket import OpenConnections, SizedWebSocketAdapter, TransportHandler, WebSocketLimits
+from jobtower.logging_setup import bind_log_fields
 
 
 INVALID_INPUT = InvalidInput.code
@@ -140,6 +141,7 @@ class GraphQLView(GraphQL[Context, None]):
             raise HTTPRefusal(
                 401, error.message, error.code, headers={"WWW-Authenticate": 'Bearer realm="jobtower"'}
             ) from None
+        bind_log_fields(tenant_id=context.actor.tenant_id)
         return context
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
@@ -207,6 +209,7 @@ class GraphQLView(GraphQL[Context, None]):
             context.actor = await authenticate(token)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
+        bind_log_fields(tenant_id=context.actor.tenant_id)
         context.token = token
         if context.actor.principal_id is not None:
             self.open_connections.check(context.actor.principal_id)

@@ -21,6 +21,7 @@ from gql.websocket import WebSocketLimits
 from jobtower.collector import tune_garbage_collector
 from jobtower.console.routes import console_routes
 from jobtower.headers import DefaultHeaders
+from jobtower.request_ids import RequestIds
 from jobtower.limits import BodySizeLimit, HeaderSizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.throttle import PrincipalThrottle
@@ -99,6 +100,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             *console_routes(),
         ],
         middleware=[
+            Middleware(RequestIds),
             Middleware(DefaultHeaders),
             Middleware(HeaderSizeLimit),
             Middleware(RequestMetricsMiddleware, metrics=metrics),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import logging.config
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ from domain import db
 from domain.access import Role
 from domain.errors import JobtowerError
 from domain.tenants import create_tenant, create_token
+from jobtower.logging_setup import logging_config
 from jobtower.settings import settings
 
 T = TypeVar("T")
@@ -112,7 +113,7 @@ def _required_redis_url() -> str:
 
 
 def _log_to_stderr() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(logging_config(settings.log_format))
 
 
 @main.command()

@@ -25,6 +25,7 @@ from domain import db
 from domain.registry import registry
 from jobtower.app import create_app
 from jobtower.http_protocol import GuardedH11Protocol
+from jobtower.logging_setup import logging_config
 from jobtower.seed import DEMO_SLUG, seed_demo
 from jobtower.settings import Settings
 from workers.redis_server import EmbeddedRedis
@@ -76,6 +77,7 @@ def serve_api(
         "host": host,
         "port": port,
         "log_level": "info",
+        "log_config": logging_config(settings.log_format),
         "ws_per_message_deflate": WS_DEFLATE,
         # The app refuses a larger message too (gql.websocket); uvicorn's own limit keeps it
         # from reading one whole first.

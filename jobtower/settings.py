@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from jobtower.logging_setup import LogFormat
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +18,8 @@ ID_SECRET_FILE = "id-secret"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JOBTOWER_", extra="ignore")
 
+    # `text` lines, or `json`: one object per line with the request, tenant, job and chunk.
+    log_format: LogFormat = "text"
     # Where the embedded default keeps its SQLite file and Redis data.
     data_dir: Path = Path(".jobtower")
     # PostgreSQL in production (postgres://…); SQLite in ``data_dir`` when unset.

@@ -17,6 +17,7 @@ from workers.bulk import run_bulk_operation
 from workers.enumerator import enumerate_job
 from workers.runner import ChunkRunner, RunnerSettings
 from workers.runtime import WorkerRuntime
+from jobtower.logging_setup import log_fields
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ async def _run(claimed: ClaimedChunk, owner: str, runtime: WorkerRuntime) -> boo
     )
     runtime.active_chunks += 1
     try:
-        await runner.run()
+        with log_fields(tenant_id=claimed.job.tenant_id, job_id=claimed.job.id, chunk=claimed.chunk.index):
+            await runner.run()
     except Exception:
         # The database failed under the chunk (it restarted, a statement timed out): give the
         # chunk back now, so a slot runs it again from its cursor without waiting out the lease.
@@ -78,7 +80,8 @@ async def _run(claimed: ClaimedChunk, owner: str, runtime: WorkerRuntime) -> boo
 
 async def run_enumeration(job_id: int, state: TaskiqState = TaskiqDepends()) -> None:
     runtime: WorkerRuntime = state.runtime
-    await enumerate_job(job_id, runtime.settings.lease)
+    with log_fields(job_id=job_id):
+        await enumerate_job(job_id, runtime.settings.lease)
 
 
 async def run_bulk(operation_id: int, state: TaskiqState = TaskiqDepends()) -> None:
