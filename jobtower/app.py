@@ -21,6 +21,7 @@ from gql.view import GraphQLView
 from gql.websocket import WebSocketLimits
 from jobtower.collector import tune_garbage_collector
 from jobtower.console.routes import console_routes
+from jobtower.graphiql import GraphiQLPage
 from jobtower.headers import DefaultHeaders
 from jobtower.limits import BodySizeLimit, HeaderSizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware
@@ -86,11 +87,13 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             Route("/readyz", readyz),
             Route(
                 "/graphql",
-                PrincipalThrottle(
-                    BodySizeLimit(graphql, settings.max_request_bytes),
-                    redis,
-                    settings.max_concurrent_requests,
-                    settings.max_requests_per_minute,
+                GraphiQLPage(
+                    PrincipalThrottle(
+                        BodySizeLimit(graphql, settings.max_request_bytes),
+                        redis,
+                        settings.max_concurrent_requests,
+                        settings.max_requests_per_minute,
+                    )
                 ),
                 methods=["GET", "POST"],
             ),
