@@ -99,17 +99,22 @@ FOLD_SQLITE = (
 )
 
 
-async def platform_job_counts() -> tuple[StatusCount, ...]:
-    """The jobs in each status over every tenant, hidden jobs left out, as the database keeps
-    them (``domain.models.JobCount``): the changes since the last read are folded in first, so
-    a read costs what changed since the last one, not what the job table holds."""
+async def fold_job_counts() -> None:
+    """Adds the changes recorded since the last fold to ``domain.models.JobCount`` and drops them."""
     async with db.transaction() as connection:
         if connection.capabilities.dialect == "postgres":
             await connection.execute_query(FOLD_POSTGRES)
         else:
             for statement in FOLD_SQLITE:
                 await connection.execute_query(statement)
-        rows = await connection.execute_query_dict("SELECT status, jobs FROM job_count")
+
+
+async def platform_job_counts() -> tuple[StatusCount, ...]:
+    """The jobs in each status over every tenant, hidden jobs left out, as the database keeps
+    them (``domain.models.JobCount``), folded first: a read costs what changed since the last
+    fold, not what the job table holds."""
+    await fold_job_counts()
+    rows = await db.fetch("SELECT status, jobs FROM job_count", [])
     found = {JobStatus(row["status"]): int(row["jobs"]) for row in rows}
     return tuple(StatusCount(status, found.get(status, 0)) for status in JobStatus)
 

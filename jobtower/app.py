@@ -24,7 +24,7 @@ from jobtower.console.routes import console_routes
 from jobtower.graphiql import GraphiQLPage
 from jobtower.headers import DefaultHeaders
 from jobtower.limits import BodySizeLimit, HeaderSizeLimit
-from jobtower.metrics import Metrics, RequestMetricsMiddleware
+from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
 from jobtower.throttle import PrincipalThrottle
 from jobtower.settings import Settings, settings as configured
 from workers.dispatcher import dispatching
@@ -56,6 +56,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         app.state.redis = redis
         async with (
             db.database(settings.resolved_database_url),
+            folding_job_counts(),
             dispatching(settings, redis_url) if dispatch else nullcontext(),
         ):
             tune_garbage_collector()
