@@ -99,7 +99,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.redis = redis
         self.websocket_limits = websocket_limits
-        self.open_connections = OpenConnections(websocket_limits)
+        self.open_connections = OpenConnections(websocket_limits, redis)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -210,7 +210,7 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
         context.token = token
         if context.actor.principal_id is not None:
-            self.open_connections.check(context.actor.principal_id)
+            await self.open_connections.check(context.actor.principal_id)
 
 
 def _decoded(data: str | bytes, what: str) -> Any:

@@ -64,3 +64,14 @@ def requests_in_flight(principal: str) -> str:
 def requests_this_minute(principal: str) -> str:
     """How many GraphQL requests a principal sent in the current window; expires with the window."""
     return f"{PREFIX}:api:principal:{principal}:requests"
+
+
+def websocket_connections(principal_id: int) -> str:
+    """A principal's open GraphQL WebSockets, on any API process, each scored by when its lease ends."""
+    return f"{PREFIX}:ws:principal:{principal_id}:connections"
+
+
+def websocket_operations(principal_id: int) -> str:
+    """A principal's active operations over its WebSockets, on any API process, each scored by
+    when its lease ends."""
+    return f"{PREFIX}:ws:principal:{principal_id}:operations"
