@@ -25,7 +25,7 @@ from jobtower.graphiql import GraphiQLPage
 from jobtower.headers import DefaultHeaders
 from jobtower.limits import BodySizeLimit, HeaderSizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
-from jobtower.throttle import PrincipalThrottle
+from jobtower.throttle import PrincipalThrottle, RequestLimits
 from jobtower.settings import Settings, settings as configured
 from workers.dispatcher import dispatching
 
@@ -92,8 +92,12 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
                     PrincipalThrottle(
                         BodySizeLimit(graphql, settings.max_request_bytes),
                         redis,
-                        settings.max_concurrent_requests,
-                        settings.max_requests_per_minute,
+                        RequestLimits(
+                            max_concurrent=settings.max_concurrent_requests,
+                            per_minute=settings.max_requests_per_minute,
+                            tenant_max_concurrent=settings.max_tenant_concurrent_requests,
+                            tenant_per_minute=settings.max_tenant_requests_per_minute,
+                        ),
                     )
                 ),
                 methods=["GET", "POST"],

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # requests in flight at once, and requests per minute. Past either, 429 and Retry-After.
     max_concurrent_requests: int = Field(default=8, ge=1)
     max_requests_per_minute: int = Field(default=1_200, ge=1)
+    # The same per tenant, all its tokens together: a tenant that makes many tokens does not
+    # multiply its share of the API.
+    max_tenant_concurrent_requests: int = Field(default=32, ge=1)
+    max_tenant_requests_per_minute: int = Field(default=6_000, ge=1)
     # Ceilings on every tenant, whatever its plan: the records one job may ask for at
     # admission, and the root jobs one tenant may have admitted per minute (PLAN_LIMIT past them).
     max_records_per_job: int = Field(default=1_000_000, ge=1)
