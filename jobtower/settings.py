@@ -83,8 +83,9 @@ class Settings(BaseSettings):
     # one installation needs the same one (ids it gave out must still open). Unset, it is made
     # on first start in ``data_dir`` (the embedded default, or one API host).
     id_secret: SecretStr | None = None
-    # WebSocket clients: connections and active subscriptions per principal in one API
-    # process, and how often a connection rechecks its token (revoked, role changed).
+    # WebSocket clients: connections and active subscriptions per principal over every API
+    # process (leases in Redis), and how often a process renews those leases and rechecks its
+    # connections' tokens (revoked, role changed); a dead process's leases end after three.
     ws_max_connections: int = Field(default=20, ge=1)
     ws_max_subscriptions: int = Field(default=100, ge=1)
     ws_recheck_seconds: float = Field(default=5.0, gt=0)
