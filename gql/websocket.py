@@ -75,6 +75,9 @@ class WebSocketLimits:
 class TooManyConnections(Exception):
     """The principal already holds as many connections as it may."""
 
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this token's principal already has {limit} open connections")
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -99,7 +102,6 @@ class OpenConnections:
 
     async def check(self, principal_id: int) -> None:
         """Refuses a principal whose connections, on every process, already fill its places."""
-        limit = self.limits.max_connections
         key = keys.websocket_connections(principal_id)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -107,14 +109,13 @@ class OpenConnections:
         except RedisError as error:
             log.warning("WebSocket connection limit not applied, Redis refused: %s", error)
             return
-        if held >= limit:
-            raise TooManyConnections(f"this token's principal already has {limit} open connections")
+        if held >= self.limits.max_connections:
+            raise TooManyConnections(self.limits.max_connections)
 
     async def open(self, principal_id: int, handler: TransportHandler) -> None:
         # Claimed whether or not ``check`` passed: another process may have taken the last place since.
         if not await self._claimed(keys.websocket_connections(principal_id), handler.lease, self.limits.max_connections):
-            limit = self.limits.max_connections
-            raise TooManyConnections(f"this token's principal already has {limit} open connections")
+            raise TooManyConnections(self.limits.max_connections)
         self.by_principal[principal_id].add(handler)
         if self._recheck is None or self._recheck.done():
             self._recheck = asyncio.create_task(self._recheck_tokens())
