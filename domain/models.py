@@ -171,7 +171,39 @@ class Job(Model):
             # The dispatcher and the live-ops counts.
             Index(fields=("status", "low_priority")),
             Index(fields=("root_id", "status")),
+            # The platform's recent failures and waits (``/metrics``): a window of the index, not
+            # a scan of the table's history.
+            Index(fields=("status", "ended_at")),
+            Index(fields=("started_at",)),
         )
+
+
+class JobCount(Model):
+    """The jobs in each status over every tenant, hidden jobs left out: what ``/metrics``
+    reports, read from these rows instead of counted in the job table.
+
+    The database keeps them, whichever statement changes a job: triggers on ``job`` (migration
+    0013) append each change to ``job_count_change``, and ``domain.liveops.platform_job_counts``
+    folds those into these rows. Appending takes no lock that another transaction waits for,
+    where incrementing one row per status would serialize, and could deadlock, concurrent
+    transitions."""
+
+    status = fields.CharField(max_length=STATUS_LENGTH, primary_key=True)
+    jobs = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "job_count"
+
+
+class JobCountChange(Model):
+    """One job entering (+1) or leaving (-1) a status's count, not yet folded into ``JobCount``."""
+
+    id = fields.BigIntField(primary_key=True)
+    status = fields.CharField(max_length=STATUS_LENGTH)
+    delta = fields.IntField()
+
+    class Meta:
+        table = "job_count_change"
 
 
 class Chunk(Model):

@@ -251,6 +251,13 @@ async def authenticate(token: str | None) -> Actor:
     return actor_of(row.principal)
 
 
+async def tenant_of_token(token: str) -> int | None:
+    """The tenant a token was made for, revoked or not (authentication refuses a revoked one);
+    None for a token that never existed."""
+    found = await ApiToken.filter(token_hash=hash_token(token)).values_list("principal__tenant_id", flat=True)
+    return found[0] if found else None
+
+
 # Tokens per query when many are checked at once: well within every backend's parameter limit.
 TOKENS_PER_QUERY = 1000
 

@@ -1,4 +1,4 @@
-"""GraphQL over HTTP and WebSocket at ``/graphql``: bearer tokens, no IDE page.
+"""GraphQL over HTTP and WebSocket at ``/graphql``: bearer tokens, no IDE page of Strawberry's.
 
 Beyond Strawberry's view: refusals are GraphQL responses with a code (a
 missing token is a JSON 401, not plain text), a mutation sent with GET is a
@@ -88,8 +88,9 @@ class GraphQLView(GraphQL[Context, None]):
         fast_execution: bool,
         websocket_limits: WebSocketLimits,
     ) -> None:
-        # No GraphiQL: Strawberry's page loads React and GraphiQL from a CDN, so it is blank
-        # offline and breaks "no request leaves the origin"; browsers use the console at `/`.
+        # Not Strawberry's GraphiQL: its page loads React and GraphiQL from a CDN, so it is blank
+        # offline and breaks "no request leaves the origin"; jobtower.graphiql serves one built
+        # into the package instead.
         # Subscriptions are bounded per principal (gql.websocket), not per connection.
         super().__init__(
             schema_for(fast_execution),
@@ -99,7 +100,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.redis = redis
         self.websocket_limits = websocket_limits
-        self.open_connections = OpenConnections(websocket_limits)
+        self.open_connections = OpenConnections(websocket_limits, redis)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -212,7 +213,7 @@ class GraphQLView(GraphQL[Context, None]):
         bind_log_fields(tenant_id=context.actor.tenant_id)
         context.token = token
         if context.actor.principal_id is not None:
-            self.open_connections.check(context.actor.principal_id)
+            await self.open_connections.check(context.actor.principal_id)
 
 
 def _decoded(data: str | bytes, what: str) -> Any:

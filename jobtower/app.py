@@ -20,11 +20,12 @@ from gql.view import GraphQLView
 from gql.websocket import WebSocketLimits
 from jobtower.collector import tune_garbage_collector
 from jobtower.console.routes import console_routes
+from jobtower.graphiql import GraphiQLPage
 from jobtower.headers import DefaultHeaders
 from jobtower.request_ids import RequestIds
 from jobtower.limits import BodySizeLimit, HeaderSizeLimit
-from jobtower.metrics import Metrics, RequestMetricsMiddleware
-from jobtower.throttle import PrincipalThrottle
+from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
+from jobtower.throttle import PrincipalThrottle, RequestLimits
 from jobtower.settings import Settings, settings as configured
 from workers.dispatcher import dispatching
 from workers.redis_client import redis_client
@@ -56,6 +57,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         app.state.redis = redis
         async with (
             db.database(settings.resolved_database_url),
+            folding_job_counts(),
             dispatching(settings, redis_url) if dispatch else nullcontext(),
         ):
             tune_garbage_collector()
@@ -87,11 +89,17 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             Route("/readyz", readyz),
             Route(
                 "/graphql",
-                PrincipalThrottle(
-                    BodySizeLimit(graphql, settings.max_request_bytes),
-                    redis,
-                    settings.max_concurrent_requests,
-                    settings.max_requests_per_minute,
+                GraphiQLPage(
+                    PrincipalThrottle(
+                        BodySizeLimit(graphql, settings.max_request_bytes),
+                        redis,
+                        RequestLimits(
+                            max_concurrent=settings.max_concurrent_requests,
+                            per_minute=settings.max_requests_per_minute,
+                            tenant_max_concurrent=settings.max_tenant_concurrent_requests,
+                            tenant_per_minute=settings.max_tenant_requests_per_minute,
+                        ),
+                    )
                 ),
                 methods=["GET", "POST"],
             ),

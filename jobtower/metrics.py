@@ -7,8 +7,11 @@ usage, which only grows). No metric has a tenant label: that would grow with the
 customers.
 
 The figures span every tenant, so the endpoint wants a token of its own
-(``JOBTOWER_METRICS_TOKEN``, sent as a bearer token) and is off without one. They
-are platform-wide aggregates: a snapshot serves every scrape for
+(``JOBTOWER_METRICS_TOKEN``, sent as a bearer token) and is off without one. A scrape
+does not grow with the job table's history: the jobs by status are counters the
+database keeps as jobs change (``domain.models.JobCount``), and every other figure is
+a window of an index (the RUNNING jobs, the failures of the last day, the starts of
+the last hour, the PENDING chunks). A snapshot still serves every scrape for
 ``JOBTOWER_METRICS_CACHE_SECONDS``, so many scrapers cost the database what one does.
 """
 
@@ -18,7 +21,8 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -42,11 +46,16 @@ from domain.access import Actor, Role
 from domain.clock import utcnow
 from gql.http import APPLICATION_JSON, error_body
 from domain.liveops import (
+    FAILED_WINDOW,
     WAIT_WINDOW,
-    LiveOps,
+    StatusCount,
     WaitHistogram,
-    live_ops_summary,
+    failed_jobs,
+    fold_job_counts,
+    platform_job_counts,
+    queue_depth,
     records_processed,
+    stalled_jobs,
     wait_histogram,
 )
 from workers.dispatcher import live_worker_slots
@@ -58,6 +67,9 @@ WAIT_BUCKETS = (1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"
 
+# Each API process folds the job count changes this often, so they stay few while nobody scrapes.
+FOLD_SECONDS = 60.0
+
 # Metrics see every tenant; the tenant id is not used by a platform actor.
 PLATFORM = Actor(tenant_id=0, role=Role.PLATFORM, name="metrics")
 
@@ -65,7 +77,11 @@ PLATFORM = Actor(tenant_id=0, role=Role.PLATFORM, name="metrics")
 @dataclass(frozen=True)
 class Snapshot:
     taken_at: float  # Unix time
-    live_ops: LiveOps
+    counts: tuple[StatusCount, ...]
+    stalled: int
+    failed_last_24h: int
+    queue_depth: int
+    workers_online: int
     waits: WaitHistogram
     records_processed: int
 
@@ -78,9 +94,14 @@ class JobtowerCollector(Collector):
 
     async def refresh(self, redis: Redis) -> None:
         now = utcnow()
+        workers_online = await _workers_online(redis)
         self._snapshot = Snapshot(
             taken_at=now.timestamp(),
-            live_ops=await live_ops_summary(PLATFORM, await _workers_online(redis), now=now),
+            counts=await platform_job_counts(),
+            stalled=await stalled_jobs(PLATFORM, workers_online, now),
+            failed_last_24h=await failed_jobs(PLATFORM, since=now - FAILED_WINDOW),
+            queue_depth=await queue_depth(PLATFORM),
+            workers_online=workers_online,
             waits=await wait_histogram(PLATFORM, since=now - WAIT_WINDOW, bounds=WAIT_BUCKETS),
             records_processed=await records_processed(),
         )
@@ -88,43 +109,44 @@ class JobtowerCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         if self._snapshot is None:
             return
-        ops, waits = self._snapshot.live_ops, self._snapshot.waits
+        snapshot = self._snapshot
+        waits = snapshot.waits
         yield GaugeMetricFamily(
             "jobtower_job_figures_taken_at_seconds",
             "When the job figures below were read from the database (Unix time); scrapes in between "
             "share them.",
-            value=self._snapshot.taken_at,
+            value=snapshot.taken_at,
         )
         jobs = GaugeMetricFamily(
             "jobtower_jobs", "Jobs by status (every tenant; hidden jobs left out).", labels=["status"]
         )
-        for entry in ops.counts:
+        for entry in snapshot.counts:
             jobs.add_metric([entry.status.value], entry.count)
         yield jobs
         yield GaugeMetricFamily(
             "jobtower_jobs_stalled",
             "RUNNING jobs without progress past their type's threshold, or with no worker online.",
-            value=ops.stalled,
+            value=snapshot.stalled,
         )
         yield GaugeMetricFamily(
             "jobtower_jobs_failed_last_24h",
             "Jobs that failed in the last 24 hours.",
-            value=ops.failed_last_24h,
+            value=snapshot.failed_last_24h,
         )
         yield GaugeMetricFamily(
             "jobtower_queue_depth",
             "Chunks queued or ready to run: PENDING chunks of jobs that may run.",
-            value=ops.queue_depth,
+            value=snapshot.queue_depth,
         )
         yield GaugeMetricFamily(
             "jobtower_workers_online",
             "Worker processes with a live heartbeat.",
-            value=ops.workers_online,
+            value=snapshot.workers_online,
         )
         yield CounterMetricFamily(
             "jobtower_records_processed",
             "Records processed by every tenant, as counted against the plan limits.",
-            value=self._snapshot.records_processed,
+            value=snapshot.records_processed,
         )
         yield HistogramMetricFamily(
             "jobtower_jobs_started_last_hour_wait_seconds",
@@ -149,6 +171,27 @@ async def _workers_online(redis: Redis) -> int:
         log.warning("Redis unreachable: reporting no worker online")
         return 0
     return workers
+
+
+@asynccontextmanager
+async def folding_job_counts(every: float = FOLD_SECONDS) -> AsyncIterator[None]:
+    """While open, folds the job count changes every ``every`` seconds (a scrape folds too)."""
+
+    async def fold_forever() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await fold_job_counts()
+            except Exception:  # a database hiccup: the next fold takes these changes too
+                log.exception("folding the job count changes failed")
+
+    task = asyncio.create_task(fold_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 class Metrics:

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # requests in flight at once, and requests per minute. Past either, 429 and Retry-After.
     max_concurrent_requests: int = Field(default=8, ge=1)
     max_requests_per_minute: int = Field(default=1_200, ge=1)
+    # The same per tenant, all its tokens together: a tenant that makes many tokens does not
+    # multiply its share of the API.
+    max_tenant_concurrent_requests: int = Field(default=32, ge=1)
+    max_tenant_requests_per_minute: int = Field(default=6_000, ge=1)
     # Ceilings on every tenant, whatever its plan: the records one job may ask for at
     # admission, and the root jobs one tenant may have admitted per minute (PLAN_LIMIT past them).
     max_records_per_job: int = Field(default=1_000_000, ge=1)
@@ -82,8 +86,9 @@ class Settings(BaseSettings):
     # one installation needs the same one (ids it gave out must still open). Unset, it is made
     # on first start in ``data_dir`` (the embedded default, or one API host).
     id_secret: SecretStr | None = None
-    # WebSocket clients: connections and active subscriptions per principal in one API
-    # process, and how often a connection rechecks its token (revoked, role changed).
+    # WebSocket clients: connections and active subscriptions per principal over every API
+    # process (leases in Redis), and how often a process renews those leases and rechecks its
+    # connections' tokens (revoked, role changed); a dead process's leases end after three.
     ws_max_connections: int = Field(default=20, ge=1)
     ws_max_subscriptions: int = Field(default=100, ge=1)
     ws_recheck_seconds: float = Field(default=5.0, gt=0)

@@ -31,7 +31,9 @@ from starlette.routing import Route
 
 from domain.clock import month_of
 from domain.statuses import JobStatus
-from jobtower.metrics import Metrics, RequestMetricsMiddleware
+from domain.models import Job, JobCountChange
+from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
+from tests.cluster import wait_until
 from tests.cli import Jobtower, clean_environment, console_script
 from tests.databases import fresh_postgres_database
 from tests.services import free_port
@@ -426,3 +428,15 @@ async def test_the_middleware_names_path_templates_and_counts_failures():
         )
 
     assert (observed("GET", "200"), observed("OTHER", "405"), observed("GET", "500")) == (3, 1, 1)
+
+
+async def test_job_count_changes_are_folded_while_nobody_scrapes(acme):
+    await Job.create(tenant_id=acme.tenant.id, type=TYPE, name=TYPE, chunk_size=10)
+    assert await JobCountChange.exists()
+
+    async with folding_job_counts(every=0.05):
+        await wait_until(_no_changes_left, timeout=10, what="the changes to be folded")
+
+
+async def _no_changes_left() -> bool:
+    return not await JobCountChange.exists()

@@ -64,3 +64,24 @@ def requests_in_flight(principal: str) -> str:
 def requests_this_minute(principal: str) -> str:
     """How many GraphQL requests a principal sent in the current window; expires with the window."""
     return f"{PREFIX}:api:principal:{principal}:requests"
+
+
+def tenant_requests_in_flight(tenant_id: int) -> str:
+    """The GraphQL requests of all of a tenant's tokens being answered, with when each expires."""
+    return f"{PREFIX}:api:tenant:{tenant_id}:in-flight"
+
+
+def tenant_requests_this_minute(tenant_id: int) -> str:
+    """How many GraphQL requests all of a tenant's tokens sent in the current window."""
+    return f"{PREFIX}:api:tenant:{tenant_id}:requests"
+
+
+def websocket_connections(principal_id: int) -> str:
+    """A principal's open GraphQL WebSockets, on any API process, each scored by when its lease ends."""
+    return f"{PREFIX}:ws:principal:{principal_id}:connections"
+
+
+def websocket_operations(principal_id: int) -> str:
+    """A principal's active operations over its WebSockets, on any API process, each scored by
+    when its lease ends."""
+    return f"{PREFIX}:ws:principal:{principal_id}:operations"

@@ -3,7 +3,9 @@
 The page is one ``index.html`` answered for any GET that wants HTML and is no API path, so a
 deep link or a reload lands on the same screen. It is never cached (a new build is picked up
 at once); the assets it names carry a content hash and are cached for a year. A strict
-Content-Security-Policy allows nothing but this origin: no inline script or style, no CDN.
+Content-Security-Policy allows nothing but this origin: no inline script or style, no CDN, and
+no framing (``frame-ancestors``, and ``X-Frame-Options`` for browsers that predate it). The same
+build holds GraphiQL's page (``jobtower.graphiql``), served with the same headers.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ missing), or build it alone with <code>bash scripts/build-console</code>, then r
 """
 
 
-def content_security_policy(request: Request) -> str:
+def content_security_policy(request: Request, *, editor_styles: bool = False) -> str:
+    """This origin only. ``editor_styles`` is what GraphiQL's editor needs, for styles alone:
+    Monaco writes style attributes and elements at run time, and GraphiQL's stylesheet embeds
+    its fonts as ``data:`` URLs. Scripts come from this origin's files either way."""
     # 'self' covers same-origin WebSockets in current browsers; the ws: URL is named too for
     # those that read the CSP2 rule (http(s) sources only).
     socket = f"{'wss' if request.url.scheme == 'https' else 'ws'}://{request.url.netloc}"
@@ -41,7 +46,8 @@ def content_security_policy(request: Request) -> str:
         (
             "default-src 'self'",
             "script-src 'self'",
-            "style-src 'self'",
+            "style-src 'self' 'unsafe-inline'" if editor_styles else "style-src 'self'",
+            "font-src 'self' data:" if editor_styles else "font-src 'self'",
             "img-src 'self' data:",
             f"connect-src 'self' {socket}",
             "object-src 'none'",
@@ -52,10 +58,11 @@ def content_security_policy(request: Request) -> str:
     )
 
 
-def _page_headers(request: Request) -> dict[str, str]:
+def page_headers(request: Request, *, editor_styles: bool = False) -> dict[str, str]:
     return {
         "Cache-Control": PAGE_CACHE,
-        "Content-Security-Policy": content_security_policy(request),
+        "Content-Security-Policy": content_security_policy(request, editor_styles=editor_styles),
+        "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
     }
@@ -66,8 +73,8 @@ async def console_page(request: Request) -> Response:
         # Not a browser opening a page: an unknown API or file path stays a plain 404.
         return PlainTextResponse("Not Found", status_code=404)
     if not INDEX.is_file():
-        return HTMLResponse(NOT_BUILT, status_code=503, headers=_page_headers(request))
-    return FileResponse(INDEX, media_type="text/html", headers=_page_headers(request))
+        return HTMLResponse(NOT_BUILT, status_code=503, headers=page_headers(request))
+    return FileResponse(INDEX, media_type="text/html", headers=page_headers(request))
 
 
 class HashedAssets(StaticFiles):
@@ -79,6 +86,9 @@ class HashedAssets(StaticFiles):
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["Cache-Control"] = ASSET_CACHE
         response.headers["X-Content-Type-Options"] = "nosniff"
+        # A worker script (GraphiQL's editors) runs under the policy of its own response.
+        response.headers["Content-Security-Policy"] = content_security_policy(Request(scope))
+        response.headers["X-Frame-Options"] = "DENY"
         return response
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.health import is_stalled
-from domain.liveops import LISTED_JOBS, StatusCount, live_ops_summary
+from domain.liveops import LISTED_JOBS, StatusCount, live_ops_summary, platform_job_counts
 from domain.models import Chunk, Job, Tenant
 from domain.registry import JobType, Step, registry
 from domain.statuses import ChunkStatus, JobStatus
@@ -238,3 +239,25 @@ async def test_the_platform_sees_every_tenant(acme, make_tenant):
     assert after.queue_depth - before.queue_depth == 1
     assert for_acme.counts == counts(RUNNING=1)
     assert (for_acme.failed_last_24h, for_acme.queue_depth) == (0, 0)
+
+
+async def counted_by_scanning() -> tuple[StatusCount, ...]:
+    return (await live_ops_summary(platform(), workers_online=1, now=NOW)).counts
+
+
+async def test_the_platform_counts_follow_every_change_of_a_job_whatever_the_statement(acme):
+    moved = await job(acme.tenant, JobStatus.PENDING)
+    shown = await job(acme.tenant, JobStatus.PENDING, hidden=True)
+    deleted = await job(acme.tenant, JobStatus.FINISHED, ended=MINUTE)
+    dismissed = await job(acme.tenant, JobStatus.RUNNING, progress=MINUTE)
+    assert await platform_job_counts() == await counted_by_scanning()
+
+    await Job.filter(id=moved.id).update(status=JobStatus.RUNNING)
+    await Job.filter(id=shown.id).update(hidden=False)
+    await Job.filter(id=deleted.id).delete()
+    await Job.filter(id=dismissed.id).update(hidden=True, status=JobStatus.STOPPING)
+    await Job.filter(id=moved.id).update(name="renamed")  # no status or hidden change: no count
+
+    # Two reads at once (two API processes scraped together) fold each change once.
+    first, second = await asyncio.gather(platform_job_counts(), platform_job_counts())
+    assert first == second == await counted_by_scanning()

@@ -81,17 +81,22 @@ def test_every_list_without_a_page_has_a_size_the_cost_counts():
 
 LIMITED_CONCURRENCY = 1
 LIMITED_PER_MINUTE = 5
+# All of one tenant's tokens together.
+TENANT_CONCURRENCY = 2
+TENANT_PER_MINUTE = 8
 
 
 @pytest.fixture(scope="module")
 def limited_url(database: str, request: pytest.FixtureRequest, redis_url: str, tmp_path_factory) -> Iterator[str]:
-    """``jobtower api`` with small per-principal limits."""
+    """``jobtower api`` with small per-principal and per-tenant limits."""
     env = clean_environment() | {
         "DATABASE_URL": request.getfixturevalue(f"{database}_url"),
         "REDIS_URL": redis_url,
         "JOBTOWER_JOB_TYPES": json.dumps(["tests.job_types"]),
         "JOBTOWER_MAX_CONCURRENT_REQUESTS": str(LIMITED_CONCURRENCY),
         "JOBTOWER_MAX_REQUESTS_PER_MINUTE": str(LIMITED_PER_MINUTE),
+        "JOBTOWER_MAX_TENANT_CONCURRENT_REQUESTS": str(TENANT_CONCURRENCY),
+        "JOBTOWER_MAX_TENANT_REQUESTS_PER_MINUTE": str(TENANT_PER_MINUTE),
         "PYTHONUNBUFFERED": "1",
     }
     with api_process(env, tmp_path_factory.mktemp("limited-api") / "api.log") as port:
@@ -99,18 +104,27 @@ def limited_url(database: str, request: pytest.FixtureRequest, redis_url: str, t
 
 
 @pytest.fixture
-async def limited(limited_url: str, make_tenant) -> AsyncIterator[TenantApi]:
+async def limited(limited_url: str, make_tenant, redis) -> AsyncIterator[TenantApi]:
     async with httpx.AsyncClient(base_url=limited_url, timeout=30) as client:
-        yield TenantApi(client, (await make_tenant()).tenant)
+        yield TenantApi(client, await uncounted_tenant(make_tenant, redis))
 
 
-def assert_rate_limited(response: httpx.Response, limit: int) -> None:
+async def uncounted_tenant(make_tenant, redis):
+    """A new tenant whose id the other backend's tenants may have had: its counts start at zero
+    in the Redis both backends' tests share."""
+    tenant = (await make_tenant()).tenant
+    await redis.delete(keys.tenant_requests_in_flight(tenant.id), keys.tenant_requests_this_minute(tenant.id))
+    return tenant
+
+
+def assert_rate_limited(response: httpx.Response, limit: int, scope: str = "TOKEN") -> None:
     assert response.status_code == 429, response.text
     assert int(response.headers["retry-after"]) >= 1
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "RATE_LIMITED"
     assert error["extensions"]["jobtowerCode"] == "RATE_LIMITED"
     assert error["extensions"]["limit"] == limit
+    assert error["extensions"]["scope"] == scope
     assert error["extensions"]["retryAfterSeconds"] == int(response.headers["retry-after"])
 
 
@@ -159,6 +173,56 @@ async def test_a_principal_with_a_request_in_flight_past_its_concurrency_is_refu
     assert others.status_code == 200
     assert first.status_code == 200, first.text
     assert first.json() == {"data": {"viewer": {"name": "viewer of " + limited.tenant.slug}}}
+    assert after.status_code == 200
+
+
+async def test_a_tenants_tokens_together_stay_under_its_ceiling_and_other_tenants_do_not_notice(
+    limited: TenantApi, make_tenant, redis
+):
+    first, second = await limited.as_(Role.VIEWER), await limited.as_(Role.OPERATOR)
+    elsewhere = await TenantApi(limited.http, await uncounted_tenant(make_tenant, redis)).as_(Role.VIEWER)
+
+    answers = [await first.post("{ viewer { name } }") for _ in range(LIMITED_PER_MINUTE)]
+    answers += [await second.post("{ viewer { name } }") for _ in range(TENANT_PER_MINUTE - LIMITED_PER_MINUTE)]
+    refused = await second.post("{ viewer { name } }")  # under its own limit, past its tenant's
+    other = await elsewhere.post("{ viewer { name } }")
+
+    assert [answer.status_code for answer in answers] == [200] * TENANT_PER_MINUTE
+    assert_rate_limited(refused, TENANT_PER_MINUTE, scope="TENANT")
+    assert "from this tenant's tokens together" in refused.json()["errors"][0]["message"]
+    assert other.status_code == 200
+
+
+async def test_a_tenants_tokens_together_hold_only_so_many_requests_in_flight(limited: TenantApi, redis):
+    tokens = [await limited.as_(role) for role in (Role.VIEWER, Role.OPERATOR, Role.ADMIN)]
+    bodies_may_end = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ viewer '
+        await bodies_may_end.wait()
+        yield b'{ name } }"}'
+
+    held = [
+        asyncio.create_task(
+            api.http.post("/graphql", content=slow_body(), headers={**api.headers(), "content-type": "application/json"})
+        )
+        for api in tokens[:TENANT_CONCURRENCY]
+    ]
+    try:
+        in_flight = keys.tenant_requests_in_flight(limited.tenant.id)
+
+        async def all_held() -> bool:
+            return await redis.zcard(in_flight) == TENANT_CONCURRENCY
+
+        await wait_until(all_held, timeout=10, what="the held requests to count")
+        refused = await tokens[-1].post("{ viewer { name } }")
+    finally:
+        bodies_may_end.set()
+    answered = [await request for request in held]
+    after = await tokens[-1].post("{ viewer { name } }")
+
+    assert_rate_limited(refused, TENANT_CONCURRENCY, scope="TENANT")
+    assert [answer.status_code for answer in answered] == [200] * TENANT_CONCURRENCY
     assert after.status_code == 200
 
 
