@@ -1,6 +1,6 @@
 """The Jobs page's run list in Chromium, scrolled through 10,000 runs: frame times, long tasks, DOM size.
 
-    .venv/bin/python -m bench.console_scroll [--jobs 10000] [--step 400]
+    .venv/bin/python -m bench.console_scroll [--jobs 10000] [--step 400] [--profile FILE]
 
 It seeds a throwaway PostgreSQL as ``bench.console`` does (``--jobs`` jobs, one of them with
 10,000 records; no workers, so nothing moves), starts a real ``jobtower api`` serving the built
@@ -13,6 +13,10 @@ console, and opens the Jobs page in the system's Chromium, signed in with a view
   and elements the document held at once, the JS heap at the end, the renderer's CPU, the
   pages of runs read (time to first byte in the page), and where the renderer's main thread
   spent its time (Chromium's ``Performance.getMetrics``: script, style, layout, all tasks).
+
+``--profile FILE`` also records a CPU profile of the renderer's main thread while it scrolls
+(Chromium's ``Profiler``; FILE opens in Chrome's DevTools) and prints the functions it spent the
+most time in (build the console with ``--minify false`` to read their names).
 
 Targets: no task over 200 ms while scrolling, and a DOM that stays the size of a screen. It is
 a benchmark, not a test: it prints figures and exits non-zero when the page does not show what
@@ -94,7 +98,7 @@ SCROLL = """async ([step, limitMs]) => {
 }"""
 
 
-def measure(url: str, token: str, step: int) -> dict[str, Any]:
+def measure(url: str, token: str, step: int, profile: Path | None) -> dict[str, Any]:
     pages: list[float] = []
 
     def page_time(request: Any) -> None:
@@ -117,7 +121,13 @@ def measure(url: str, token: str, step: int) -> dict[str, Any]:
         figures = {}
         for name, pixels, limit in (("idle", 0, IDLE_MS), ("scroll", step, SCROLL_LIMIT_MS)):
             before, spent = renderer_cpu_seconds(processes), main_thread_seconds(main_thread)
+            profiling = profile is not None and name == "scroll"
+            if profiling:
+                main_thread.send("Profiler.enable")
+                main_thread.send("Profiler.start")
             figures[name] = page.evaluate(SCROLL, [pixels, limit])
+            if profiling:
+                figures["profile"] = main_thread.send("Profiler.stop")["profile"]
             figures[name]["cpu_s"] = renderer_cpu_seconds(processes) - before
             after = main_thread_seconds(main_thread)
             figures[name]["main_s"] = {key: after[key] - spent[key] for key in after}
@@ -129,19 +139,37 @@ def measure(url: str, token: str, step: int) -> dict[str, Any]:
     return figures
 
 
+def hottest(profile: dict[str, Any], shown: int = 20) -> str:
+    """The functions the profile spent the most time in, their own time (not their callees')."""
+    nodes = {node["id"]: node["callFrame"] for node in profile["nodes"]}
+    spent: dict[str, float] = {}
+    for node_id, delta in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        frame = nodes[node_id]
+        place = f"{frame['functionName'] or '(anonymous)'} {Path(frame['url']).name}:{frame['lineNumber'] + 1}"
+        spent[place] = spent.get(place, 0.0) + delta / 1000
+    total = sum(spent.values())
+    lines = [f"  CPU profile of the scroll, {total / 1000:.1f} s sampled; own time:"]
+    for place, ms in sorted(spent.items(), key=lambda item: -item[1])[:shown]:
+        lines.append(f"    {ms / total:6.1%}  {ms / 1000:6.1f} s  {place.strip()}")
+    return "\n".join(lines)
+
+
 def main_thread_seconds(session: CDPSession) -> dict[str, float]:
     metrics = {metric["name"]: metric["value"] for metric in session.send("Performance.getMetrics")["metrics"]}
     return {label: metrics[name] for name, label in MAIN_THREAD.items()}
 
 
-def run(jobs: int, step: int) -> int:
+def run(jobs: int, step: int, profile: Path | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="jobtower-bench-") as folder, postgres_server() as database_url:
         with EmbeddedRedis(Path(folder) / "redis") as redis_server:
             token, _, seconds = asyncio.run(seed(database_url, RECORDS, jobs))
             print(f"seeded {jobs:,} jobs in PostgreSQL in {seconds:.1f} s", flush=True)
             env = clean_environment() | {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url}
             with api_process(env, Path(folder) / "api.log") as port:
-                figures = measure(f"http://127.0.0.1:{port}", token, step)
+                figures = measure(f"http://127.0.0.1:{port}", token, step, profile)
+    if profile is not None:
+        profile.write_text(json.dumps(figures["profile"]))
+        print(hottest(figures["profile"]))
     return report(figures, step)
 
 
@@ -185,10 +213,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs in the list")
     parser.add_argument("--step", type=int, default=400, help="px the list scrolls a frame")
+    parser.add_argument("--profile", type=Path, help="write a CPU profile of the scroll here (.cpuprofile)")
     args = parser.parse_args()
     if args.jobs < 100 or args.step < 1:
         parser.error("--jobs must be at least 100 and --step at least 1")
-    raise SystemExit(run(args.jobs, args.step))
+    raise SystemExit(run(args.jobs, args.step, args.profile))
 
 
 if __name__ == "__main__":

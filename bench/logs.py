@@ -50,6 +50,7 @@ from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Job
 from domain.statuses import JobStatus
 from domain.tenants import create_tenant, create_token
+from jobtower.settings import settings
 from tests.cli import clean_environment, console_script
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.services import free_port, postgres_server, wait_for_port
@@ -231,7 +232,13 @@ def run(lines: int, step: int, live: int) -> int:
             with open(log, "w") as output:
                 api = subprocess.Popen(
                     [console_script("jobtower"), "api", "--host", "127.0.0.1", "--port", str(port)],
-                    env=clean_environment() | {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url},
+                    env=clean_environment()
+                    | {
+                        "DATABASE_URL": database_url,
+                        "REDIS_URL": redis_server.url,
+                        # The API opens the ids this process seals (_global_id): the same secret.
+                        "JOBTOWER_ID_SECRET": settings.resolved_id_secret().decode(),
+                    },
                     stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 )
             try:

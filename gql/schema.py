@@ -24,6 +24,7 @@ from gql.fanout import SharedEventExecution
 from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
 from gql.jobs.subscriptions import JobSubscriptions
+from gql.live.subscriptions import LiveSubscriptions
 from gql.logs.subscriptions import LogSubscriptions
 from gql.ops.subscriptions import OpsSubscriptions
 from gql.nodes import NodeQueries
@@ -53,7 +54,7 @@ class Mutation(JobMutations, ScheduleMutations, TenantMutations, BulkMutations):
 
 
 @strawberry.type
-class Subscription(JobSubscriptions, LogSubscriptions, OpsSubscriptions, BulkSubscriptions):
+class Subscription(JobSubscriptions, LogSubscriptions, OpsSubscriptions, BulkSubscriptions, LiveSubscriptions):
     pass
 
 

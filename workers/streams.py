@@ -24,7 +24,9 @@ a few times a second.
 Mailboxes are bounded. One that overflows drops what it holds and is marked
 ``lost``, so a slow subscriber never holds up the others; it catches up from
 the database, which keeps every job event and log line. A Redis outage is
-reported to every mailbox the same way. What a subscriber makes of the entries
+reported to every mailbox the same way, and to whoever watches whether entries can be read
+at all (``readable_changes``: a live screen says its updates are held up rather than
+"live" while they are). What a subscriber makes of the entries
 is its own business; the streams Jobtower writes, and how to read them, are at
 the end of this module.
 """
@@ -36,7 +38,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -219,6 +221,10 @@ class StreamHub:
         self._delivering: dict[str, asyncio.Task[None]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        # Whether the last read of the streams succeeded; ``_turned`` is set, and replaced, when
+        # that changes.
+        self._readable = True
+        self._turned = asyncio.Event()
 
     async def subscribe(
         self, streams: Mapping[str, StreamKind], accept: Accept | None = None, prepare: Prepare | None = None
@@ -267,6 +273,23 @@ class StreamHub:
                 for slot in [slot for slot in self._held if slot[0] == stream]:
                     self._held.pop(slot)[1].cancel()
 
+    async def readable_changes(self) -> AsyncIterator[bool]:
+        """Whether the streams can be read now, then again each time that changes."""
+        self._start_reader()
+        told = None
+        while True:
+            turned = self._turned
+            if self._readable != told:
+                told = self._readable
+                yield told
+            await turned.wait()
+
+    def _set_readable(self, readable: bool) -> None:
+        if readable != self._readable:
+            self._readable = readable
+            self._turned.set()
+            self._turned = asyncio.Event()
+
     @property
     def streams_read(self) -> int:
         return len(self._positions)
@@ -313,16 +336,20 @@ class StreamHub:
         while not self._closed:
             streams = {**self._positions, self._wake_stream: self._wake_position}
             try:
-                replies = await self.redis.xread(streams, count=READ_BATCH, block=self.block_ms)
+                # After a failure the read does not block: it says at once that Redis is back.
+                block = None if failures else self.block_ms
+                replies = await self.redis.xread(streams, count=READ_BATCH, block=block)
             except (RedisError, OSError) as error:
                 if self._closed:
                     return
                 failures += 1
                 if failures == 1:
                     log.warning("reading the event streams failed: %s; subscribers catch up from the database", error)
+                self._set_readable(False)
                 self._lose_all()
                 await asyncio.sleep(min(2.0, 0.05 * 2**failures))
                 continue
+            self._set_readable(True)
             if failures:
                 log.info("reading the event streams again after %s failures", failures)
                 failures = 0

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Locator, expect
 
 from tests.cluster import FAST_SETTINGS, Cluster
-from tests.console.conftest import Served, Tab, finished
+from tests.console.conftest import Served, Tab, eventually, finished
 from tests.services import free_port
 from workers.redis_server import EmbeddedRedis
 
@@ -34,6 +34,11 @@ SCROLL_TO_THE_END = """position => {
     const box = document.querySelector(".run-scroll");
     box.scrollTop = box.scrollHeight;
     return box.querySelector(`li[aria-posinset="${position}"]`) !== null;
+}"""
+# True once the progress bar labelled `label` shows at least `done` records done.
+SHOWS_AT_LEAST = """([label, done]) => {
+    const bar = document.querySelector(`[role="progressbar"][aria-label="${label}"]`);
+    return Number(bar?.getAttribute("aria-valuenow")) >= done;
 }"""
 LISTED = """query ($search: String) { jobs(first: 100, filter: {search: $search}) {
   edges { node { name status } } } }"""
@@ -182,6 +187,25 @@ def test_redis_restarted_under_an_open_console_it_shows_what_happened_meanwhile(
     with deployment.redis_down():
         newcomers = start_newcomers(deployment.bots, name)
     shows_what_happened_meanwhile(tab, deployment.bots, name, listed, newcomers)
+
+
+def test_redis_stopped_under_an_open_console_the_header_says_so_until_events_flow_again(
+    tab: Tab, deployment: Deployment
+):
+    name = "redis interruption"
+    listed = listed_before_an_outage(tab, name)
+    progress = tab.run(f"{name} running").get_by_role("progressbar")
+    with deployment.redis_down():
+        expect(listed.updates).to_have_text("Interrupted")
+        shown = int(progress.get_attribute("aria-valuenow") or 0)
+        # The worker goes on with the chunk it holds; none of its progress can reach the page.
+        meanwhile = eventually(
+            lambda: (done := deployment.bots.job(listed.running)["progress"]["done"]) > shown and done,
+            "progress made while Redis is away",
+            timeout=RECOVERY_SECONDS,
+        )
+    expect(listed.updates).to_have_text("Live", timeout=RECOVERY_SECONDS * 1000)
+    tab.page.wait_for_function(SHOWS_AT_LEAST, arg=[f"Progress of {name} running", meanwhile], polling=100)
 
 
 def test_a_list_scrolled_past_what_one_query_returns_still_catches_up_after_a_restart(

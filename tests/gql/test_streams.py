@@ -26,6 +26,7 @@ from tests.gql.live import live_redis_url, redis, relay_all, relay_nothing_so_fa
 from tests.workers.support import start
 from workers.events import JobEventMessage
 from workers.progress import ProgressPublisher
+from workers.redis_server import EmbeddedRedis
 from workers.streams import StreamHub, StreamKind, close_hub
 
 
@@ -251,3 +252,21 @@ async def test_a_log_subscriber_reads_once_per_flush_with_lines_it_shows_and_nev
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_the_hub_says_when_redis_cannot_be_read_and_when_it_can_again(tmp_path):
+    own_redis = EmbeddedRedis(tmp_path / "redis")
+    client = Redis.from_url(own_redis.start())
+    hub = StreamHub(client)
+    changes = hub.readable_changes()
+    try:
+        assert await asyncio.wait_for(changes.__anext__(), timeout=30) is True
+        own_redis.stop()
+        assert await asyncio.wait_for(changes.__anext__(), timeout=30) is False
+        own_redis.start()
+        assert await asyncio.wait_for(changes.__anext__(), timeout=30) is True
+    finally:
+        await changes.aclose()
+        await hub.close()
+        await client.aclose()
+        own_redis.stop()

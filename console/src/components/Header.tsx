@@ -25,6 +25,7 @@ const LIVE_LABELS: Record<LiveState, string> = {
   live: "Live",
   paused: "Paused",
   reconnecting: "Reconnecting",
+  interrupted: "Interrupted",
 };
 
 export function Header({ children }: { children?: ComponentChildren }) {

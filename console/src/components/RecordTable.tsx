@@ -27,9 +27,9 @@ type Props = {
 
 export function RecordTable({ records, labelledBy, busy, more, loadMore }: Props) {
   const scroller = useRef<HTMLDivElement>(null);
-  const rows = useVirtualizer<HTMLTableRowElement>(scroller, {
-    count: records.length,
-    key: (index) => records[index]!.id,
+  const rows = useVirtualizer<RunRecord, HTMLTableRowElement>(scroller, {
+    items: records,
+    key: (record) => record.id,
     estimate: ROW_ESTIMATE,
     overscan: OVERSCAN,
   });

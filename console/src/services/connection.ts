@@ -3,7 +3,7 @@
 import { print } from "@0no-co/graphql.web";
 import { signal } from "@preact/signals";
 import { createClient, type Client } from "graphql-ws";
-import type { TadaDocumentNode } from "../graphql";
+import { graphql, type ResultOf, type TadaDocumentNode } from "../graphql";
 
 const TOKEN_KEY = "jobtower.token";
 const ENDPOINT = "/graphql";
@@ -19,13 +19,14 @@ export class ApiError extends Error {
   }
 }
 
-export type LiveState = "idle" | "connecting" | "live" | "paused" | "reconnecting";
+export type LiveState = "idle" | "connecting" | "live" | "paused" | "reconnecting" | "interrupted";
 
 /** The token of this tab's session; sessionStorage, so it never reaches a URL or another tab. */
 export const token = signal<string | null>(sessionStorage.getItem(TOKEN_KEY));
 /** Why the API refused the token (bad, revoked), until the user signs in again. */
 export const rejection = signal<string | null>(null);
-/** The subscription socket: Live, Paused while the tab is hidden, Reconnecting after a drop. */
+/** The subscription socket: Live, Paused while the tab is hidden, Reconnecting after a drop,
+ * Interrupted while the API says no event can reach it (its Redis is unreachable). */
 export const liveState = signal<LiveState>("idle");
 
 export function setToken(value: string): void {
@@ -107,6 +108,15 @@ type Live = {
   stop?: () => void;
 };
 
+// Whether events reach the API's subscriptions: Live is the API's word for it, not a guess.
+const LiveStatus = graphql(`
+  subscription LiveStatus {
+    liveStatus {
+      eventsFlowing
+    }
+  }
+`);
+
 const subscriptions = new Set<Live>();
 let client: Client | null = null;
 let reconnectAttempt = 0;
@@ -167,17 +177,7 @@ function openSocket(): void {
     retryAttempts: 0,
     on: {
       connected: () => {
-        if (client !== socket) return;
-        reconnectAttempt = 0;
-        if (!missedEvents) {
-          liveState.value = "live";
-          return;
-        }
-        missedEvents = false;
-        const catchingUp = [...subscriptions].map((live) => live.sink.resumed());
-        void Promise.allSettled(catchingUp).then(() => {
-          if (client === socket) liveState.value = "live";
-        });
+        if (client === socket) reconnectAttempt = 0;
       },
       closed: (event) => {
         if (client !== socket) return; // closed on purpose
@@ -198,6 +198,37 @@ function openSocket(): void {
   client = socket;
   if (liveState.value !== "reconnecting") liveState.value = "connecting";
   for (const live of subscriptions) attach(socket, live);
+  followLiveStatus(socket);
+}
+
+/** Live once the API says events flow, after catching up with what a drop or an outage missed;
+ * Interrupted while they cannot. The data subscriptions stay open through an outage. */
+function followLiveStatus(socket: Client): void {
+  socket.subscribe<ResultOf<typeof LiveStatus>>(
+    { query: print(LiveStatus) },
+    {
+      next: (result) => {
+        const flowing = result.data?.liveStatus.eventsFlowing;
+        if (client !== socket || flowing === undefined) return;
+        if (!flowing) {
+          missedEvents = true;
+          liveState.value = "interrupted";
+          return;
+        }
+        if (!missedEvents) {
+          liveState.value = "live";
+          return;
+        }
+        missedEvents = false;
+        const catchingUp = [...subscriptions].map((live) => live.sink.resumed());
+        void Promise.allSettled(catchingUp).then(() => {
+          if (client === socket) liveState.value = "live";
+        });
+      },
+      error: () => {},
+      complete: () => {},
+    },
+  );
 }
 
 function closeSocket(): void {

@@ -12,12 +12,27 @@ export function formatCount(value: number): string {
   return count.format(value);
 }
 
+// Moments already formatted, for the day they were formatted on: a list that scrolls draws the
+// same rows again and again, each with three moments.
+const MOMENTS_KEPT = 5000;
+let momentsDay = "";
+const moments = new Map<string, string>();
+
 /** Today's times to the second, older ones with their day. */
 export function formatMoment(iso: string | null | undefined): string {
   if (!iso) return "—";
-  const moment = new Date(iso);
-  const today = new Date();
-  return moment.toDateString() === today.toDateString() ? time.format(moment) : dayAndTime.format(moment);
+  const today = new Date().toDateString();
+  if (today !== momentsDay || moments.size >= MOMENTS_KEPT) {
+    momentsDay = today;
+    moments.clear();
+  }
+  let shown = moments.get(iso);
+  if (shown === undefined) {
+    const moment = new Date(iso);
+    shown = moment.toDateString() === today ? time.format(moment) : dayAndTime.format(moment);
+    moments.set(iso, shown);
+  }
+  return shown;
 }
 
 export function formatDuration(seconds: number | null | undefined): string {

@@ -8,22 +8,22 @@ import {
   observeElementRect,
   type VirtualizerOptions,
 } from "@tanstack/virtual-core";
-import { useLayoutEffect, useReducer, useState } from "preact/hooks";
+import { useLayoutEffect, useMemo, useReducer, useState } from "preact/hooks";
 
-type Options<Row extends Element> = {
-  /** How many rows the list holds. */
-  count: number;
-  /** A row's stable key, so a measured height stays with its row. */
-  key: (index: number) => string;
+type Options<Item, Row extends Element> = {
+  /** What the list holds, in order. */
+  items: readonly Item[];
+  /** An item's stable key, so a measured height stays with its row. */
+  key: (item: Item) => string;
   /** A row's height in px before it is measured. */
   estimate: number;
   /** Rows drawn beyond each edge of the box. */
   overscan: number;
 } & Pick<VirtualizerOptions<HTMLDivElement, Row>, "anchorTo">;
 
-export function useVirtualizer<Row extends Element>(
+export function useVirtualizer<Item, Row extends Element>(
   scroller: { current: HTMLDivElement | null },
-  { count, key, estimate, overscan, ...rest }: Options<Row>,
+  { items, key, estimate, overscan, ...rest }: Options<Item, Row>,
 ): Virtualizer<HTMLDivElement, Row> {
   const [, redraw] = useReducer((drawn: number) => drawn + 1, 0);
   const [virtual] = useState(
@@ -40,7 +40,10 @@ export function useVirtualizer<Row extends Element>(
         onChange: () => redraw(0),
       }),
   );
-  virtual.setOptions({ ...virtual.options, count, getItemKey: key, ...rest });
+  // A new key function makes the virtualizer lay out every row again, all 10,000 of them: it
+  // changes only with the items, not at every redraw while scrolling.
+  const getItemKey = useMemo(() => (index: number) => key(items[index]!), [items]);
+  virtual.setOptions({ ...virtual.options, count: items.length, getItemKey, ...rest });
   useLayoutEffect(() => virtual._didMount(), []);
   useLayoutEffect(() => virtual._willUpdate());
   return virtual;

@@ -17,6 +17,7 @@ import {
   newerRemain,
   olderRemain,
   pauseFollowing,
+  type HeldLine,
   type LogLine,
 } from "../../stores/logs";
 import { navigate, route, withParams } from "../../stores/route";
@@ -40,9 +41,9 @@ export function LogView({ labelledBy }: { labelledBy: string }) {
   const follow = following.value;
   // While the reader reads back, the line in view stays in place as lines are added or dropped at
   // either end; while following, the view is kept at the end, and anchoring a line would pull it back.
-  const rows = useVirtualizer<HTMLLIElement>(scroller, {
-    count: held.length,
-    key: (index) => held[index]!.line.id,
+  const rows = useVirtualizer<HeldLine, HTMLLIElement>(scroller, {
+    items: held,
+    key: (entry) => entry.line.id,
     estimate: ROW_ESTIMATE,
     overscan: OVERSCAN,
     anchorTo: follow ? "start" : "end",

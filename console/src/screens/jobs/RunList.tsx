@@ -29,8 +29,9 @@ import { currentTimes, timesGrow } from "../../utilities/timings";
 import { useVirtualizer } from "../../utilities/virtual";
 import { BulkBar } from "./BulkBar";
 
-/** A row's height in px without children's progress (.run); rows are measured once drawn. */
-const ROW_ESTIMATE = 112;
+/** A row's height in px without children's progress (.run), as drawn; rows are measured once
+ * drawn, and a row that measures other than its estimate costs the list a second redraw. */
+const ROW_ESTIMATE = 114;
 const OVERSCAN = 6;
 /** The next page is asked for when the drawn rows come this close to the last loaded one. */
 const LOAD_AHEAD = 20;
@@ -44,9 +45,9 @@ export function RunList() {
   const selecting = offered.length > 0;
   const loaded = loadedSelection.value;
   const scroller = useRef<HTMLDivElement>(null);
-  const virtual = useVirtualizer<HTMLLIElement>(scroller, {
-    count: rows.length,
-    key: (index) => rows[index]!.id,
+  const virtual = useVirtualizer<RunRow, HTMLLIElement>(scroller, {
+    items: rows,
+    key: (row) => row.id,
     estimate: ROW_ESTIMATE,
     overscan: OVERSCAN,
   });
