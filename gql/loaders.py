@@ -24,6 +24,7 @@ from domain.progress import Progress, children_progress
 from domain.registry import registry
 from domain.statuses import BulkTargetStatus, RecordStatus
 from domain.sync_sizes import sync_sizes
+from gql.pacing import pace_page
 
 M = TypeVar("M", bound=Model)
 
@@ -216,7 +217,11 @@ async def _records_named(places: Sequence[RecordPlace]) -> list[Record | None]:
 async def load_page(loader: DataLoader[PageKey, PageResult], parent: int, size: int, after: Any) -> PageResult:
     if size == 0:
         return [], await _has_any(loader, parent, after)
-    return await loader.load((parent, size, after))
+    page = await loader.load((parent, size, after))
+    # The pages of every parent arrive in one turn of the event loop: in a heavy operation,
+    # each completes in a turn of its own once the request has had its slice.
+    await pace_page()
+    return page
 
 
 async def _has_any(loader: DataLoader[PageKey, PageResult], parent: int, after: Any) -> bool:
