@@ -15,8 +15,8 @@ tenant's ``{ viewer { name } }`` too, waits for the turn to end. Two bounds:
   in any operation, each record's journey (``pace``). Parts wait only after
   their statements ran: the pages' loaders batched all the parents first. What
   a paced page holds may load in a later turn than its siblings' (a record's
-  ``chunk``), so a heavy operation may send a few more statements; a light one
-  never waits for a page, and its statements do not depend on timing.
+  ``chunk``): loads wait as long as parts of the request wait for their turns
+  (``settled``), so the parts' loads still make one batch, one statement each.
 - **One heavy operation at a time per process.** An operation whose cost (the
   items ``gql.complexity`` counts) passes ``HEAVY_ITEMS`` runs only while no
   other heavy one executes in this process; the others wait their turn (FIFO),
@@ -50,6 +50,20 @@ class Pacer:
         self.heavy = heavy
         self._granted_at: float | None = None
         self._waiting: deque[asyncio.Future[None]] = deque()
+        # Whether the last part let go runs in this turn of the loop, and who waits for the
+        # parts to be done.
+        self._serving = False
+        self._settled: asyncio.Future[None] | None = None
+
+    def pacing(self) -> bool:
+        """Whether parts of the request wait for their turns, or the last of them has this one."""
+        return self._serving or bool(self._waiting)
+
+    async def settled(self) -> None:
+        """Until no part of the request waits for its turn."""
+        if self._settled is None:
+            self._settled = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._settled)
 
     def spent(self) -> bool:
         """Whether the request has used its slice of this turn (or others of its fields wait).
@@ -80,8 +94,13 @@ class Pacer:
             waiter = self._waiting.popleft()
             if not waiter.done():  # a cancelled request's field is gone
                 self._grant()
+                self._serving = True
                 waiter.set_result(None)
                 return
+        self._serving = False
+        if self._settled is not None:
+            self._settled.set_result(None)
+            self._settled = None
 
 
 _pacer: ContextVar[Pacer | None] = ContextVar("jobtower_pacer", default=None)
@@ -99,6 +118,11 @@ async def pace_page() -> None:
     pacer = _pacer.get()
     if pacer is not None and pacer.heavy:
         await pacer.turn()
+
+
+def current_pacer() -> Pacer | None:
+    """The pacer of the operation executing, if any."""
+    return _pacer.get()
 
 
 def behind() -> bool:
