@@ -180,6 +180,11 @@ class GraphQLView(GraphQL[Context, None]):
                     405, "GET only runs queries: send mutations with POST", headers={"Allow": "POST"}
                 ) from None
             raise
+        finally:
+            # graphql-core's execution context is in a reference cycle and holds this context:
+            # the rows its loaders read (a heavy answer's hundreds of thousands of objects) are
+            # let go now, not left to a pass of the garbage collector that stops the loop.
+            context.refresh()
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
@@ -203,6 +208,9 @@ class GraphQLView(GraphQL[Context, None]):
             )
             if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
                 sub_response.status_code = 400
+        # The execution context's cycle holds the result too: the answer's tree goes with the
+        # response, not with the garbage collector.
+        result.data = None
         return response
 
     def create_response(
