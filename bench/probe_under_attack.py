@@ -10,7 +10,8 @@ probing tenant. Then, over HTTP:
 
 * at rest: the probe, ``{ viewer { name } }`` with the other tenant's VIEWER token,
   ``--probes`` times, one every ``--probe-ms``: p50, p99;
-* under attack: the attacking tenant's VIEWER opens ``--sockets`` WebSockets, each with a
+* under attack: the attacking tenant's VIEWERs open ``--sockets`` WebSockets (as many tokens as a
+  principal's limit of connections needs), each with a
   ``jobsChanged`` subscription, and ``--attackers`` loops send the heaviest of ``ATTACKS``
   the API accepts (the first that answers 200 without errors: a journeys query over as many
   records as the cost limit lets through) one after another; the same probe at the same
@@ -43,6 +44,7 @@ from domain.journey import entry
 from domain.models import Job
 from domain.statuses import JobStatus, StepStatus
 from domain.tenants import create_tenant, create_token
+from jobtower.settings import Settings
 from tests.cluster import Cluster, api_process
 
 PROBE = "{ viewer { name } }"
@@ -56,14 +58,20 @@ ATTACKS = [
 ]
 SUBSCRIPTION = "subscription { jobsChanged { seq kind job { id status progress { done } } } }"
 PROTOCOL = Subprotocol("graphql-transport-ws")
+WS_MAX_CONNECTIONS = Settings.model_fields["ws_max_connections"].default
 
 
-async def populate() -> tuple[str, str]:
-    """The attacking tenant's jobs; a VIEWER token of each tenant (attacker, prober)."""
+async def populate(sockets: int) -> tuple[str, list[str], str]:
+    """The attacking tenant's jobs; a VIEWER token of each tenant (attacker, prober), and the
+    attacking tenant's tokens for ``sockets`` WebSockets (a principal may open only so many)."""
     tenant = await create_tenant("attacker")
     await create_tenant("prober")
     attacker = await create_token("attacker", Role.VIEWER, "heavy reader", PrincipalKind.USER)
     prober = await create_token("prober", Role.VIEWER, "probe", PrincipalKind.USER)
+    socket_tokens = [
+        (await create_token("attacker", Role.VIEWER, f"watcher {number}", PrincipalKind.USER)).token
+        for number in range(-(-sockets // WS_MAX_CONNECTIONS))
+    ]
     ended = utcnow()
     started = ended - timedelta(hours=1)
     await Job.bulk_create(
@@ -96,7 +104,7 @@ async def populate() -> tuple[str, str]:
         [started, ended, journey, tenant.id],
     )
     await db.fetch("ANALYZE", [])
-    return attacker.token, prober.token
+    return attacker.token, socket_tokens, prober.token
 
 
 async def probe(client: httpx.AsyncClient) -> float:
@@ -149,7 +157,7 @@ async def bench(database_url: str, redis_url: str, log_dir: Path, args: argparse
     cluster = Cluster(database_url=database_url, redis_url=redis_url, log_dir=log_dir, job_type_modules=("jobtower.demo",))
     async with db.database(database_url, apply_migrations=True):
         began = time.perf_counter()
-        attacker_token, prober_token = await populate()
+        attacker_token, socket_tokens, prober_token = await populate(args.sockets)
         print(f"{JOBS * RECORDS:,} records of {STEPS} steps written in {time.perf_counter() - began:.1f} s", flush=True)
     env = cluster.env()
     with api_process(env, log_dir / "api.log", workers=args.workers) as port:
@@ -171,8 +179,13 @@ async def bench(database_url: str, redis_url: str, log_dir: Path, args: argparse
             stop = asyncio.Event()
             opened, count = asyncio.Event(), [0]
             url = base.replace("http", "ws") + "/graphql"
-            sockets = [asyncio.create_task(socket(url, attacker_token, opened, count, stop)) for _ in range(args.sockets)]
+            sockets = [
+                asyncio.create_task(socket(url, socket_tokens[number % len(socket_tokens)], opened, count, stop))
+                for number in range(args.sockets)
+            ]
             while count[0] < args.sockets:
+                for refused in (task for task in sockets if task.done()):
+                    refused.result()  # raises what refused the socket
                 await asyncio.sleep(0.1)
             outcomes: Counter[str] = Counter()
             attackers = [asyncio.create_task(attack(attacker, query, stop, outcomes)) for _ in range(args.attackers)]

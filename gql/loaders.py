@@ -24,8 +24,11 @@ from domain.progress import Progress, children_progress
 from domain.registry import registry
 from domain.statuses import BulkTargetStatus, RecordStatus
 from domain.sync_sizes import sync_sizes
+from gql.pacing import Pacer, current_pacer, pace_page
 
 M = TypeVar("M", bound=Model)
+K = TypeVar("K")
+V = TypeVar("V")
 
 # (parent id, page size, after) -> (rows, more follow)
 PageKey = tuple[int, int, Any]
@@ -38,12 +41,29 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+class PacedLoader(DataLoader[K, V]):
+    """A DataLoader whose loads wait while parts of a paced request wait for their turns
+    (gql.pacing): each of 100 jobs' pages of chunks completes in a turn of its own, and the
+    records of all their chunks still load in one batch."""
+
+    def load(self, key: K) -> Awaitable[V]:
+        pacer = current_pacer()
+        if pacer is None or not pacer.pacing():
+            return super().load(key)
+        return self._load_when_settled(pacer, key)
+
+    async def _load_when_settled(self, pacer: Pacer, key: K) -> V:
+        while pacer.pacing():
+            await pacer.settled()
+        return await super().load(key)
+
+
 def _by_id(model: type[M], visible: Callable[[M], bool] = lambda _: True) -> DataLoader[int, M | None]:
     async def load(ids: Sequence[int]) -> list[M | None]:
         rows = {row.pk: row for row in await model.filter(id__in=list(ids))}
         return [row if row is not None and visible(row) else None for row in (rows.get(i) for i in ids)]
 
-    return DataLoader(load_fn=load)
+    return PacedLoader(load_fn=load)
 
 
 def _pages(
@@ -70,7 +90,7 @@ def _pages(
                 found[(parent, size, after)] = page
         return [found[key] for key in keys]
 
-    return DataLoader(load_fn=load)
+    return PacedLoader(load_fn=load)
 
 
 def _counts(model: type[Model], parent_column: str, where: str = "", params: Sequence[Any] = ()) -> DataLoader[int, int]:
@@ -78,7 +98,7 @@ def _counts(model: type[Model], parent_column: str, where: str = "", params: Seq
         counts = await count_per_parent(model, parent_column, list(parents), where, params)
         return [counts[parent] for parent in parents]
 
-    return DataLoader(load_fn=load)
+    return PacedLoader(load_fn=load)
 
 
 class Loaders:
@@ -111,13 +131,13 @@ class Loaders:
         self.bulk_error_pages = _pages(BulkTarget, "operation_id", "job_id", where="status = ?", params=refused)
         self.bulk_error_count = _counts(BulkTarget, "operation_id", "status = ?", refused)
         # The record a log line names, by its place (a line's job is one the asker sees).
-        self.log_record: DataLoader[RecordPlace, Record | None] = DataLoader(load_fn=_records_named)
+        self.log_record: DataLoader[RecordPlace, Record | None] = PacedLoader(load_fn=_records_named)
         self._filtered: dict[Hashable, tuple[DataLoader[PageKey, PageResult], DataLoader[int, int]]] = {}
-        self.children_progress: DataLoader[Job, Progress] = DataLoader(
+        self.children_progress: DataLoader[Job, Progress] = PacedLoader(
             load_fn=self._children_progress(actor), cache_key_fn=lambda job: job.id
         )
         # The viewer's tenant's chunk size per job type name.
-        self.sync_size: DataLoader[str, int] = DataLoader(load_fn=self._sync_sizes(actor))
+        self.sync_size: DataLoader[str, int] = PacedLoader(load_fn=self._sync_sizes(actor))
 
         async def load_places(job_ids: Sequence[int]) -> list[QueuePlace | None]:
             places = await queue_places(job_ids, await worker_slots(), now())
@@ -132,9 +152,9 @@ class Loaders:
             return [found.get(chunk.id) for chunk in chunks]
 
         # A PENDING job's place in line; the queue is read, and its claims replayed, once per batch.
-        self.queue_place: DataLoader[int, QueuePlace | None] = DataLoader(load_fn=load_places)
-        self.waiting_records: DataLoader[int, WaitingRecords | None] = DataLoader(load_fn=load_waiting)
-        self.records_in_flight: DataLoader[Chunk, InFlight | None] = DataLoader(
+        self.queue_place: DataLoader[int, QueuePlace | None] = PacedLoader(load_fn=load_places)
+        self.waiting_records: DataLoader[int, WaitingRecords | None] = PacedLoader(load_fn=load_waiting)
+        self.records_in_flight: DataLoader[Chunk, InFlight | None] = PacedLoader(
             load_fn=load_in_flight, cache_key_fn=lambda chunk: chunk.id
         )
 
@@ -216,7 +236,11 @@ async def _records_named(places: Sequence[RecordPlace]) -> list[Record | None]:
 async def load_page(loader: DataLoader[PageKey, PageResult], parent: int, size: int, after: Any) -> PageResult:
     if size == 0:
         return [], await _has_any(loader, parent, after)
-    return await loader.load((parent, size, after))
+    page = await loader.load((parent, size, after))
+    # The pages of every parent arrive in one turn of the event loop: in a heavy operation,
+    # each completes in a turn of its own once the request has had its slice.
+    await pace_page()
+    return page
 
 
 async def _has_any(loader: DataLoader[PageKey, PageResult], parent: int, after: Any) -> bool:

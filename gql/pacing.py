@@ -8,17 +8,22 @@ heaviest query the cost limit accepts), while every other request, another
 tenant's ``{ viewer { name } }`` too, waits for the turn to end. Two bounds:
 
 - **Slices.** Once a request has used about ``SLICE_SECONDS`` of a turn of the
-  loop (``behind``), each of its records' journeys (the bulk of the heaviest
-  answers: 20 steps a record) waits for a later turn (``pace``), one waiting
-  journey a turn, in the order they asked; the other requests' callbacks run
-  between turns. Only leaves wait: the pages are all read, and their loaders
-  batched, before any of it, so a paced query sends the statements it would
-  have. A light query never waits: it never uses a whole slice.
+  loop (``behind``), what it still has to complete waits for later turns, one
+  waiting part a turn, in the order they asked; the other requests' callbacks
+  run between turns. In a heavy operation, that is each page that arrived with
+  the pages of other parents (``pace_page``: the records of each of 100 jobs);
+  in any operation, each record's journey (``pace``). Parts wait only after
+  their statements ran: the pages' loaders batched all the parents first. What
+  a paced page holds may load in a later turn than its siblings' (a record's
+  ``chunk``): loads wait as long as parts of the request wait for their turns
+  (``settled``), so the parts' loads still make one batch, one statement each.
 - **One heavy operation at a time per process.** An operation whose cost (the
   items ``gql.complexity`` counts) passes ``HEAVY_ITEMS`` runs only while no
   other heavy one executes in this process; the others wait their turn (FIFO),
   light ones never do. Slices bound how long one request holds a turn of the
   loop; this bounds how many requests do.
+
+Writing the answer is sliced as well (gql.encoding).
 """
 
 from __future__ import annotations
@@ -41,9 +46,24 @@ HEAVY_ITEMS = 5_000
 class Pacer:
     """Hands one request's fields the loop's turns, a slice of time each."""
 
-    def __init__(self) -> None:
+    def __init__(self, heavy: bool) -> None:
+        self.heavy = heavy
         self._granted_at: float | None = None
         self._waiting: deque[asyncio.Future[None]] = deque()
+        # Whether the last part let go runs in this turn of the loop, and who waits for the
+        # parts to be done.
+        self._serving = False
+        self._settled: asyncio.Future[None] | None = None
+
+    def pacing(self) -> bool:
+        """Whether parts of the request wait for their turns, or the last of them has this one."""
+        return self._serving or bool(self._waiting)
+
+    async def settled(self) -> None:
+        """Until no part of the request waits for its turn."""
+        if self._settled is None:
+            self._settled = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._settled)
 
     def spent(self) -> bool:
         """Whether the request has used its slice of this turn (or others of its fields wait).
@@ -74,8 +94,13 @@ class Pacer:
             waiter = self._waiting.popleft()
             if not waiter.done():  # a cancelled request's field is gone
                 self._grant()
+                self._serving = True
                 waiter.set_result(None)
                 return
+        self._serving = False
+        if self._settled is not None:
+            self._settled.set_result(None)
+            self._settled = None
 
 
 _pacer: ContextVar[Pacer | None] = ContextVar("jobtower_pacer", default=None)
@@ -86,6 +111,18 @@ async def pace() -> None:
     pacer = _pacer.get()
     if pacer is not None:
         await pacer.turn()
+
+
+async def pace_page() -> None:
+    """``pace``, in a heavy operation: a page that arrived with the pages of other parents."""
+    pacer = _pacer.get()
+    if pacer is not None and pacer.heavy:
+        await pacer.turn()
+
+
+def current_pacer() -> Pacer | None:
+    """The pacer of the operation executing, if any."""
+    return _pacer.get()
 
 
 def behind() -> bool:
@@ -116,9 +153,10 @@ class PacedExecution(SchemaExtension):
     ``gql.complexity`` reports the operation's cost through ``cost_of``."""
 
     async def on_execute(self) -> AsyncIterator[None]:
-        token = _pacer.set(Pacer())
+        heavy = cost_of(self.execution_context) >= HEAVY_ITEMS
+        token = _pacer.set(Pacer(heavy))
         try:
-            if cost_of(self.execution_context) >= HEAVY_ITEMS:
+            if heavy:
                 async with _heavy_lane.lock():
                     yield
             else:

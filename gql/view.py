@@ -5,11 +5,14 @@ missing token is a JSON 401, not plain text), a mutation sent with GET is a
 405, a subscription sent over HTTP a 400 that points to the WebSocket, JSON
 that is no request object (or nests too deep, see gql.http) a 400, and clients
 that accept ``application/graphql-response+json`` get it, with 400 and no
-``data`` when the document does not parse or validate.
+``data`` when the document does not parse or validate. A response is written in slices of the
+event loop and refused past ``max_response_bytes`` (gql.encoding): ``RESPONSE_TOO_LARGE``, as
+a request error is, never a truncated body.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +33,8 @@ from strawberry.types.graphql import OperationType
 from domain.errors import InvalidInput, Unauthenticated
 from domain.tenants import authenticate
 from gql.context import Context
-from gql.errors import OWN_CODE
+from gql.encoding import ResponseTooLarge, encode_response
+from gql.errors import BAD_REQUEST, OWN_CODE
 from gql.fanout import encode_message
 from gql.http import (
     APPLICATION_JSON,
@@ -39,7 +43,6 @@ from gql.http import (
     MalformedJSON,
     decode_json,
     error_body,
-    response_body,
     response_media_type,
 )
 from gql.schema import schema_for
@@ -47,7 +50,10 @@ from gql.websocket import OpenConnections, SizedWebSocketAdapter, TransportHandl
 from jobtower.logging_setup import bind_log_fields
 
 
+logger = logging.getLogger(__name__)
+
 INVALID_INPUT = InvalidInput.code
+RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
 SUBSCRIPTIONS_NEED_WEBSOCKET = (
     "subscriptions run over the WebSocket at /graphql (subprotocol graphql-transport-ws), not over HTTP"
 )
@@ -87,6 +93,7 @@ class GraphQLView(GraphQL[Context, None]):
         allowed_origins: tuple[str, ...],
         fast_execution: bool,
         websocket_limits: WebSocketLimits,
+        max_response_bytes: int,
     ) -> None:
         # Not Strawberry's GraphiQL: its page loads React and GraphiQL from a CDN, so it is blank
         # offline and breaks "no request leaves the origin"; jobtower.graphiql serves one built
@@ -99,6 +106,7 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=None,
         )
         self.redis = redis
+        self.max_response_bytes = max_response_bytes
         self.websocket_limits = websocket_limits
         self.open_connections = OpenConnections(websocket_limits, redis)
 
@@ -175,22 +183,45 @@ class GraphQLView(GraphQL[Context, None]):
                     405, "GET only runs queries: send mutations with POST", headers={"Allow": "POST"}
                 ) from None
             raise
+        finally:
+            # graphql-core's execution context is in a reference cycle and holds this context:
+            # the rows its loaders read (a heavy answer's hundreds of thousands of objects) are
+            # let go now, not left to a pass of the garbage collector that stops the loop.
+            context.refresh()
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
+        sub_response: Response = request.state.graphql_sub_response
         if _is_request_error(result):
             # The request never executed: GraphQL says such a result has no data entry.
             response.pop("data", None)
-            sub_response: Response = request.state.graphql_sub_response
             if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
                 sub_response.status_code = 400
+        # Encoded here, not in create_response: this may wait for later turns of the event loop.
+        try:
+            sub_response.body = await encode_response(response, self.max_response_bytes)
+        except ResponseTooLarge as error:
+            logger.warning("a response larger than %d bytes was refused (%s)", error.limit_bytes, RESPONSE_TOO_LARGE)
+            # Nothing of the answer is sent, so it is answered as a request that did not execute.
+            sub_response.body = error_body(
+                f"The response would be larger than the limit of {error.limit_bytes} bytes."
+                " Ask for smaller pages or fewer fields.",
+                BAD_REQUEST,
+                **{OWN_CODE: RESPONSE_TOO_LARGE, "limitBytes": error.limit_bytes},
+            )
+            if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+                sub_response.status_code = 400
+        # The execution context's cycle holds the result too: the answer's tree goes with the
+        # response, not with the garbage collector.
+        result.data = None
         return response
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
+        # The body process_result encoded.
         response = Response(
-            response_body(response_data),
+            sub_response.body,
             status_code=sub_response.status_code or 200,
             media_type=sub_response.media_type or APPLICATION_JSON,
         )

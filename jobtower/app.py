@@ -46,6 +46,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             max_subscriptions=settings.ws_max_subscriptions,
             recheck_seconds=settings.ws_recheck_seconds,
         ),
+        max_response_bytes=settings.max_response_bytes,
     )
     metrics = Metrics(
         settings.metrics_token.get_secret_value() if settings.metrics_token else None, settings.metrics_cache_seconds

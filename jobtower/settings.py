@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = []
     # Largest GraphQL request body (and GET URL) the API reads.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Largest GraphQL response (its JSON) the API sends: past it, RESPONSE_TOO_LARGE instead.
+    # The heaviest journeys query the cost limit accepts answers about 9 MB.
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # A request's head and body must arrive within this many seconds of its first byte.
     request_read_seconds: float = Field(default=30.0, gt=0)
     # `/metrics` answers scrapes that send this as a bearer token, and is off (404) while it is

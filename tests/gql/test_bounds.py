@@ -19,7 +19,8 @@ from gql.schema import MAX_LIST_ITEMS
 from jobtower.job_types import noop  # noqa: F401 - registers noop, whose records are unbounded by its schema
 from tests.cli import clean_environment
 from tests.cluster import api_process, wait_until
-from tests.gql.support import TenantApi
+from tests.gql.conftest import serving_api
+from tests.gql.support import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, TenantApi
 from tests.gql.test_mutations import START_RESULT, refusal, tenant_state
 from workers import keys
 
@@ -75,6 +76,58 @@ def test_every_list_without_a_page_has_a_size_the_cost_counts():
 
     assert unbounded == []
     assert LIST_SIZES["Record", "journey"]() == max(len(job_type.steps) for job_type in registry.all())
+
+
+# ---------------------------------------------------------------- how large an answer may be
+
+LIMITED_RESPONSE_BYTES = 4_096
+
+
+def job_types(times: int) -> str:
+    """The job types and their steps, ``times`` over (aliases)."""
+    return "{ " + " ".join(f"a{n}: jobTypes {{ name steps {{ name }} }}" for n in range(times)) + " }"
+
+
+@pytest.fixture(scope="module")
+def small_answers_url(
+    database: str, request: pytest.FixtureRequest, redis_url: str, graphql_execution: str, tmp_path_factory
+) -> Iterator[str]:
+    """``jobtower api`` that sends responses of at most ``LIMITED_RESPONSE_BYTES``."""
+    log = tmp_path_factory.mktemp("small-answers-api") / "api.log"
+    with serving_api(
+        request.getfixturevalue(f"{database}_url"), redis_url, graphql_execution, log,
+        max_response_bytes=LIMITED_RESPONSE_BYTES,
+    ) as served:
+        yield served.url
+
+
+@pytest.fixture
+async def small_answers(small_answers_url: str, make_tenant) -> AsyncIterator[TenantApi]:
+    async with httpx.AsyncClient(base_url=small_answers_url, timeout=30) as client:
+        yield TenantApi(client, (await make_tenant()).tenant)
+
+
+@pytest.mark.parametrize(("accept", "status"), [(GRAPHQL_RESPONSE_JSON, 400), (APPLICATION_JSON, 200)])
+async def test_an_answer_past_the_response_limit_is_a_typed_error_not_a_truncated_body(
+    small_answers: TenantApi, accept: str, status: int
+):
+    viewer = await small_answers.as_(Role.VIEWER)
+    whole = await viewer.post(job_types(1), accept=accept)
+    many = 1 + LIMITED_RESPONSE_BYTES // len(whole.content)
+
+    response = await viewer.post(job_types(many), accept=accept)
+
+    assert whole.status_code == 200 and "errors" not in whole.json(), whole.text
+    assert len(whole.content) < LIMITED_RESPONSE_BYTES
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(accept)
+    body = response.json()
+    assert "data" not in body, body
+    [error] = body["errors"]
+    assert error["extensions"] == {
+        "code": "BAD_REQUEST", "jobtowerCode": "RESPONSE_TOO_LARGE", "limitBytes": LIMITED_RESPONSE_BYTES
+    }
+    assert str(LIMITED_RESPONSE_BYTES) in error["message"]
 
 
 # ---------------------------------------------------------------- requests per principal
