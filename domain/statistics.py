@@ -118,20 +118,30 @@ async def job_statistics(
     # Read before anything is computed: a change committed after this bumps what it read.
     seen = await generations(starts[0], starts[-1])
     found = await _kept(scope, bucket, start, end, seen) if scope else {}
-    missing = [moment for moment in starts if moment not in found]
-    if missing:
-        low, high = max(start, missing[0]), min(end, missing[-1] + bucket.step)
-        computed = await _computed(jobs, low, high, end, bucket, type)
-        found.update((moment, computed[moment]) for moment in missing)
+    now = utcnow()
+    for run in _runs([moment for moment in starts if moment not in found], bucket):
+        computed = await _computed(jobs, max(start, run[0]), min(end, run[-1] + bucket.step), end, bucket, type)
+        found.update(computed)
         if scope:
-            now = utcnow()
             whole = [
-                computed[moment]
-                for moment in missing
+                figures
+                for moment, figures in computed.items()
                 if start <= moment and moment + bucket.step <= end and settled(moment + bucket.step, now)
             ]
             await _keep(scope, bucket, whole, seen)
     return [found[moment] for moment in starts]
+
+
+def _runs(moments: list[datetime], bucket: StatsBucketSize) -> list[list[datetime]]:
+    """``moments`` (in order) split where one does not follow the one before: the stretches
+    to compute, usually the range's last hours and a bucket its start cuts."""
+    runs: list[list[datetime]] = []
+    for moment in moments:
+        if runs and runs[-1][-1] + bucket.step == moment:
+            runs[-1].append(moment)
+        else:
+            runs.append([moment])
+    return runs
 
 
 async def _computed(
