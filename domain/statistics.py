@@ -118,26 +118,26 @@ async def job_statistics(
     # Read before anything is computed: a change committed after this bumps what it read.
     seen = await generations(starts[0], starts[-1])
     found = await _kept(scope, bucket, start, end, seen) if scope else {}
-    now = utcnow()
-    for run in _runs([moment for moment in starts if moment not in found], bucket):
-        computed = await _computed(jobs, max(start, run[0]), min(end, run[-1] + bucket.step), end, bucket, type)
+    now, step = utcnow(), bucket.step
+    for run in _runs([moment for moment in starts if moment not in found], step):
+        computed = await _computed(jobs, max(start, run[0]), min(end, run[-1] + step), end, bucket, type)
         found.update(computed)
         if scope:
             whole = [
                 figures
                 for moment, figures in computed.items()
-                if start <= moment and moment + bucket.step <= end and settled(moment + bucket.step, now)
+                if start <= moment and moment + step <= end and settled(moment + step, now)
             ]
             await _keep(scope, bucket, whole, seen)
     return [found[moment] for moment in starts]
 
 
-def _runs(moments: list[datetime], bucket: StatsBucketSize) -> list[list[datetime]]:
+def _runs(moments: list[datetime], step: timedelta) -> list[list[datetime]]:
     """``moments`` (in order) split where one does not follow the one before: the stretches
     to compute, usually the range's last hours and a bucket its start cuts."""
     runs: list[list[datetime]] = []
     for moment in moments:
-        if runs and runs[-1][-1] + bucket.step == moment:
+        if runs and runs[-1][-1] + step == moment:
             runs[-1].append(moment)
         else:
             runs.append([moment])
@@ -176,7 +176,8 @@ def bucket_starts(start: datetime, end: datetime, bucket: StatsBucketSize) -> li
             "bucket" if bucket is StatsBucketSize.HOUR and fits_in_days else "to",
             f"the range holds {count} {bucket.unit} buckets; at most {MAX_BUCKETS} are allowed",
         )
-    return [first + bucket.step * n for n in range(count)]
+    step = bucket.step
+    return [first + step * n for n in range(count)]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -218,15 +219,16 @@ async def _kept(
     """The kept buckets that lie wholly in ``[start, end)`` and whose day has not changed since."""
     columns = scope.columns(bucket)
     rows = await db.fetch(
-        f"SELECT start, day, generation, {', '.join(_FIGURES)} FROM statistics_rollup"
+        f"SELECT day, generation, start, {', '.join(_FIGURES)} FROM statistics_rollup"
         f" WHERE {' AND '.join(f'{name} = ?' for name in columns)} AND start >= ? AND start <= ?",
         [*columns.values(), start, end - bucket.step],
     )
-    return {
-        as_utc(row["start"]): Bucket(start=as_utc(row["start"]), **{name: row[name] for name in _FIGURES})
-        for row in rows
-        if int(row["generation"]) == seen.get(int(row["day"]), 0)
-    }
+    kept = {}
+    for row in rows:
+        if row.pop("generation") == seen.get(row.pop("day"), 0):
+            row["start"] = as_utc(row["start"])
+            kept[row["start"]] = Bucket(**row)
+    return kept
 
 
 async def _keep(scope: _Scope, bucket: StatsBucketSize, buckets: list[Bucket], seen: dict[int, int]) -> None:
