@@ -328,16 +328,21 @@ async def test_a_settled_bucket_is_kept_and_read_back_with_the_same_figures(acme
     assert (again[1].duration_avg, again[1].records_processed) == (5340.0, job.done)
 
 
-async def test_a_resumed_job_leaves_the_kept_bucket_it_stopped_in(acme):
+async def test_a_resumed_job_leaves_the_kept_buckets_it_stopped_in(acme):
     job = await stopped_at_eleven(acme.tenant, day=2)
-    window = (in_2005(10, day=2), in_2005(12, day=2), HOUR)
-    [_, stopped] = await job_statistics(acme.actor(), *window)
+    hours = (in_2005(10, day=2), in_2005(12, day=2), HOUR)
+    days = (in_2005(0, day=2), in_2005(0, day=3), DAY)
+    [_, stopped] = await job_statistics(acme.actor(), *hours)
+    [stopped_that_day] = await job_statistics(acme.actor(), *days)
 
     await resume_job(acme.actor(), job.id)
-    [_, resumed] = await job_statistics(acme.actor(), *window)
+    [_, resumed] = await job_statistics(acme.actor(), *hours)
+    [resumed_that_day] = await job_statistics(acme.actor(), *days)
 
     assert (stopped.duration_avg, stopped.records_processed) == (5340.0, 4)
+    assert (stopped_that_day.created, stopped_that_day.records_processed) == (1, 4)
     assert resumed == Bucket(start=in_2005(11, day=2))
+    assert (resumed_that_day.created, resumed_that_day.records_processed) == (1, 0)
 
 
 async def test_records_written_after_a_job_stopped_count_in_its_kept_bucket(acme):
