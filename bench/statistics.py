@@ -16,17 +16,21 @@ request to JSON), it sends each query the page sends, ``--runs`` times one after
   buckets asks: for the tenant's admin, with a job type chosen, and for the platform
   across every tenant; and the same range in days (the preset's default).
 
-and prints each one's server time, p50 and p90 (target p50 < 50 ms for the choices; the
-statistics have no target: they aggregate every job of the range in SQL).
+and prints each one's server time, p50 and p90 (target p50 < 50 ms for the choices and
+< 200 ms for the statistics). The first request of each query, not timed with the runs, is
+printed apart: it computes the range's settled buckets from the jobs and keeps them
+(``statistics_rollup``), so the runs after it read those and compute only the last hours.
 
 It is a benchmark, not a test: it prints figures and exits non-zero only when an answer is
-wrong (a bucket missing, or totals that do not add up to the jobs written).
+wrong (a bucket missing, totals that do not add up to the jobs written, or a kept answer
+that differs from the one computed afresh from the jobs).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -40,7 +44,8 @@ import httpx
 from bench.console_query import quantile, timed
 from domain import db
 from domain.access import PrincipalKind, Role
-from domain.models import Job
+from domain.models import Job, StatisticsRollup
+from domain.registry import registry
 from domain.statuses import JobOutcome, JobStatus
 from domain.tenants import create_tenant, create_token
 from gql.ids import to_global_id
@@ -56,6 +61,7 @@ OTHER_TENANT_SHARE = 0.1
 STILL_GOING = timedelta(hours=3)
 BATCH = 5_000
 TARGET_CHOICES_P50_MS = 50
+TARGET_STATISTICS_P50_MS = 200
 
 # The documents console/src/screens/statistics/documents.ts sends.
 STATISTICS = """
@@ -130,19 +136,22 @@ async def populate(count: int, start: datetime, now: datetime) -> tuple[str, str
 
 async def run(count: int, days: int, runs: int) -> int:
     failures: list[str] = []
+    load_before = os.getloadavg()[0]
     now = datetime.now(UTC)
     # The 90-day preset's range: whole hours, ending with the hour that holds now.
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(days=days)
     hourly = {"from": start.isoformat(), "to": end.isoformat(), "bucket": "HOUR"}
-    results: list[tuple[str, list[float]]] = []
+    results: list[tuple[str, float, list[float]]] = []
     with tempfile.TemporaryDirectory(prefix="jobtower-bench-") as folder, postgres_server() as database_url:
         with EmbeddedRedis(Path(folder) / "redis") as redis_server:
             await db.migrate(database_url)
             async with db.database(database_url):
                 admin, platform, tenant_id, seconds = await populate(count, start, now)
                 print(f"populated {count:,} jobs over {days} days in {seconds:.1f} s", flush=True)
-                app = create_app(Settings(redis_url=redis_server.url), redis_server.url)
+                settings = Settings(redis_url=redis_server.url)
+                app = create_app(settings, redis_server.url)
+                registry.load(settings.job_types)  # as the app's lifespan does, which ASGITransport skips
                 tune_garbage_collector()  # as the API process does once started
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=300) as http:
@@ -157,12 +166,13 @@ async def run(count: int, days: int, runs: int) -> int:
                     ]
                     answers = {}
                     for name, token, query, variables in cases:
-                        await timed(http, token, query, variables)  # warm: statement caches, imports
+                        # Warms statement caches and imports, and keeps the settled buckets.
+                        first, _ = await timed(http, token, query, variables)
                         times = []
                         for _ in range(runs):
                             elapsed, answers[name] = await timed(http, token, query, variables)
                             times.append(elapsed)
-                        results.append((name, times))
+                        results.append((name, first, times))
                     everyone = answers[f"{days} days in hours, every tenant (platform)"]["jobStatistics"]["buckets"]
                     created = sum(bucket["created"] for bucket in everyone)
                     if len(everyone) != days * 24 or created != count:
@@ -171,15 +181,23 @@ async def run(count: int, days: int, runs: int) -> int:
                     narrowed = answers[f"{days} days in hours, one tenant (platform)"]["jobStatistics"]["buckets"]
                     if mine != narrowed:
                         failures.append("the platform's view of the tenant differs from its admin's")
+                    for name, token, query, variables in cases[2:]:
+                        await StatisticsRollup.all().delete()
+                        _, afresh = await timed(http, token, query, variables)
+                        if afresh != answers[name]:
+                            failures.append(f"{name}: the kept buckets differ from the jobs' figures")
 
     print()
-    print(f"server time of the Statistics page's queries, {runs} runs each (in-process ASGI, PostgreSQL):")
-    width = max(len(name) for name, _ in results)
-    for name, times in results:
+    print(f"server time of the Statistics page's queries, {runs} runs each (in-process ASGI, PostgreSQL;"
+          f" 1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after):")
+    width = max(len(name) for name, _, _ in results)
+    for name, first, times in results:
         p50, p90 = statistics.median(times) * 1000, quantile(times, 0.9) * 1000
-        print(f"  {name:<{width}}  p50 {p50:7,.1f} ms   p90 {p90:7,.1f} ms")
-    choices = statistics.median(results[0][1]) * 1000
-    print(f"  (target: the filter choices p50 < {TARGET_CHOICES_P50_MS} ms: {'met' if choices < TARGET_CHOICES_P50_MS else 'missed'})")
+        print(f"  {name:<{width}}  p50 {p50:7,.1f} ms   p90 {p90:7,.1f} ms   first {first * 1000:7,.1f} ms")
+    choices = max(statistics.median(times) * 1000 for _, _, times in results[:2])
+    slowest = max(statistics.median(times) * 1000 for _, _, times in results[2:])
+    print(f"  (target: the filter choices p50 < {TARGET_CHOICES_P50_MS} ms: {'met' if choices < TARGET_CHOICES_P50_MS else 'missed'};"
+          f" the statistics p50 < {TARGET_STATISTICS_P50_MS} ms: {'met' if slowest < TARGET_STATISTICS_P50_MS else 'missed'})")
     for failure in failures:
         print(f"WRONG: {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -22,6 +22,7 @@ from tortoise.expressions import F
 from domain import db
 from domain.clock import utcnow
 from domain.models import Chunk, Job, Record
+from domain.rollup import forget_end_of
 from domain.statuses import (
     CHUNK_TERMINAL,
     ChunkOperation,
@@ -236,3 +237,5 @@ async def _cancel_open_records(job_id: int, now: datetime) -> None:
         " done = (SELECT COALESCE(SUM(done), 0) FROM chunk WHERE job_id = job.id) WHERE id = ?",
         [job_id],
     )
+    # A job canceled while it enumerated counts these where it ended, maybe hours ago.
+    await forget_end_of(job_id)

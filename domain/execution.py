@@ -30,6 +30,7 @@ from domain.counts import Counts
 from domain.jobs import fail_job, finish_job, lead_children, mark_drained, mark_running, mark_waiting
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Chunk, Job, Record
+from domain.rollup import forget_end_of
 from domain.scheduling import fairest_ready_chunk
 from domain.statuses import (
     FOLLOWED,
@@ -241,6 +242,8 @@ async def save_results(
             # take them in the other order deadlock.
             if added:
                 await Job.filter(id=job_id).update(last_progress_at=utcnow(), **added.increments())
+                # Records in flight when their job stopped or failed count where it ended.
+                await forget_end_of(job_id)
             if not await Chunk.filter(id=chunk_id, lease_owner=owner).update(
                 cursor=cursor, **added.increments()
             ):

@@ -36,6 +36,7 @@ from domain.logs import write_logs
 from domain.models import Chunk, Job, JobEvent, JobLog, Record, Tenant
 from domain.opaque import digest
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
+from domain.rollup import forget
 from domain.statuses import (
     CHUNK_OPEN,
     FOLLOWED,
@@ -606,8 +607,10 @@ async def _transition(
                 status=target, seq=F("seq") + 1, **changes
             )
             if moved:
-                source = job.status
+                source, ended_before = job.status, job.ended_at
                 await job.refresh_from_db()
+                # A stopped job that moves on leaves the bucket it ended in.
+                await forget(ended_before)
                 if effect is not None:
                     await effect(job)
                 if target in TERMINAL:

@@ -171,10 +171,13 @@ class Job(Model):
             # The dispatcher and the live-ops counts.
             Index(fields=("status", "low_priority")),
             Index(fields=("root_id", "status")),
-            # The platform's recent failures and waits (``/metrics``): a window of the index, not
-            # a scan of the table's history.
+            # The platform's recent failures and waits (``/metrics``) and the statistics of the
+            # hours not yet rolled up (``domain.rollup``): windows of these indexes, not scans of
+            # the table's history.
             Index(fields=("status", "ended_at")),
+            Index(fields=("created_at",)),
             Index(fields=("started_at",)),
+            Index(fields=("ended_at",)),
         )
 
 
@@ -442,3 +445,44 @@ class BulkTarget(Model):
         unique_together = (("operation", "job_id"),)
         # The runner's next batch (PENDING, in job order) and the page of errors (FAILED).
         indexes = (Index(fields=("operation_id", "status", "job_id")),)
+
+
+class StatisticsGeneration(Model):
+    """How many times the statistics of a UTC day were changed after the fact (domain.rollup)."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.BigIntField(unique=True)  # days since 1970-01-01
+    generation = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "statistics_generation"
+
+
+class StatisticsRollup(Model):
+    """One settled bucket of ``jobStatistics`` for one scope, as computed at a day's generation."""
+
+    id = fields.BigIntField(primary_key=True)
+    # The scope: one tenant's jobs or every tenant's (0), with or without system jobs, of one
+    # job type or of all ("").
+    tenant_id = fields.BigIntField()
+    with_system = fields.BooleanField()
+    type = fields.CharField(max_length=100)
+    size = fields.CharField(max_length=4)  # HOUR or DAY
+    start = fields.DatetimeField()
+    day = fields.BigIntField()
+    generation = fields.BigIntField()
+    created = fields.BigIntField()
+    started = fields.BigIntField()
+    finished = fields.BigIntField()
+    failed = fields.BigIntField()
+    wait_avg = fields.FloatField(null=True)
+    wait_min = fields.FloatField(null=True)
+    wait_max = fields.FloatField(null=True)
+    wait_p95 = fields.FloatField(null=True)
+    duration_avg = fields.FloatField(null=True)
+    duration_p95 = fields.FloatField(null=True)
+    records_processed = fields.BigIntField()
+
+    class Meta:
+        table = "statistics_rollup"
+        unique_together = (("tenant_id", "with_system", "type", "size", "start"),)

@@ -34,6 +34,13 @@ def truncate(column: str, unit: str) -> str:
     return f"strftime('{pattern}', {column})"
 
 
+def epoch_day(column: str) -> str:
+    """The UTC day of ``column`` as whole days since 1970-01-01."""
+    if db.dialect() == "postgres":
+        return f"FLOOR(EXTRACT(EPOCH FROM {column}) / 86400)::bigint"
+    return f"CAST(strftime('%s', {column}) AS INTEGER) / 86400"
+
+
 def seconds_between(later: str, earlier: str) -> str:
     """``later - earlier`` in seconds, as a float.
 

@@ -23,6 +23,7 @@ from tortoise.queryset import QuerySet
 from domain import db
 from domain.clock import utcnow
 from domain.models import Chunk, Job, JobEvent, JobLog, Record
+from domain.rollup import forget
 from domain.statuses import TERMINAL
 
 log = logging.getLogger(__name__)
@@ -95,13 +96,16 @@ async def _delete_job(job_id: int, batch: int) -> bool:
     async with db.transaction():
         # Locked, a restart of this job cannot be admitted until the row is gone (PostgreSQL;
         # SQLite's write lock serializes anyway).
-        if not await Job.filter(id=job_id).select_for_update().exists() or not await _still_prunable(job_id):
+        moments = await Job.filter(id=job_id).select_for_update().values_list("created_at", "started_at", "ended_at")
+        if not moments or not await _still_prunable(job_id):
             return False
         await Job.filter(restarted_from_id=job_id).update(restarted_from_id=None)
         # Records a worker saved after the first pass, before its chunk went: no foreign
         # key cascades them, and with the chunks gone no worker can save more.
         await Record.filter(job_id=job_id).delete()
         await Job.filter(id=job_id).delete()
+        # A pruned job no longer counts in the statistics of its moments.
+        await forget(*moments[0])
     return True
 
 

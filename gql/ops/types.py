@@ -33,7 +33,7 @@ class StatsBucket:
 
     @classmethod
     def of(cls, bucket: Bucket) -> StatsBucket:
-        return cls(**{name: getattr(bucket, name) for name in bucket.__dataclass_fields__})
+        return cls(**vars(bucket))
 
 
 @strawberry.type

@@ -10,11 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain import statistics
 from domain.access import Actor, Role
+from domain.clock import utcnow
 from domain.errors import InvalidInput, NotFound
-from domain.models import Job, Tenant
+from domain.execution import RecordResult, save_results
+from domain.jobs import resume_job
+from domain.models import Chunk, Job, StatisticsRollup, Tenant
+from domain.retention import prune_finished_jobs
 from domain.statistics import MAX_BUCKETS, Bucket, StatsBucketSize, job_statistics
-from domain.statuses import JobStatus
+from domain.statuses import ChunkStatus, JobStatus, RecordStatus
 from tests.domain.scenarios import MISSING_ID
 
 HOUR, DAY = StatsBucketSize.HOUR, StatsBucketSize.DAY
@@ -288,3 +293,128 @@ async def test_more_days_than_max_buckets_is_refused_on_the_range(acme):
         await job_statistics(acme.actor(), start, start + timedelta(days=MAX_BUCKETS + 1), DAY)
 
     assert refused.value.field == "to"
+
+
+# ---------------------------------------------------------------- kept buckets (domain.rollup)
+# Moments in 2005, where no other test puts anything.
+
+
+def in_2005(hour: int, minute: int = 0, *, day: int) -> datetime:
+    return at(hour, minute, day=day, year=2005)
+
+
+async def computed_afresh(actor: Actor, *window) -> list[Bucket]:
+    """What the jobs give with nothing kept."""
+    await StatisticsRollup.all().delete()
+    return await job_statistics(actor, *window)
+
+
+async def stopped_at_eleven(tenant: Tenant, day: int, done: int = 4) -> Job:
+    """Created at 10:00, started at 10:01, stopped at 11:30 with ``done`` records done."""
+    return await job_at(
+        tenant, in_2005(10, day=day), in_2005(10, 1, day=day), in_2005(11, 30, day=day), JobStatus.STOPPED, done=done
+    )
+
+
+async def test_a_settled_bucket_is_kept_and_read_back_with_the_same_figures(acme):
+    job = await stopped_at_eleven(acme.tenant, day=1)
+    window = (in_2005(10, day=1), in_2005(12, day=1), HOUR)
+
+    first = await job_statistics(acme.actor(), *window)
+    again = await job_statistics(acme.actor(), *window)
+
+    assert await StatisticsRollup.filter(start=in_2005(11, day=1)).exists()
+    assert first == again == await computed_afresh(acme.actor(), *window)
+    assert (again[1].duration_avg, again[1].records_processed) == (5340.0, job.done)
+
+
+async def test_a_resumed_job_leaves_the_kept_buckets_it_stopped_in(acme):
+    job = await stopped_at_eleven(acme.tenant, day=2)
+    hours = (in_2005(10, day=2), in_2005(12, day=2), HOUR)
+    days = (in_2005(0, day=2), in_2005(0, day=3), DAY)
+    [_, stopped] = await job_statistics(acme.actor(), *hours)
+    [stopped_that_day] = await job_statistics(acme.actor(), *days)
+
+    await resume_job(acme.actor(), job.id)
+    [_, resumed] = await job_statistics(acme.actor(), *hours)
+    [resumed_that_day] = await job_statistics(acme.actor(), *days)
+
+    assert (stopped.duration_avg, stopped.records_processed) == (5340.0, 4)
+    assert (stopped_that_day.created, stopped_that_day.records_processed) == (1, 4)
+    assert resumed == Bucket(start=in_2005(11, day=2))
+    assert (resumed_that_day.created, resumed_that_day.records_processed) == (1, 0)
+
+
+async def test_records_written_after_a_job_stopped_count_in_its_kept_bucket(acme):
+    job = await stopped_at_eleven(acme.tenant, day=3, done=0)
+    owner = "worker-in-flight"
+    chunk = await Chunk.create(
+        job_id=job.id, index=0, range_start=0, range_end=2, cursor=0, keys=["r0", "r1"],
+        status=ChunkStatus.STOPPED, lease_owner=owner, attempts=1, started_at=in_2005(10, 1, day=3),
+    )
+    window = (in_2005(11, day=3), in_2005(12, day=3), HOUR)
+    [before] = await job_statistics(acme.actor(), *window)
+
+    now = utcnow()
+    written = [RecordResult(n, f"r{n}", RecordStatus.INTERRUPTED, now, now, []) for n in range(2)]
+    assert await save_results(job.id, chunk.id, owner, written, cursor=2)
+    [after] = await job_statistics(acme.actor(), *window)
+
+    assert (before.records_processed, after.records_processed) == (0, 2)
+
+
+async def test_a_job_pruned_by_retention_leaves_every_kept_bucket(acme):
+    t = acme.tenant
+    job = await job_at(t, in_2005(10, day=4), in_2005(11, day=4), in_2005(12, day=4), done=3)
+    await Job.filter(id=job.id).update(root_id=job.id)
+    window = (in_2005(10, day=4), in_2005(13, day=4), HOUR)
+    before = await job_statistics(acme.actor(), *window)
+
+    assert await prune_finished_jobs(timedelta(days=30), tenant_id=t.id) == 1
+    after = await job_statistics(acme.actor(), *window)
+
+    assert [(b.created, b.started, b.finished, b.records_processed) for b in before] == [
+        (1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 3)
+    ]
+    assert after == [Bucket(start=bucket.start) for bucket in before]
+
+
+async def test_a_change_committed_while_a_read_computes_is_not_kept_stale(acme, monkeypatch):
+    job = await stopped_at_eleven(acme.tenant, day=5)
+    window = (in_2005(10, day=5), in_2005(12, day=5), HOUR)
+    compute = statistics._computed
+
+    async def computed_then_resumed(*args):
+        figures = await compute(*args)
+        await resume_job(acme.actor(), job.id)  # commits before the read keeps what it computed
+        return figures
+
+    monkeypatch.setattr(statistics, "_computed", computed_then_resumed)
+    [_, during] = await job_statistics(acme.actor(), *window)
+    monkeypatch.undo()
+    [_, after] = await job_statistics(acme.actor(), *window)
+
+    assert during.records_processed == 4  # as the jobs were when it read them
+    assert after == Bucket(start=in_2005(11, day=5))
+
+
+async def test_the_hour_now_is_computed_from_the_jobs_on_every_read(acme):
+    now = utcnow()
+    window = (HOUR.floor(now), HOUR.floor(now) + timedelta(hours=1), HOUR)
+    await job_at(acme.tenant, now, type="test.plain")
+    [first] = await job_statistics(acme.actor(), *window, type="test.plain")
+
+    await job_at(acme.tenant, now, type="test.plain")
+    [second] = await job_statistics(acme.actor(), *window, type="test.plain")
+
+    assert (first.created, second.created) == (1, 2)
+    assert not await StatisticsRollup.filter(start=window[0]).exists()
+
+
+async def test_no_bucket_is_kept_for_a_type_no_job_can_have(acme):
+    window = (in_2005(10, day=6), in_2005(12, day=6), HOUR)
+
+    buckets = await job_statistics(acme.actor(), *window, type="no such type")
+
+    assert buckets == [Bucket(start=in_2005(10, day=6)), Bucket(start=in_2005(11, day=6))]
+    assert not await StatisticsRollup.filter(type="no such type").exists()
