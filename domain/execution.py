@@ -43,6 +43,7 @@ from domain.statuses import (
     chunk_target,
     keeps_working,
 )
+from domain.wakeups import work_ready
 
 CHUNKS_PER_INSERT = 200
 
@@ -86,6 +87,7 @@ async def add_chunks(job: Job, first_index: int, first_position: int, keys: Sequ
     for offset in range(0, len(rows), CHUNKS_PER_INSERT):
         await Chunk.bulk_create(rows[offset : offset + CHUNKS_PER_INSERT], ignore_conflicts=True)
     await chunks.follow_job(job.id)
+    await work_ready()
     return len(rows)
 
 

@@ -27,6 +27,7 @@ from jobtower.metrics import Metrics, RequestMetricsMiddleware
 from jobtower.throttle import PrincipalThrottle
 from jobtower.settings import Settings, settings as configured
 from workers.dispatcher import dispatching
+from workers.wakeups import announcing
 
 
 def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) -> Starlette:
@@ -55,6 +56,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         app.state.redis = redis
         async with (
             db.database(settings.resolved_database_url),
+            announcing(redis, settings.dispatch_wakeups),
             dispatching(settings, redis_url) if dispatch else nullcontext(),
         ):
             tune_garbage_collector()

@@ -9,6 +9,11 @@ fairest ready chunk at that moment
 (``domain.scheduling``), so neither the dispatcher nor the broker's queue
 decides the order. Several dispatcher processes may run: the others stand by,
 and every claim is atomic anyway.
+
+Between rounds the leader also listens for wake-ups (``workers.wakeups``): a job
+started or resumed, or chunks enumerated, make it hand out enumerations and
+free-slot notices at once (``hand_out``), so new work never waits for a round.
+The rounds stay, and find whatever a lost wake-up announced.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from workers.broker import (
     unread_free_slots,
 )
 from workers.relay import relay_events
+from workers.wakeups import listen_for_wakeups
 from domain.schedules import start_due_schedules
 
 log = logging.getLogger(__name__)
@@ -74,17 +80,26 @@ class Dispatcher:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.redis.set(keys.dispatcher(self.id), 1, px=int(LEADER_SECONDS * 1000))
-                if await self._lead():
-                    await self.tick()
-            except Exception:  # a failed round is retried by the next one
-                log.exception("dispatcher round failed")
-            try:
-                await asyncio.wait_for(stop.wait(), self.settings.dispatch_interval_seconds)
-            except TimeoutError:
-                pass
+        """A whole round every ``dispatch_interval_seconds``; between rounds, a wake-up hands out
+        the work it announced at once (``hand_out``), and the next whole round keeps its time."""
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        listening = asyncio.create_task(listen_for_wakeups(self.redis, woken))
+        next_round = loop.time()
+        try:
+            while not stop.is_set():
+                whole = loop.time() >= next_round
+                woken.clear()  # a wake-up from now on is for work this round may miss
+                try:
+                    await self._round(whole)
+                except Exception:  # a failed round is retried by the next one
+                    log.exception("dispatcher round failed")
+                if whole:
+                    next_round = loop.time() + self.settings.dispatch_interval_seconds
+                await _first_of(stop, woken, timeout=max(0.0, next_round - loop.time()))
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
         await self.redis.delete(keys.dispatcher(self.id))
         if await self.redis.get(keys.DISPATCHER_LEADER) == self.id.encode():
             await self.redis.delete(keys.DISPATCHER_LEADER)
@@ -98,19 +113,30 @@ class Dispatcher:
             return True
         return False
 
+    async def _round(self, whole: bool) -> None:
+        await self.redis.set(keys.dispatcher(self.id), 1, px=int(LEADER_SECONDS * 1000))
+        if await self._lead():
+            await (self.tick() if whole else self.hand_out())
+
     async def tick(self) -> None:
         await self._recover_from_empty_redis()
         await reap_expired_leases()
         await settle_idle_wind_downs()
         await expire_waits()
-        # A worker offers as many enumeration lanes as chunk slots.
-        workers, slots = await live_worker_slots(self.redis)
-        await self._hand_out_enumerations(lanes=slots)
-        await self._wake_idle_slots(slots)
+        workers = await self.hand_out()
         if workers:
             await self._hand_out_bulk_operations()
         await start_due_schedules()
         await relay_events(self.redis)
+
+    async def hand_out(self) -> int:
+        """Enumerations to free lanes and notices to idle slots that ready chunks could use;
+        how many workers are live."""
+        # A worker offers as many enumeration lanes as chunk slots.
+        workers, slots = await live_worker_slots(self.redis)
+        await self._hand_out_enumerations(lanes=slots)
+        await self._wake_idle_slots(slots)
+        return workers
 
     async def _recover_from_empty_redis(self) -> None:
         if await self.redis.exists(keys.EPOCH):
@@ -143,6 +169,14 @@ class Dispatcher:
         missing = wanted - await unread_free_slots(self.redis, at_most=wanted)
         if missing > 0:
             await send_free_slots(self.broker, missing)
+
+
+async def _first_of(stop: asyncio.Event, woken: asyncio.Event, timeout: float) -> None:
+    """Wait until ``stop`` or ``woken`` is set, or ``timeout`` passes."""
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(woken.wait())]
+    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
 
 
 async def run_dispatcher(settings: Settings, redis_url: str) -> None:

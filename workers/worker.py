@@ -30,6 +30,7 @@ from workers import keys
 from workers.broker import JobtowerBroker, build_broker
 from workers.progress import ProgressPublisher
 from workers.runtime import WorkerRuntime
+from workers.wakeups import announcing
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    async with db.database(settings.resolved_database_url):
+    async with db.database(settings.resolved_database_url), announcing(redis, settings.dispatch_wakeups):
         for broker in brokers:
             await broker.startup()
         tune_garbage_collector()
