@@ -10,10 +10,12 @@ jobs one after another, each once the one before has finished, and reads what ea
 the first record's ``started_at`` less the job's ``created_at``.
 
 * idle: nothing else runs;
-* under load: first ``--load-jobs`` jobs of ten other tenants are queued (each a few chunks of
-  records that sleep ``--load-step-ms``), and every slot is busy with them. A small job of a
-  tenant with nothing in flight takes the next free slot (``domain.scheduling``), so it waits
-  about one chunk at most: its figures are printed beside the load's median chunk duration.
+* under load: first ``--load-jobs`` jobs of ``--load-tenants`` other tenants are queued (each
+  a few chunks of records that sleep ``--load-step-ms``), and every slot is busy with them.
+  With fewer load tenants than slots each has work in flight, so a small job of a tenant
+  with none takes the next slot that frees (``domain.scheduling``): it waits about one chunk
+  at most, and its figures are printed beside the load's median chunk duration. (With more
+  tenants than slots, the fair order also makes it wait for the idle tenants' turns.)
 
 The baseline, in the same run, is the same measurement with ``JOBTOWER_DISPATCH_WAKEUPS=false``:
 work is handed out at the dispatcher's rounds only. It is a benchmark, not a test: it prints
@@ -55,7 +57,6 @@ START = """
 mutation($params: JSON!) { startJob(input: {type: "noop", params: $params}) {
   __typename ... on JobStarted { job { id } } } }"""
 PROBE_PARAMS = {"records": 1, "steps": 1, "stepMs": 0}
-LOAD_TENANTS = 10
 LOAD_CHUNK_SIZE = 5
 # Slots of `jobtower serve`'s default: two workers of four.
 SLOTS = 8
@@ -122,13 +123,13 @@ async def probe_jobs(client: httpx.AsyncClient, tenant: Tenant, count: int) -> l
     return waits
 
 
-async def queue_load(jobs: int, records: int, step_ms: float) -> list[int]:
-    """``jobs`` jobs of ten other tenants, each ``records`` sleeping records in chunks of five."""
+async def queue_load(jobs: int, tenants: int, records: int, step_ms: float) -> list[int]:
+    """``jobs`` jobs of ``tenants`` other tenants, each ``records`` sleeping records in chunks of five."""
     ids = []
-    for index in range(LOAD_TENANTS):
+    for index in range(tenants):
         tenant = await create_tenant(f"load-{index}")
         actor = Actor(tenant_id=tenant.id, role=Role.ADMIN, name="bench")
-        for _ in range(index, jobs, LOAD_TENANTS):
+        for _ in range(index, jobs, tenants):
             job = await start_job(
                 actor,
                 StartJobRequest(
@@ -157,7 +158,7 @@ async def measure(database_url: str, env: dict[str, str], log: Path, args: argpa
                 loads = os.getloadavg()[0]
                 idle = Figures(await probe_jobs(client, tenant, args.jobs), (loads, os.getloadavg()[0]))
 
-                load_ids = await queue_load(args.load_jobs, args.load_records, args.load_step_ms)
+                load_ids = await queue_load(args.load_jobs, args.load_tenants, args.load_records, args.load_step_ms)
 
                 async def busy() -> bool:
                     return await Chunk.filter(job_id__in=load_ids, status=ChunkStatus.RUNNING).count() >= SLOTS
@@ -185,7 +186,7 @@ async def new_database(server_url: str) -> str:
 async def bench(work: Path, args: argparse.Namespace) -> int:
     registry.load(["jobtower.demo"])
     modes = [("wake-ups (default)", "true")] + ([] if args.skip_baseline else [("rounds only (baseline)", "false")])
-    print(f"{args.jobs} one-record jobs one after another; load: {args.load_jobs} jobs of {LOAD_TENANTS} tenants,"
+    print(f"{args.jobs} one-record jobs one after another; load: {args.load_jobs} jobs of {args.load_tenants} tenants,"
           f" {args.load_records} records of {args.load_step_ms:g} ms in chunks of {LOAD_CHUNK_SIZE}", flush=True)
     for name in args.backends:
         print(f"{name}:", flush=True)
@@ -210,6 +211,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=200, help="jobs measured in each phase")
     parser.add_argument("--load-jobs", type=int, default=1000)
+    parser.add_argument(
+        "--load-tenants", type=int, default=4,
+        help="tenants of the load: fewer than the slots, each has work in flight, and a tenant with none goes first",
+    )
     parser.add_argument("--load-records", type=int, default=20, help="records of each load job")
     parser.add_argument("--load-step-ms", type=float, default=200)
     parser.add_argument("--backends", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"])

@@ -43,7 +43,6 @@ from domain.statuses import (
     chunk_target,
     keeps_working,
 )
-from domain.wakeups import work_ready
 
 CHUNKS_PER_INSERT = 200
 
@@ -87,7 +86,6 @@ async def add_chunks(job: Job, first_index: int, first_position: int, keys: Sequ
     for offset in range(0, len(rows), CHUNKS_PER_INSERT):
         await Chunk.bulk_create(rows[offset : offset + CHUNKS_PER_INSERT], ignore_conflicts=True)
     await chunks.follow_job(job.id)
-    await work_ready()
     return len(rows)
 
 

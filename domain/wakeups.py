@@ -23,6 +23,7 @@ def announce_with(announcer: Announcer | None) -> Announcer | None:
 
 
 async def work_ready() -> None:
-    """Called once a change that made work ready (a job to enumerate, chunks to run) is committed."""
+    """Called once a change that made work ready (a job to enumerate, stopped chunks to run again)
+    is committed."""
     if _announcer is not None:
         await _announcer()

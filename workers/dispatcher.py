@@ -11,9 +11,10 @@ decides the order. Several dispatcher processes may run: the others stand by,
 and every claim is atomic anyway.
 
 Between rounds the leader also listens for wake-ups (``workers.wakeups``): a job
-started or resumed, or chunks enumerated, make it hand out enumerations and
-free-slot notices at once (``hand_out``), so new work never waits for a round.
-The rounds stay, and find whatever a lost wake-up announced.
+started or resumed makes it hand out enumerations and free-slot notices at once
+(``hand_out``), and the worker that enumerates chunks sends their notices itself,
+so new work never waits for a round. The rounds stay, and find whatever a lost
+wake-up or notice left.
 """
 
 from __future__ import annotations
@@ -41,15 +42,14 @@ from domain.execution import (
 from domain.jobs import expire_waits
 from domain.registry import registry
 from domain.usage import configure_ceilings
-from domain.scheduling import count_ready_chunks, enumerations_to_hand_out, in_flight
+from domain.scheduling import enumerations_to_hand_out
 from jobtower.settings import Settings
 from workers import keys
 from workers.broker import (
     build_broker,
     send_bulk_operation,
     send_enumeration,
-    send_free_slots,
-    unread_free_slots,
+    wake_idle_slots,
 )
 from workers.relay import relay_events
 from workers.wakeups import listen_for_wakeups
@@ -135,7 +135,7 @@ class Dispatcher:
         # A worker offers as many enumeration lanes as chunk slots.
         workers, slots = await live_worker_slots(self.redis)
         await self._hand_out_enumerations(lanes=slots)
-        await self._wake_idle_slots(slots)
+        await wake_idle_slots(self.redis, self.broker, slots)
         return workers
 
     async def _recover_from_empty_redis(self) -> None:
@@ -160,15 +160,6 @@ class Dispatcher:
             if await bulk.hold_for_hand_out(operation_id, lease):
                 await send_bulk_operation(self.broker, operation_id)
 
-    async def _wake_idle_slots(self, slots: int) -> None:
-        """One unread free-slot notice per idle slot that a ready chunk could use, no more."""
-        idle = slots - (await in_flight()).total
-        wanted = await count_ready_chunks(at_most=idle) if idle > 0 else 0
-        if not wanted:
-            return
-        missing = wanted - await unread_free_slots(self.redis, at_most=wanted)
-        if missing > 0:
-            await send_free_slots(self.broker, missing)
 
 
 async def _first_of(stop: asyncio.Event, woken: asyncio.Event, timeout: float) -> None:
