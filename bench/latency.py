@@ -146,8 +146,11 @@ async def median_chunk_ms(job_ids: list[int]) -> float:
     return quantile(durations, 0.5) if durations else float("nan")
 
 
-async def measure(database_url: str, env: dict[str, str], log: Path, args: argparse.Namespace) -> tuple[Figures, Figures, float]:
-    """Idle, then under load, on one ``jobtower serve``: (idle, loaded, median load chunk in ms)."""
+async def measure(
+    database_url: str, env: dict[str, str], log: Path, args: argparse.Namespace
+) -> tuple[Figures, Figures | None, float | None]:
+    """Idle, then under load (unless ``--load-jobs 0``), on one ``jobtower serve``: (idle, loaded,
+    median load chunk in ms)."""
     with serve(env, log) as port:
         async with db.database(database_url):
             tenant = await create_tenant("probe")
@@ -157,6 +160,8 @@ async def measure(database_url: str, env: dict[str, str], log: Path, args: argpa
                 await probe_jobs(client, tenant, 5)  # warm up every process
                 loads = os.getloadavg()[0]
                 idle = Figures(await probe_jobs(client, tenant, args.jobs), (loads, os.getloadavg()[0]))
+                if not args.load_jobs:
+                    return idle, None, None
 
                 load_ids = await queue_load(args.load_jobs, args.load_tenants, args.load_records, args.load_step_ms)
 
@@ -203,14 +208,15 @@ async def bench(work: Path, args: argparse.Namespace) -> int:
                 idle, loaded, chunk_ms = await measure(database_url, env, log, args)
                 print(f"  {label}:", flush=True)
                 print(idle.line("idle"), flush=True)
-                print(loaded.line(f"under load ({args.load_jobs} queued)", chunk_ms), flush=True)
+                if loaded is not None:
+                    print(loaded.line(f"under load ({args.load_jobs} queued)", chunk_ms), flush=True)
     return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=200, help="jobs measured in each phase")
-    parser.add_argument("--load-jobs", type=int, default=1000)
+    parser.add_argument("--load-jobs", type=int, default=1000, help="0: the idle phase only")
     parser.add_argument(
         "--load-tenants", type=int, default=4,
         help="tenants of the load: fewer than the slots, each has work in flight, and a tenant with none goes first",
