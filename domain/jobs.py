@@ -54,6 +54,7 @@ from domain.statuses import (
 )
 from domain.sync_sizes import sync_size
 from domain.usage import reserve, settle
+from domain.wakeups import work_ready
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # A verb re-checks at most this many times when other writers keep moving the job.
@@ -232,6 +233,7 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
             job.root_id = job.id
             await Job.filter(id=job.id).update(root_id=job.id)
         await _record_event(job, EventKind.CREATED, None, JobStatus.PENDING, actor)
+    await work_ready()
     return job
 
 
@@ -319,6 +321,7 @@ async def resume_job(actor: Actor, job_id: int) -> Job:
     actor.require(Role.OPERATOR, "resumeJob")
     job = await _transition(job, Operation.RESUME, actor, effect=_reopen_stopped_chunks)
     await _cascade(job, actor, resume_job, Operation.RESUME)
+    await work_ready()
     return await _start_if_no_chunk_will(job)
 
 

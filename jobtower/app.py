@@ -29,6 +29,7 @@ from jobtower.throttle import PrincipalThrottle, RequestLimits
 from jobtower.settings import Settings, settings as configured
 from workers.dispatcher import dispatching
 from workers.redis_client import redis_client
+from workers.wakeups import announcing
 
 
 def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) -> Starlette:
@@ -59,6 +60,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         async with (
             db.database(settings.resolved_database_url),
             folding_job_counts(),
+            announcing(redis, settings.dispatch_wakeups),
             dispatching(settings, redis_url) if dispatch else nullcontext(),
         ):
             tune_garbage_collector()

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # Dispatcher: how often it schedules, and how long an enumeration handed to the
     # broker stays with it before it is handed out again.
     dispatch_interval_seconds: float = Field(default=0.1, gt=0)
+    # A job started or resumed wakes the dispatcher over Redis, which hands its enumeration out
+    # at once instead of at its next round, and the worker that enumerates chunks tells idle
+    # slots itself. Off, only the rounds do (what a lost wake-up falls back to).
+    dispatch_wakeups: bool = True
     queue_lease_seconds: float = Field(default=60.0, gt=0)
 
     # `jobtower serve`: worker processes it starts beside the API.

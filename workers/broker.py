@@ -12,6 +12,7 @@ from taskiq import AckableMessage
 from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
+from domain.scheduling import count_ready_chunks, in_flight
 from workers import keys
 from workers.redis_client import RETRYING
 from workers.tasks import ENUMERATE_JOB, FREE_SLOT, RUN_BULK_OPERATION, register_tasks
@@ -91,6 +92,19 @@ async def unread_free_slots(redis: Redis, at_most: int) -> int:
     read_up_to = next((g["last-delivered-id"] for g in groups if g["name"] == group), b"0-0")
     unread = await redis.xrange(keys.FREE_SLOT_STREAM, min=b"(" + read_up_to, count=at_most)
     return len(unread)
+
+
+async def wake_idle_slots(redis: Redis, broker: RedisStreamBroker, slots: int) -> None:
+    """One unread free-slot notice per idle slot (of ``slots`` live ones) that a ready chunk
+    could use, no more: the dispatcher's rounds send them, and so does the worker that has just
+    enumerated chunks, so they start without waiting for a round."""
+    idle = slots - (await in_flight()).total
+    wanted = await count_ready_chunks(at_most=idle) if idle > 0 else 0
+    if not wanted:
+        return
+    missing = wanted - await unread_free_slots(redis, at_most=wanted)
+    if missing > 0:
+        await send_free_slots(broker, missing)
 
 
 async def send_enumeration(broker: RedisStreamBroker, job_id: int) -> None:

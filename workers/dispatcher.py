@@ -9,6 +9,12 @@ fairest ready chunk at that moment
 (``domain.scheduling``), so neither the dispatcher nor the broker's queue
 decides the order. Several dispatcher processes may run: the others stand by,
 and every claim is atomic anyway.
+
+Between rounds the leader also listens for wake-ups (``workers.wakeups``): a job
+started or resumed makes it hand out enumerations and free-slot notices at once
+(``hand_out``), and the worker that enumerates chunks sends their notices itself,
+so new work never waits for a round. The rounds stay, and find whatever a lost
+wake-up or notice left.
 """
 
 from __future__ import annotations
@@ -36,17 +42,17 @@ from domain.execution import (
 from domain.jobs import expire_waits
 from domain.registry import registry
 from domain.usage import configure_ceilings
-from domain.scheduling import count_ready_chunks, enumerations_to_hand_out, in_flight
+from domain.scheduling import enumerations_to_hand_out
 from jobtower.settings import Settings
 from workers import keys
 from workers.broker import (
     build_broker,
     send_bulk_operation,
     send_enumeration,
-    send_free_slots,
-    unread_free_slots,
+    wake_idle_slots,
 )
 from workers.relay import relay_events
+from workers.wakeups import listen_for_wakeups
 from domain.schedules import start_due_schedules
 from workers.redis_client import redis_client
 
@@ -85,26 +91,36 @@ class Dispatcher:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     async def run(self, stop: asyncio.Event) -> None:
+        """A whole round every ``dispatch_interval_seconds``; between rounds, a wake-up hands out
+        the work it announced at once (``hand_out``), and the next whole round keeps its time.
+        While rounds fail (Redis or the database is down) they back off (``round_pause``)."""
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        listening = asyncio.create_task(listen_for_wakeups(self.redis, woken))
+        next_round = loop.time()
         failures = 0
-        while not stop.is_set():
-            try:
-                await self.redis.set(keys.dispatcher(self.id), 1, px=int(LEADER_SECONDS * 1000))
-                if await self._lead():
-                    await self.tick()
-            except Exception as error:  # a failed round is retried by the next one
-                failures += 1
-                if failures == 1:
-                    log.exception("dispatcher round failed; retrying with backoff")
+        try:
+            while not stop.is_set():
+                whole = loop.time() >= next_round
+                woken.clear()  # a wake-up from now on is for work this round may miss
+                try:
+                    await self._round(whole)
+                except Exception as error:  # a failed round is retried by the next one
+                    failures += 1
+                    if failures == 1:
+                        log.exception("dispatcher round failed; retrying with backoff")
+                    else:
+                        log.warning("dispatcher round failed again (%d in a row): %s", failures, error)
                 else:
-                    log.warning("dispatcher round failed again (%d in a row): %s", failures, error)
-            else:
-                if failures:
-                    log.info("dispatcher rounds work again after %d failed", failures)
-                failures = 0
-            try:
-                await asyncio.wait_for(stop.wait(), round_pause(self.settings.dispatch_interval_seconds, failures))
-            except TimeoutError:
-                pass
+                    if failures:
+                        log.info("dispatcher rounds work again after %d failed", failures)
+                    failures = 0
+                if whole or failures:
+                    next_round = loop.time() + round_pause(self.settings.dispatch_interval_seconds, failures)
+                await _first_of(stop, woken, timeout=max(0.0, next_round - loop.time()))
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
         await self.redis.delete(keys.dispatcher(self.id))
         if await self.redis.get(keys.DISPATCHER_LEADER) == self.id.encode():
             await self.redis.delete(keys.DISPATCHER_LEADER)
@@ -118,19 +134,30 @@ class Dispatcher:
             return True
         return False
 
+    async def _round(self, whole: bool) -> None:
+        await self.redis.set(keys.dispatcher(self.id), 1, px=int(LEADER_SECONDS * 1000))
+        if await self._lead():
+            await (self.tick() if whole else self.hand_out())
+
     async def tick(self) -> None:
         await self._recover_from_empty_redis()
         await reap_expired_leases()
         await settle_idle_wind_downs()
         await expire_waits()
-        # A worker offers as many enumeration lanes as chunk slots.
-        workers, slots = await live_worker_slots(self.redis)
-        await self._hand_out_enumerations(lanes=slots)
-        await self._wake_idle_slots(slots)
+        workers = await self.hand_out()
         if workers:
             await self._hand_out_bulk_operations()
         await start_due_schedules()
         await relay_events(self.redis)
+
+    async def hand_out(self) -> int:
+        """Enumerations to free lanes and notices to idle slots that ready chunks could use;
+        how many workers are live."""
+        # A worker offers as many enumeration lanes as chunk slots.
+        workers, slots = await live_worker_slots(self.redis)
+        await self._hand_out_enumerations(lanes=slots)
+        await wake_idle_slots(self.redis, self.broker, slots)
+        return workers
 
     async def _recover_from_empty_redis(self) -> None:
         if await self.redis.exists(keys.EPOCH):
@@ -154,15 +181,14 @@ class Dispatcher:
             if await bulk.hold_for_hand_out(operation_id, lease):
                 await send_bulk_operation(self.broker, operation_id)
 
-    async def _wake_idle_slots(self, slots: int) -> None:
-        """One unread free-slot notice per idle slot that a ready chunk could use, no more."""
-        idle = slots - (await in_flight()).total
-        wanted = await count_ready_chunks(at_most=idle) if idle > 0 else 0
-        if not wanted:
-            return
-        missing = wanted - await unread_free_slots(self.redis, at_most=wanted)
-        if missing > 0:
-            await send_free_slots(self.broker, missing)
+
+
+async def _first_of(stop: asyncio.Event, woken: asyncio.Event, timeout: float) -> None:
+    """Wait until ``stop`` or ``woken`` is set, or ``timeout`` passes."""
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(woken.wait())]
+    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
 
 
 async def run_dispatcher(settings: Settings, redis_url: str) -> None:

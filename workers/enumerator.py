@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from domain.execution import (
@@ -28,12 +28,13 @@ class EnumerationError(Exception):
     pass
 
 
-async def enumerate_job(job_id: int, lease: timedelta) -> None:
+async def enumerate_job(job_id: int, lease: timedelta, chunks_ready: Callable[[], Awaitable[None]]) -> None:
+    """``chunks_ready`` is told after each round of chunks written, so they start at once."""
     job = await begin_enumeration(job_id, lease)
     if job is None:
         return
     try:
-        total = await _create_chunks(job, lease)
+        total = await _create_chunks(job, lease, chunks_ready)
     except Exception as error:  # the job type's enumerator raised: the run fails, with why
         await enumeration_failed(job.id, f"{type(error).__name__}: {error}")
         return
@@ -41,7 +42,7 @@ async def enumerate_job(job_id: int, lease: timedelta) -> None:
         await end_enumeration(job.id, total)
 
 
-async def _create_chunks(job: Job, lease: timedelta) -> int | None:
+async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[], Awaitable[None]]) -> int | None:
     """The number of records, or None when the job stopped being runnable meanwhile."""
     round_size = job.chunk_size * max(1, min(CHUNKS_PER_ROUND, KEYS_PER_ROUND // job.chunk_size))
     buffer: list[str] = []
@@ -53,6 +54,7 @@ async def _create_chunks(job: Job, lease: timedelta) -> int | None:
         buffer.append(text)
         if len(buffer) >= round_size:
             index += await add_chunks(job, index, position, buffer)
+            await chunks_ready()
             position += len(buffer)
             buffer = []
             status = await extend_enumeration(job.id, lease)
@@ -60,6 +62,7 @@ async def _create_chunks(job: Job, lease: timedelta) -> int | None:
                 return None
     if buffer:
         await add_chunks(job, index, position, buffer)
+        await chunks_ready()
         position += len(buffer)
     return position
 

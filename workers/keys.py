@@ -14,6 +14,8 @@ BULK_STREAM = f"{PREFIX}:bulk-operations"
 TASK_GROUP = f"{PREFIX}:workers"
 # Held by the one dispatcher that schedules; others stand by.
 DISPATCHER_LEADER = f"{PREFIX}:dispatcher:leader"
+# Pub/sub: new work is ready (a job to enumerate, chunks to run); the leader hands it out at once.
+DISPATCHER_WAKEUPS = f"{PREFIX}:dispatcher:wakeups"
 # Set by the dispatcher; when it is missing, Redis came back empty and whatever
 # was queued in it is gone.
 EPOCH = f"{PREFIX}:epoch"

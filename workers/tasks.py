@@ -81,7 +81,7 @@ async def _run(claimed: ClaimedChunk, owner: str, runtime: WorkerRuntime) -> boo
 async def run_enumeration(job_id: int, state: TaskiqState = TaskiqDepends()) -> None:
     runtime: WorkerRuntime = state.runtime
     with log_fields(job_id=job_id):
-        await enumerate_job(job_id, runtime.settings.lease)
+        await enumerate_job(job_id, runtime.settings.lease, runtime.chunks_ready)
 
 
 async def run_bulk(operation_id: int, state: TaskiqState = TaskiqDepends()) -> None:

@@ -3,9 +3,10 @@
 It announces its slots in Redis while alive. A slot that is free reads a
 free-slot notice, takes the fairest ready chunk, and when that chunk ends takes
 the next one itself, until none is ready; the dispatcher sends notices only
-for idle slots. On SIGTERM or SIGINT it drains: it takes no more chunks,
-running ones save their cursor at the next batch and go back to PENDING for
-another worker, then the process exits.
+for idle slots, and so does a worker that has just enumerated chunks. On
+SIGTERM or SIGINT it drains: it takes no more chunks, running ones save their
+cursor at the next batch and go back to PENDING for another worker, then the
+process exits.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from domain.usage import configure_ceilings
 from jobtower.collector import tune_garbage_collector
 from jobtower.settings import Settings
 from workers import keys
-from workers.broker import JobtowerBroker, build_broker
+from workers.broker import JobtowerBroker, build_broker, wake_idle_slots
+from workers.dispatcher import live_worker_slots
 from workers.progress import ProgressPublisher
 from workers.runtime import WorkerRuntime
 from workers.redis_client import redis_client
+from workers.wakeups import announcing
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,24 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
     configure_ceilings(settings.max_records_per_job, settings.max_jobs_per_minute)
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     redis = redis_client(redis_url)
-    runtime = WorkerRuntime(
-        worker_id=worker_id, settings=settings, redis=redis, publisher=ProgressPublisher(redis)
-    )
     slots = build_broker(redis_url, keys.FREE_SLOT_STREAM)
+
+    async def chunks_ready() -> None:
+        if not settings.dispatch_wakeups:
+            return
+        try:
+            _, live_slots = await live_worker_slots(redis)
+            await wake_idle_slots(redis, slots, live_slots)
+        except Exception as error:  # the dispatcher's next round sends the notices: never fail the enumeration
+            log.warning("could not tell idle slots that chunks are ready: %s", error)
+
+    runtime = WorkerRuntime(
+        worker_id=worker_id,
+        settings=settings,
+        redis=redis,
+        publisher=ProgressPublisher(redis),
+        chunks_ready=chunks_ready,
+    )
     enumerations = build_broker(
         redis_url, keys.ENUMERATION_STREAM, redelivery_seconds=max(settings.lease_seconds * 2, 10)
     )
@@ -60,7 +77,10 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
         loop.add_signal_handler(signum, stop.set)
 
     # A statement that outlasts a lease fails rather than hold its chunk for good (see run_free_slot).
-    async with db.database(settings.resolved_database_url, command_timeout=settings.lease_seconds):
+    async with (
+        db.database(settings.resolved_database_url, command_timeout=settings.lease_seconds),
+        announcing(redis, settings.dispatch_wakeups),
+    ):
         for broker in brokers:
             await broker.startup()
         tune_garbage_collector()
