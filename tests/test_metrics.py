@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import subprocess
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -33,7 +35,7 @@ from domain.clock import month_of
 from domain.statuses import JobStatus
 from domain.models import Job, JobCountChange
 from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
-from tests.cluster import wait_until
+from tests.cluster import REPO, wait_until
 from tests.cli import Jobtower, clean_environment, console_script
 from tests.databases import fresh_postgres_database
 from tests.services import free_port
@@ -440,3 +442,17 @@ async def test_job_count_changes_are_folded_while_nobody_scrapes(acme):
 
 async def _no_changes_left() -> bool:
     return not await JobCountChange.exists()
+
+
+def test_the_alert_rules_and_the_dashboard_name_only_series_the_endpoint_serves(api):
+    httpx.get(f"{api.url}/healthz", timeout=10)  # a request, so request latency has series
+    _, families = scrape(api)
+    served = {sample.name for family in families.values() for sample in family.samples}
+    rules = yaml.safe_load((REPO / "deploy/prometheus/alerts.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads((REPO / "deploy/grafana/jobtower.json").read_text())
+    expressions += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+    named = {name for expression in expressions for name in re.findall(r"\bjobtower_\w+", expression)}
+    assert named, "the files name no Jobtower series"
+    assert named <= served, f"not served: {sorted(named - served)}"
