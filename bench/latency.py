@@ -28,12 +28,9 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +46,8 @@ from domain.registry import registry
 from domain.statuses import TERMINAL, ChunkStatus, JobStatus
 from domain.tenants import create_tenant, create_token
 from tests.cli import clean_environment
-from tests.cluster import REPO, wait_until
-from tests.services import free_port, postgres_server, wait_for_port
+from tests.cluster import listening, wait_until
+from tests.services import postgres_server
 
 START = """
 mutation($params: JSON!) { startJob(input: {type: "noop", params: $params}) {
@@ -77,28 +74,9 @@ class Figures:
         return text
 
 
-@contextmanager
-def serve(env: dict[str, str], log: Path) -> Iterator[int]:
+def serve(env: dict[str, str], log: Path) -> AbstractContextManager[int]:
     """``jobtower serve`` on a free port, once it listens (its database migrated); yields the port."""
-    port = free_port()
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jobtower.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, timeout=120)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return listening(env, log, "serve", timeout=120)
 
 
 async def probe_jobs(client: httpx.AsyncClient, tenant: Tenant, count: int) -> list[float]:

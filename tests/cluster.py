@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,27 +105,33 @@ class Cluster:
 
 
 @contextmanager
-def api_process(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[int]:
-    """``jobtower api`` served by uvicorn (``workers`` processes) on a free port; yields the port."""
+def listening(env: dict[str, str], log: Path, command: str, *args: str, timeout: float = 60) -> Iterator[int]:
+    """``jobtower <command> <args>`` on a free local port, once it listens; yields the port and
+    stops it with SIGTERM afterwards."""
     port = free_port()
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            [sys.executable, "-m", "jobtower.cli", command, "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=REPO,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for_port(port, timeout=60)
+        wait_for_port(port, timeout=timeout)
         yield port
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def api_process(env: dict[str, str], log: Path, workers: int = 1) -> AbstractContextManager[int]:
+    """``jobtower api`` served by uvicorn (``workers`` processes); yields the port."""
+    return listening(env, log, "api", "--workers", str(workers))
 
 
 async def wait_until(
