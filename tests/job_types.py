@@ -28,6 +28,8 @@ PARAMS_SCHEMA = {
         # test.parent: each child's records and their step time.
         "childRecords": {"type": "integer", "minimum": 0, "maximum": 1000},
         "childStepMs": {"type": "number", "minimum": 0, "maximum": 10_000},
+        # test.parent: a pause before each spawn, so a record spends its time spawning.
+        "spawnMs": {"type": "number", "minimum": 0, "maximum": 10_000},
         "waitSeconds": {"type": "number", "minimum": 0, "maximum": 3600},
     },
     "additionalProperties": False,
@@ -98,6 +100,7 @@ async def spawns_children(context: RecordContext) -> None:
         "stepMs": context.params.get("childStepMs", 0),
     }
     for number in range(context.params.get("children", 1)):
+        await asyncio.sleep(context.params.get("spawnMs", 0) / 1000)
         await context.spawn_child("test.plain", params, name=f"child {context.key}.{number}")
 
 

@@ -176,7 +176,9 @@ async def test_children_spawned_while_the_parent_winds_down_do_not_run_on(
     # The parent spawns children one record at a time; it is stopped (or canceled) mid-way,
     # and the record in flight still spawns its children after the request.
     start_workers(cluster)
-    parent = await start(acme, "test.parent", records=40, children=5, childRecords=5, childStepMs=200)
+    parent = await start(
+        acme, "test.parent", records=40, children=5, childRecords=5, childStepMs=200, spawnMs=40
+    )
 
     async def some_children() -> bool:
         return await Job.filter(parent_id=parent.id).count() >= 5
