@@ -34,7 +34,6 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 from bench.console_query import quantile
@@ -47,6 +46,7 @@ from domain.statuses import TERMINAL, ChunkStatus, JobStatus
 from domain.tenants import create_tenant, create_token
 from tests.cli import clean_environment
 from tests.cluster import listening, wait_until
+from tests.databases import fresh_postgres_database
 from tests.services import postgres_server
 
 START = """
@@ -154,17 +154,6 @@ async def measure(
     return idle, loaded, chunk_ms
 
 
-async def new_database(server_url: str) -> str:
-    """A new, empty database on the PostgreSQL server at ``server_url``; its URL."""
-    name = f"bench_{os.urandom(4).hex()}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 async def bench(work: Path, args: argparse.Namespace) -> int:
     registry.load(["jobtower.demo"])
     modes = [("wake-ups (default)", "true")] + ([] if args.skip_baseline else [("rounds only (baseline)", "false")])
@@ -177,12 +166,13 @@ async def bench(work: Path, args: argparse.Namespace) -> int:
                 data_dir = Path(tempfile.mkdtemp(dir=work)).resolve()
                 env = clean_environment()
                 env.update(JOBTOWER_DATA_DIR=str(data_dir), JOBTOWER_DISPATCH_WAKEUPS=wakeups, PYTHONUNBUFFERED="1")
-                if server_url is None:
-                    database_url = f"sqlite://{data_dir / 'jobtower.db'}"
-                else:
-                    database_url = env["DATABASE_URL"] = await new_database(server_url)
                 log = work / "logs" / f"serve-{name}-{wakeups}.log"
-                idle, loaded, chunk_ms = await measure(database_url, env, log, args)
+                if server_url is None:
+                    idle, loaded, chunk_ms = await measure(f"sqlite://{data_dir / 'jobtower.db'}", env, log, args)
+                else:
+                    async with fresh_postgres_database(server_url) as database_url:
+                        env["DATABASE_URL"] = database_url
+                        idle, loaded, chunk_ms = await measure(database_url, env, log, args)
                 print(f"  {label}:", flush=True)
                 print(idle.line("idle"), flush=True)
                 if loaded is not None:
