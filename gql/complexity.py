@@ -12,26 +12,28 @@ journeys count their steps as well, not as 10,000 items.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationRule,
     VariableNode,
     get_named_type,
     get_nullable_type,
 )
-from strawberry.extensions import SchemaExtension
 
 from domain.listing import DEFAULT_PAGE, MAX_PAGE
 from domain.liveops import LISTED_JOBS
@@ -39,7 +41,6 @@ from domain.registry import registry
 from domain.statistics import MAX_BUCKETS
 from domain.statuses import JobStatus
 from gql.errors import OWN_CODE
-from gql.pacing import note_cost
 
 PAGE_ARGUMENT = "first"
 # A connection's edges are its page, already counted by the paged field that holds them.
@@ -71,39 +72,35 @@ LIST_SIZES: dict[tuple[str, str], Callable[[], int]] = {
 }
 
 
-class ListSizeLimiter(SchemaExtension):
-    def __init__(self, max_items: int) -> None:
-        self.max_items = max_items
-
-    def on_operation(self) -> Iterator[None]:
-        execution_context = self.execution_context
-        variables = dict(execution_context.variables or {})
-        max_items = self.max_items
-
-        class ListSizeRule(ValidationRule):
-            def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-                root = self.context.schema.get_root_type(node.operation)
-                defaults = {
-                    definition.variable.name.value: definition.default_value
-                    for definition in node.variable_definitions or ()
-                }
-                sizes = {field: size() for field, size in LIST_SIZES.items()}
-                cost = _items(
-                    self.context, node.selection_set, root, {**_literal_defaults(defaults), **variables}, sizes, set()
-                )
-                note_cost(execution_context, cost)
-                if cost > max_items:
-                    self.report_error(
-                        GraphQLError(
-                            f"This query could return up to {cost} items (page sizes multiply when lists"
-                            f" nest); the limit is {max_items}. Ask for smaller pages.",
-                            node,
-                            extensions={OWN_CODE: "QUERY_TOO_LARGE", "items": cost, "limit": max_items},
-                        )
-                    )
-
-        self.execution_context.validation_rules = (*self.execution_context.validation_rules, ListSizeRule)
-        yield
+def too_many_items(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any], max_items: int
+) -> tuple[int, GraphQLError | None]:
+    """The most items the document's operations could return with these variables, and the
+    refusal when that passes ``max_items``. For a valid document: validation comes first."""
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    sizes = {field: size() for field, size in LIST_SIZES.items()}
+    cost = 0
+    for node in document.definitions:
+        if not isinstance(node, OperationDefinitionNode):
+            continue
+        defaults = {
+            definition.variable.name.value: definition.default_value
+            for definition in node.variable_definitions or ()
+        }
+        count = _Count(schema, fragments, {**_literal_defaults(defaults), **variables}, sizes)
+        cost = count.items(node.selection_set, schema.get_root_type(node.operation), set())
+        if cost > max_items:
+            return cost, GraphQLError(
+                f"This query could return up to {cost} items (page sizes multiply when lists"
+                f" nest); the limit is {max_items}. Ask for smaller pages.",
+                node,
+                extensions={OWN_CODE: "QUERY_TOO_LARGE", "items": cost, "limit": max_items},
+            )
+    return cost, None
 
 
 def _literal_defaults(defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,45 +110,47 @@ def _literal_defaults(defaults: Mapping[str, Any]) -> dict[str, Any]:
 Sizes = Mapping[tuple[str, str], int]
 
 
-def _items(
-    context: Any, selections: SelectionSetNode | None, parent: Any, variables: Mapping[str, Any], sizes: Sizes, seen: set[str]
-) -> int:
-    if selections is None or parent is None:
-        return 0
-    total = 0
-    for selection in selections.selections:
-        if isinstance(selection, FieldNode):
-            total += _field_items(context, selection, parent, variables, sizes, seen)
-        elif isinstance(selection, InlineFragmentNode):
-            condition = selection.type_condition
-            target = context.schema.get_type(condition.name.value) if condition else parent
-            total += _items(context, selection.selection_set, target, variables, sizes, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = context.get_fragment(name)
-            if fragment is None or name in seen:
-                continue  # other rules report unknown and cyclic fragments
-            target = context.schema.get_type(fragment.type_condition.name.value)
-            total += _items(context, fragment.selection_set, target, variables, sizes, seen | {name})
-    return total
+@dataclass(frozen=True)
+class _Count:
+    schema: GraphQLSchema
+    fragments: Mapping[str, FragmentDefinitionNode]
+    variables: Mapping[str, Any]
+    sizes: Sizes
 
+    def items(self, selections: SelectionSetNode | None, parent: Any, seen: set[str]) -> int:
+        if selections is None or parent is None:
+            return 0
+        total = 0
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field_items(selection, parent, seen)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total += self.items(selection.selection_set, target, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in seen:
+                    continue  # validation refuses unknown and cyclic fragments
+                target = self.schema.get_type(fragment.type_condition.name.value)
+                total += self.items(fragment.selection_set, target, seen | {name})
+        return total
 
-def _field_items(
-    context: Any, node: FieldNode, parent: Any, variables: Mapping[str, Any], sizes: Sizes, seen: set[str]
-) -> int:
-    if not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
-        return 0
-    name = node.name.value
-    definition = parent.fields.get(name)
-    if definition is None:
-        return 0
-    inner = _items(context, node.selection_set, get_named_type(definition.type), variables, sizes, seen)
-    if PAGE_ARGUMENT in definition.args:
-        return _page_size(node, variables) * (1 + inner)
-    if name == EDGES or not isinstance(get_nullable_type(definition.type), GraphQLList):
-        return inner
-    # A list missing from LIST_SIZES fails here, and in the test that checks the table against the schema.
-    return sizes[parent.name, name] * (1 + inner)
+    def field_items(self, node: FieldNode, parent: Any, seen: set[str]) -> int:
+        if not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            return 0
+        name = node.name.value
+        definition = parent.fields.get(name)
+        if definition is None:
+            return 0
+        inner = self.items(node.selection_set, get_named_type(definition.type), seen)
+        if PAGE_ARGUMENT in definition.args:
+            return _page_size(node, self.variables) * (1 + inner)
+        if name == EDGES or not isinstance(get_nullable_type(definition.type), GraphQLList):
+            return inner
+        # A list missing from LIST_SIZES fails here, and in the test that checks the table against the schema.
+        return self.sizes[parent.name, name] * (1 + inner)
 
 
 def _page_size(node: FieldNode, variables: Mapping[str, Any]) -> int:

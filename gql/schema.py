@@ -8,7 +8,12 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -17,7 +22,7 @@ from strawberry.types.graphql import OperationType
 from gql.bulk.mutations import BulkMutations
 from gql.bulk.queries import BulkQueries
 from gql.bulk.subscriptions import BulkSubscriptions
-from gql.complexity import ListSizeLimiter
+from gql.documents import CheckedDocuments
 from gql.extensions import PublicErrors, log_unexpected
 from gql.pacing import PacedExecution
 from gql.fanout import SharedEventExecution
@@ -41,6 +46,12 @@ MAX_TOKENS = 5_000
 MAX_ALIASES = 30
 # Items one query may ask for across nested pages (see gql.complexity).
 MAX_LIST_ITEMS = 50_000
+# The document rules beyond GraphQL's own, made once: the kept verdicts (gql.documents) tell
+# rule sets apart by their classes, and these extensions make new classes for each instance.
+DOCUMENT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
 
 
 @strawberry.type
@@ -93,10 +104,9 @@ def schema_for(fast_execution: bool) -> Schema:
         # Factories, not instances: each request gets its own extension objects.
         extensions=[
             PublicErrors,
-            partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-            partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
-            partial(ListSizeLimiter, max_items=MAX_LIST_ITEMS),
+            partial(AddValidationRules, DOCUMENT_RULES),
+            partial(CheckedDocuments, max_items=MAX_LIST_ITEMS),
             PacedExecution,
         ],
         execution_context_class=SharedEventExecution if fast_execution else None,
