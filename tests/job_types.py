@@ -31,6 +31,8 @@ PARAMS_SCHEMA = {
         # test.parent: a pause before each spawn, so a record spends its time spawning.
         "spawnMs": {"type": "number", "minimum": 0, "maximum": 10_000},
         "waitSeconds": {"type": "number", "minimum": 0, "maximum": 3600},
+        # A pause before each key is enumerated: an enumeration that takes its time.
+        "keyMs": {"type": "number", "minimum": 0, "maximum": 10_000},
     },
     "additionalProperties": False,
 }
@@ -38,6 +40,8 @@ PARAMS_SCHEMA = {
 
 async def numbered(params: Mapping[str, Any]) -> AsyncIterator[str]:
     for number in range(params.get("records", 10)):
+        if delay := params.get("keyMs", 0):
+            await asyncio.sleep(delay / 1000)
         yield str(number)
 
 

@@ -19,7 +19,9 @@ from domain.statuses import IN_FLIGHT, JobStatus
 
 MAX_KEY_LENGTH = 255
 # Chunk rows written per round trip while enumerating, and at most this many keys
-# held at once, so big chunks do not make the buffer big.
+# held at once, so big chunks do not make the buffer big. The first round writes one
+# chunk and each next one twice as many, up to these: the first records start as soon
+# as one chunk's keys are known, whatever the job's size.
 CHUNKS_PER_ROUND = 100
 KEYS_PER_ROUND = 100_000
 
@@ -44,7 +46,8 @@ async def enumerate_job(job_id: int, lease: timedelta, chunks_ready: Callable[[]
 
 async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[], Awaitable[None]]) -> int | None:
     """The number of records, or None when the job stopped being runnable meanwhile."""
-    round_size = job.chunk_size * max(1, min(CHUNKS_PER_ROUND, KEYS_PER_ROUND // job.chunk_size))
+    largest_round = job.chunk_size * max(1, min(CHUNKS_PER_ROUND, KEYS_PER_ROUND // job.chunk_size))
+    round_size = job.chunk_size
     buffer: list[str] = []
     position = index = 0
     async for key in _keys(job):
@@ -57,6 +60,7 @@ async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[], 
             await chunks_ready()
             position += len(buffer)
             buffer = []
+            round_size = min(2 * round_size, largest_round)
             status = await extend_enumeration(job.id, lease)
             if status is None or (status not in IN_FLIGHT and status is not JobStatus.PENDING):
                 return None
