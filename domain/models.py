@@ -233,6 +233,9 @@ class Chunk(Model):
     lease_expires_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
+    # When it last became PENDING (written, requeued, resumed, answered): how long ready work
+    # waits for a slot. None on chunks written before it was kept.
+    ready_at = fields.DatetimeField(null=True)
     # Progress counters (domain.counts), raised with the job's as records are written.
     done = fields.BigIntField(default=0)
     succeeded = fields.BigIntField(default=0)

@@ -36,6 +36,11 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
     """The app; with ``dispatch`` (``jobtower serve``) a dispatcher runs while it is up."""
     configure_ceilings(settings.max_records_per_job, settings.max_jobs_per_minute)
     redis = redis_client(redis_url)
+    metrics = Metrics(
+        settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+        settings.metrics_cache_seconds,
+        settings.metrics_top_tenants,
+    )
     graphql = GraphQLView(
         redis,
         allowed_origins=tuple(settings.allowed_origins),
@@ -48,9 +53,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             recheck_seconds=settings.ws_recheck_seconds,
         ),
         max_response_bytes=settings.max_response_bytes,
-    )
-    metrics = Metrics(
-        settings.metrics_token.get_secret_value() if settings.metrics_token else None, settings.metrics_cache_seconds
+        observe_operation=metrics.observe_operation,
     )
 
     @asynccontextmanager

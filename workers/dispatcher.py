@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -52,6 +53,7 @@ from workers.broker import (
     wake_idle_slots,
 )
 from workers.relay import relay_events
+from workers.shared_metrics import LEASE_GIVEN_UP, LEASE_RETRIED, LEASES_LOST
 from workers.wakeups import listen_for_wakeups
 from domain.schedules import start_due_schedules
 from workers.redis_client import redis_client
@@ -141,7 +143,9 @@ class Dispatcher:
 
     async def tick(self) -> None:
         await self._recover_from_empty_redis()
-        await reap_expired_leases()
+        lost = await reap_expired_leases()
+        for outcome, count in Counter(LEASE_GIVEN_UP if lease.gave_up else LEASE_RETRIED for lease in lost).items():
+            await LEASES_LOST.add(self.redis, outcome, count)
         await settle_idle_wind_downs()
         await expire_waits()
         workers = await self.hand_out()
