@@ -1,4 +1,4 @@
-"""How long each GraphQL query and mutation takes, named by what it asked for.
+"""How long each GraphQL query and mutation takes, named by what it asked for, and its span.
 
 An operation is named by its type and its root fields as the schema spells them (``query``
 ``jobs``, ``mutation`` ``startJob``), never by the operation name the client chose, so
@@ -8,6 +8,9 @@ timed (they last as long as their subscriber stays), nor are documents that name
 field of the schema (they did not parse or validate).
 
 The context carries where the times go (``Context.observe_operation``): the app's metrics.
+With tracing on (``jobtower.tracing``), the execution of each query and mutation is a span of
+the same name, continuing the trace context the request's headers carry; a job that
+``startJob`` admits keeps it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from graphql import (
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
+from jobtower import tracing
+
 # (operation type, its root fields, seconds)
 OperationObserver = Callable[[str, frozenset[str], float], None]
 
@@ -40,13 +45,31 @@ class OperationTiming(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
-        context = self.execution_context
-        observe = getattr(context.context, "observe_operation", None)
-        if observe is None or context.graphql_document is None:
-            return
-        named = root_fields(context.graphql_document, context.operation_name, context.schema._schema)
-        if named is not None and named[0] in TIMED and named[1]:
+        observe = getattr(self.execution_context.context, "observe_operation", None)
+        named = self._named()
+        if observe is not None and named is not None:
             observe(named[0].value, named[1], time.perf_counter() - started)
+
+    def on_execute(self) -> Iterator[None]:
+        named = self._named()
+        if named is None:
+            yield
+            return
+        request = getattr(self.execution_context.context, "request", None)
+        with tracing.span(
+            f"{named[0].value} {','.join(sorted(named[1]))}",
+            parent=getattr(request, "headers", {}),
+            attributes={"graphql.operation.type": named[0].value},
+        ):
+            yield
+
+    def _named(self) -> tuple[OperationType, frozenset[str]] | None:
+        """The operation's type and root fields, if it is a query or mutation that names any."""
+        context = self.execution_context
+        if context.graphql_document is None:
+            return None
+        named = root_fields(context.graphql_document, context.operation_name, context.schema._schema)
+        return named if named is not None and named[0] in TIMED and named[1] else None
 
 
 def root_fields(

@@ -27,6 +27,7 @@ from jobtower.limits import BodySizeLimit, HeaderSizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
 from jobtower.throttle import PrincipalThrottle, RequestLimits
 from jobtower.settings import Settings, settings as configured
+from jobtower.tracing import tracing
 from workers.dispatcher import dispatching
 from workers.redis_client import redis_client
 from workers.wakeups import announcing
@@ -61,6 +62,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         registry.load(settings.job_types)
         app.state.redis = redis
         async with (
+            tracing(settings, "api"),
             db.database(settings.resolved_database_url),
             folding_job_counts(),
             announcing(redis, settings.dispatch_wakeups),

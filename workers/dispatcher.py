@@ -45,6 +45,7 @@ from domain.registry import registry
 from domain.usage import configure_ceilings
 from domain.scheduling import enumerations_to_hand_out
 from jobtower.settings import Settings
+from jobtower.tracing import tracing
 from workers import keys
 from workers.broker import (
     build_broker,
@@ -205,6 +206,7 @@ async def run_dispatcher(settings: Settings, redis_url: str) -> None:
         loop.add_signal_handler(signum, stop.set)
     # A statement that outlasts a lease fails, and the next round tries again, rather than stall the rounds.
     async with (
+        tracing(settings, "dispatcher"),
         db.database(settings.resolved_database_url, command_timeout=settings.lease_seconds),
         dispatching(settings, redis_url),
     ):
