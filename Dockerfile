@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . .
-RUN pip install . \
+# With the tracing extra, so JOBTOWER_TRACING=1 and an OTLP endpoint are all a deployment sets.
+RUN pip install ".[tracing]" \
     && useradd --system --create-home --uid 10001 jobtower
 
 USER jobtower

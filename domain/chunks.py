@@ -49,12 +49,20 @@ async def _move(
     ``at``: when a chunk that ends now ended (its job's end, when the job ends with it).
     """
     target = chunk_target(operation)
-    changes: dict[str, Any] = {"status": target}
+    changes: dict[str, Any] = {"status": target, **_stamps(target, at)}
     if not keep_owner:
         changes.update(lease_owner=None, lease_expires_at=None)
-    if target in CHUNK_TERMINAL:
-        changes["ended_at"] = at or utcnow()
     return await Chunk.filter(status__in=chunk_sources(operation), **where).update(**changes)
+
+
+def _stamps(target: ChunkStatus, at: datetime | None = None) -> dict[str, datetime]:
+    """What a chunk moving to ``target`` records besides its status: when it became ready to
+    run again, or when it ended."""
+    if target is ChunkStatus.PENDING:
+        return {"ready_at": utcnow()}
+    if target in CHUNK_TERMINAL:
+        return {"ended_at": at or utcnow()}
+    return {}
 
 
 # ---------------------------------------------------------------- a worker slot's verbs
@@ -105,8 +113,7 @@ async def release(chunk_id: int, owner: str, operation: ChunkOperation) -> Chunk
         changes: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
         if chunk.status in chunk_sources(operation):
             changes["status"] = check_chunk_transition(chunk.status, operation)
-            if changes["status"] in CHUNK_TERMINAL:
-                changes["ended_at"] = utcnow()
+            changes.update(_stamps(changes["status"]))
         await Chunk.filter(id=chunk_id, lease_owner=owner).update(**changes)
         chunk.status = changes.get("status", chunk.status)
     return chunk

@@ -71,6 +71,7 @@ async def add_chunks(job: Job, first_index: int, first_position: int, keys: Sequ
     already moved the chunks it had: the new ones follow it (``domain.chunks.follow_job``).
     """
     rows = []
+    now = utcnow()
     for offset in range(0, len(keys), job.chunk_size):
         part = list(keys[offset : offset + job.chunk_size])
         start = first_position + offset
@@ -82,6 +83,7 @@ async def add_chunks(job: Job, first_index: int, first_position: int, keys: Sequ
                 range_end=start + len(part),
                 cursor=start,
                 keys=part,
+                ready_at=now,
             )
         )
     for offset in range(0, len(rows), CHUNKS_PER_INSERT):
@@ -406,8 +408,8 @@ async def settle_idle_wind_downs() -> None:
         await settle_job(row["id"], by=Actor.system)
 
 
-async def reap_expired_leases() -> list[int]:
-    """Chunks whose worker stopped heart-beating run again; the ids of the jobs touched."""
+async def reap_expired_leases() -> list[chunks.LostLease]:
+    """Chunks whose worker stopped heart-beating run again (or are given up); which they were."""
     lost = await chunks.reap_expired()
     await write_logs(
         [
@@ -422,10 +424,9 @@ async def reap_expired_leases() -> list[int]:
             for chunk in lost
         ]
     )
-    jobs = sorted({chunk.job_id for chunk in lost})
-    for job_id in jobs:
+    for job_id in sorted({chunk.job_id for chunk in lost}):
         await settle_job(job_id, by=Actor.system)
-    return jobs
+    return lost
 
 
 async def hold_enumeration(job_id: int, ttl: timedelta) -> bool:

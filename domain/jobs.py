@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Subquery
 from tortoise.queryset import QuerySet
 
-from domain import chunks, db
+from domain import chunks, db, trace_context
 from domain.access import Actor, PlatformActor, Role
 from domain.clock import utcnow
 from domain.errors import (
@@ -225,6 +225,7 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
     # the month its records count in: one reading of the clock for both.
     job.created_at = utcnow()
     job.records_reserved = records_requested or 0
+    job.trace_context = trace_context.current()
     async with db.transaction():
         await reserve(tenant, job.created_at, records_requested, root=job.parent_id is None)
         job.seq = 1

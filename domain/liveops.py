@@ -54,6 +54,12 @@ class LiveOps:
 
 
 @dataclass(frozen=True)
+class TenantQueue:
+    tenant: str  # its slug
+    depth: int  # chunks ready to run
+
+
+@dataclass(frozen=True)
 class WaitHistogram:
     """Waiting times of the jobs started since some moment, Prometheus-style."""
 
@@ -132,12 +138,34 @@ async def failed_jobs(actor: Actor, since: datetime) -> int:
 async def queue_depth(actor: Actor) -> int:
     """Chunks ready to run: the PENDING chunks of the jobs whose chunks may start
     (``domain.scheduling``'s ready chunks)."""
-    runnable = visible_jobs(actor).filter(
-        Q(status__in=DISPATCHABLE) | Q(status=JobStatus.STOPPING, stoppable=False)
+    return await _ready_chunks(actor).count()
+
+
+async def deepest_queues(actor: Actor, top: int) -> tuple[TenantQueue, ...]:
+    """The ``top`` tenants with the most chunks ready to run (``queue_depth`` by tenant),
+    deepest first: a bounded list however many tenants there are."""
+    rows = await db.fetch(
+        f"SELECT t.slug AS slug, COUNT(*) AS n FROM chunk c JOIN {scoped_jobs(_runnable(actor))} ON j.id = c.job_id"
+        " JOIN tenant t ON t.id = j.tenant_id WHERE c.status = ?"
+        " GROUP BY t.slug ORDER BY n DESC, t.slug LIMIT ?",
+        [ChunkStatus.PENDING.value, top],
     )
-    return await Chunk.filter(
-        status=ChunkStatus.PENDING, job_id__in=Subquery(runnable.values("id"))
-    ).count()
+    return tuple(TenantQueue(tenant=row["slug"], depth=int(row["n"])) for row in rows)
+
+
+async def oldest_ready_at(actor: Actor) -> datetime | None:
+    """When the chunk that has been ready to run the longest became ready; None when none waits."""
+    return await _ready_chunks(actor).exclude(ready_at=None).order_by("ready_at").first().values_list(
+        "ready_at", flat=True
+    )
+
+
+def _runnable(actor: Actor) -> QuerySet[Job]:
+    return visible_jobs(actor).filter(Q(status__in=DISPATCHABLE) | Q(status=JobStatus.STOPPING, stoppable=False))
+
+
+def _ready_chunks(actor: Actor) -> QuerySet[Chunk]:
+    return Chunk.filter(status=ChunkStatus.PENDING, job_id__in=Subquery(_runnable(actor).values("id")))
 
 
 async def wait_histogram(

@@ -137,6 +137,8 @@ class Job(Model):
         "jobtower.Schedule", related_name="runs", null=True, on_delete=fields.SET_NULL
     )
     idempotency_key = fields.CharField(max_length=200, null=True)
+    # The trace the job was admitted in (domain.trace_context), which its work continues.
+    trace_context = fields.JSONField(null=True)
     # Records admission holds for the job in its month's plan usage (domain.usage),
     # given back when the job ends.
     records_reserved = fields.BigIntField(default=0, db_default=0)
@@ -233,6 +235,9 @@ class Chunk(Model):
     lease_expires_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
+    # When it last became PENDING (written, requeued, resumed, answered): how long ready work
+    # waits for a slot. None on chunks written before it was kept.
+    ready_at = fields.DatetimeField(null=True)
     # Progress counters (domain.counts), raised with the job's as records are written.
     done = fields.BigIntField(default=0)
     succeeded = fields.BigIntField(default=0)

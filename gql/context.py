@@ -16,6 +16,7 @@ from domain.clock import utcnow
 from domain.errors import Unauthenticated
 from domain.scheduling import in_flight
 from gql.loaders import Loaders
+from gql.timing import OperationObserver
 from workers.streams import StreamHub, hub_for
 from workers.dispatcher import live_worker_slots
 
@@ -31,6 +32,8 @@ class Context:
     # which the connection checks again while it lives (gql.websocket).
     connection_params: Any = None
     token: str | None = None
+    # Where the time each query and mutation took goes (gql.timing): the app's metrics.
+    observe_operation: OperationObserver | None = None
     _loaders: Loaders | None = None
     _now: datetime | None = None
     # Live workers and the chunk slots they offer, and the roots with work in flight: read once

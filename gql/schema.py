@@ -25,6 +25,7 @@ from gql.bulk.subscriptions import BulkSubscriptions
 from gql.documents import CheckedDocuments
 from gql.extensions import PublicErrors, log_unexpected
 from gql.pacing import PacedExecution
+from gql.timing import OperationTiming
 from gql.fanout import SharedEventExecution
 from gql.jobs.mutations import JobMutations
 from gql.jobs.queries import JobQueries
@@ -103,6 +104,7 @@ def schema_for(fast_execution: bool) -> Schema:
         config=StrawberryConfig(scalar_map=SCALARS),
         # Factories, not instances: each request gets its own extension objects.
         extensions=[
+            OperationTiming,
             PublicErrors,
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
             partial(AddValidationRules, DOCUMENT_RULES),

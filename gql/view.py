@@ -46,6 +46,7 @@ from gql.http import (
     response_media_type,
 )
 from gql.schema import schema_for
+from gql.timing import OperationObserver
 from gql.websocket import OpenConnections, SizedWebSocketAdapter, TransportHandler, WebSocketLimits
 from jobtower.logging_setup import bind_log_fields
 
@@ -94,6 +95,7 @@ class GraphQLView(GraphQL[Context, None]):
         fast_execution: bool,
         websocket_limits: WebSocketLimits,
         max_response_bytes: int,
+        observe_operation: OperationObserver | None = None,
     ) -> None:
         # Not Strawberry's GraphiQL: its page loads React and GraphiQL from a CDN, so it is blank
         # offline and breaks "no request leaves the origin"; jobtower.graphiql serves one built
@@ -106,6 +108,7 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=None,
         )
         self.redis = redis
+        self.observe_operation = observe_operation
         self.max_response_bytes = max_response_bytes
         self.websocket_limits = websocket_limits
         self.open_connections = OpenConnections(websocket_limits, redis)
@@ -141,7 +144,9 @@ class GraphQLView(GraphQL[Context, None]):
         return encode_message(data)
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        context = Context(redis=self.redis, request=request, response=response)
+        context = Context(
+            redis=self.redis, request=request, response=response, observe_operation=self.observe_operation
+        )
         if isinstance(request, WebSocket):
             return context  # WebSocket clients authenticate in connection_init
         try:

@@ -83,6 +83,19 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+async def live_operations(redis: Redis) -> int:
+    """The operations running over the WebSockets of every API process (subscriptions; a query
+    or mutation sent over a socket while it runs): the leases that have not ended."""
+    names = [name async for name in redis.scan_iter(match=keys.WEBSOCKET_OPERATIONS_PATTERN, count=1000)]
+    if not names:
+        return 0
+    now = _now_ms()
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.zcount(name, f"({now}", "+inf")
+        return sum(await pipe.execute())
+
+
 @dataclass
 class OpenConnections:
     """This process's acknowledged connections, by principal, their leases in Redis, and the one

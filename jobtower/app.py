@@ -27,6 +27,7 @@ from jobtower.limits import BodySizeLimit, HeaderSizeLimit
 from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
 from jobtower.throttle import PrincipalThrottle, RequestLimits
 from jobtower.settings import Settings, settings as configured
+from jobtower.tracing import tracing
 from workers.dispatcher import dispatching
 from workers.redis_client import redis_client
 from workers.wakeups import announcing
@@ -36,6 +37,11 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
     """The app; with ``dispatch`` (``jobtower serve``) a dispatcher runs while it is up."""
     configure_ceilings(settings.max_records_per_job, settings.max_jobs_per_minute)
     redis = redis_client(redis_url)
+    metrics = Metrics(
+        settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+        settings.metrics_cache_seconds,
+        settings.metrics_top_tenants,
+    )
     graphql = GraphQLView(
         redis,
         allowed_origins=tuple(settings.allowed_origins),
@@ -48,9 +54,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             recheck_seconds=settings.ws_recheck_seconds,
         ),
         max_response_bytes=settings.max_response_bytes,
-    )
-    metrics = Metrics(
-        settings.metrics_token.get_secret_value() if settings.metrics_token else None, settings.metrics_cache_seconds
+        observe_operation=metrics.observe_operation,
     )
 
     @asynccontextmanager
@@ -58,6 +62,7 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
         registry.load(settings.job_types)
         app.state.redis = redis
         async with (
+            tracing(settings, "api"),
             db.database(settings.resolved_database_url),
             folding_job_counts(),
             announcing(redis, settings.dispatch_wakeups),

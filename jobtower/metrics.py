@@ -3,8 +3,15 @@
 Each app has its own registry. The job figures are the live-ops summary as the
 platform sees it (every tenant; hidden jobs left out as in the job list), plus the
 waiting times of the jobs started in the last hour and the records processed (plan
-usage, which only grows). No metric has a tenant label: that would grow with the
-customers.
+usage, which only grows). One metric has a tenant label, the queue depth by tenant, and
+it names only the ``top_tenants`` deepest queues and puts the rest together under
+``(other)`` (which no slug can be): the labels stay as few whatever the customers.
+
+What the worker and dispatcher processes measure (dispatch latency, lost leases, reclaimed
+task messages) they keep in Redis (``workers.shared_metrics``); it is read at the scrape, with
+the WebSocket subscriptions of every API process (their leases, ``gql.websocket``), so any API
+process reports the same platform-wide figures. Only request latency, over HTTP and by GraphQL
+operation (``gql.timing``), is the answering process's own.
 
 The figures span every tenant, so the endpoint wants a token of its own
 (``JOBTOWER_METRICS_TOKEN``, sent as a bearer token) and is off without one. A scrape
@@ -49,16 +56,21 @@ from domain.liveops import (
     FAILED_WINDOW,
     WAIT_WINDOW,
     StatusCount,
+    TenantQueue,
     WaitHistogram,
+    deepest_queues,
     failed_jobs,
     fold_job_counts,
+    oldest_ready_at,
     platform_job_counts,
     queue_depth,
     records_processed,
     stalled_jobs,
     wait_histogram,
 )
+from gql.websocket import live_operations
 from workers.dispatcher import live_worker_slots
+from workers.shared_metrics import COUNTERS, HISTOGRAMS, HistogramCounts
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +78,9 @@ WAIT_BUCKETS = (1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 # Any other method a client invents is one label value, not one each.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"
+# The queue depth of the tenants past the deepest ``top_tenants``: not a slug (no parentheses).
+OTHER_TENANTS = "(other)"
+PREFIX = "jobtower_"
 
 # Each API process folds the job count changes this often, so they stay few while nobody scrapes.
 FOLD_SECONDS = 60.0
@@ -84,17 +99,30 @@ class Snapshot:
     workers_online: int
     waits: WaitHistogram
     records_processed: int
+    deepest_queues: tuple[TenantQueue, ...]
+    oldest_ready_seconds: float  # 0 when no chunk waits
+    # Read from Redis; None while it is unreachable (a counter left out rather than reset).
+    shared: SharedReadings | None
+
+
+@dataclass(frozen=True)
+class SharedReadings:
+    counters: dict[str, dict[str, int]]  # by metric name, by label value
+    histograms: dict[str, HistogramCounts]
+    websocket_operations: int
 
 
 class JobtowerCollector(Collector):
     """Reports the snapshot that ``refresh`` took at the start of the scrape."""
 
-    def __init__(self) -> None:
+    def __init__(self, top_tenants: int) -> None:
+        self.top_tenants = top_tenants
         self._snapshot: Snapshot | None = None
 
     async def refresh(self, redis: Redis) -> None:
         now = utcnow()
         workers_online = await _workers_online(redis)
+        oldest = await oldest_ready_at(PLATFORM)
         self._snapshot = Snapshot(
             taken_at=now.timestamp(),
             counts=await platform_job_counts(),
@@ -104,6 +132,9 @@ class JobtowerCollector(Collector):
             workers_online=workers_online,
             waits=await wait_histogram(PLATFORM, since=now - WAIT_WINDOW, bounds=WAIT_BUCKETS),
             records_processed=await records_processed(),
+            deepest_queues=await deepest_queues(PLATFORM, self.top_tenants),
+            oldest_ready_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+            shared=await _shared_readings(redis),
         )
 
     def collect(self) -> Iterable[Metric]:
@@ -161,6 +192,64 @@ class JobtowerCollector(Collector):
             ],
             sum_value=waits.total_seconds,
         )
+        by_tenant = GaugeMetricFamily(
+            "jobtower_queue_depth_by_tenant",
+            f"jobtower_queue_depth of the tenants with the deepest queues, by slug; the other tenants' "
+            f"together under tenant=\"{OTHER_TENANTS}\".",
+            labels=["tenant"],
+        )
+        for queue in snapshot.deepest_queues:
+            by_tenant.add_metric([queue.tenant], queue.depth)
+        by_tenant.add_metric([OTHER_TENANTS], snapshot.queue_depth - sum(q.depth for q in snapshot.deepest_queues))
+        yield by_tenant
+        yield GaugeMetricFamily(
+            "jobtower_queue_oldest_ready_seconds",
+            "How long the chunk that has waited the longest for a worker slot has been ready to run "
+            "(0 when none waits).",
+            value=snapshot.oldest_ready_seconds,
+        )
+        if snapshot.shared is not None:
+            yield from _shared_families(snapshot.shared)
+
+
+def _shared_families(shared: SharedReadings) -> Iterable[Metric]:
+    yield GaugeMetricFamily(
+        "jobtower_websocket_subscriptions",
+        "Operations running over the GraphQL WebSockets of every API process: subscriptions (and a "
+        "query or mutation sent over a socket, while it runs).",
+        value=shared.websocket_operations,
+    )
+    for counter in COUNTERS:
+        family = CounterMetricFamily(PREFIX + counter.name, counter.help, labels=[counter.label])
+        for value, count in shared.counters[counter.name].items():
+            family.add_metric([value], count)
+        yield family
+    for histogram in HISTOGRAMS:
+        counts = shared.histograms[histogram.name]
+        yield HistogramMetricFamily(
+            PREFIX + histogram.name,
+            histogram.help,
+            buckets=[
+                *(
+                    (floatToGoString(bound), count)
+                    for bound, count in zip(counts.bounds, counts.cumulative, strict=True)
+                ),
+                ("+Inf", counts.count),
+            ],
+            sum_value=counts.total,
+        )
+
+
+async def _shared_readings(redis: Redis) -> SharedReadings | None:
+    try:
+        return SharedReadings(
+            counters={counter.name: await counter.read(redis) for counter in COUNTERS},
+            histograms={histogram.name: await histogram.read(redis) for histogram in HISTOGRAMS},
+            websocket_operations=await live_operations(redis),
+        )
+    except RedisError:
+        log.warning("Redis unreachable: the figures kept there are left out of this scrape")
+        return None
 
 
 async def _workers_online(redis: Redis) -> int:
@@ -198,7 +287,7 @@ class Metrics:
     """The registry of one app: request latencies, and job figures refreshed at most every
     ``cache_seconds``. Scrapes need ``token``; without one the endpoint is off."""
 
-    def __init__(self, token: str | None = None, cache_seconds: float = 0.0) -> None:
+    def __init__(self, token: str | None = None, cache_seconds: float = 0.0, top_tenants: int = 10) -> None:
         self.token = token or None  # an empty setting is no token
         self.cache_seconds = cache_seconds
         self._refreshed_at: float | None = None
@@ -209,7 +298,14 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
-        self.jobs = JobtowerCollector()
+        self.operation_duration = Histogram(
+            "jobtower_graphql_operation_duration_seconds",
+            "Time to execute a GraphQL query or mutation, by operation type and root field (one "
+            "observation per root field the operation selects).",
+            ["operation", "field"],
+            registry=self.registry,
+        )
+        self.jobs = JobtowerCollector(top_tenants)
         self.registry.register(self.jobs)
         # One scrape at a time: scrapes that arrive while the snapshot is refreshed wait for it.
         self._scraping = asyncio.Lock()
@@ -231,6 +327,11 @@ class Metrics:
             body = generate_latest(self.registry)
         # generate_latest writes legacy names, the 0.0.4 format every Prometheus reads.
         return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+    def observe_operation(self, operation: str, fields: frozenset[str], seconds: float) -> None:
+        """Where ``gql.timing`` sends the time of each query and mutation."""
+        for field in fields:
+            self.operation_duration.labels(operation, field).observe(seconds)
 
     def _authorized(self, authorization: str) -> bool:
         assert self.token is not None

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # ``metrics_cache_seconds``, however many scrapers ask.
     metrics_token: SecretStr | None = None
     metrics_cache_seconds: float = Field(default=10.0, ge=0)
+    # The queue depth by tenant names this many tenants, the deepest queues; the others are
+    # added up under one label, so the series stay as few however many tenants there are.
+    metrics_top_tenants: int = Field(default=10, ge=0, le=100)
+    # OpenTelemetry traces of each job, from startJob to its chunks' runs, sent by OTLP over HTTP
+    # where the standard OTEL_* settings say (jobtower.tracing). Needs the `tracing` extra.
+    tracing: bool = False
     # Per principal (an API token), over every API process (counted in Redis): GraphQL HTTP
     # requests in flight at once, and requests per minute. Past either, 429 and Retry-After.
     max_concurrent_requests: int = Field(default=8, ge=1)

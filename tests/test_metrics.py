@@ -53,6 +53,9 @@ SCRAPER = {"authorization": f"Bearer {METRICS_TOKEN}"}
 # How long a snapshot of the job figures serves scrapes in this module's API.
 CACHE_SECONDS = 1.0
 TAKEN_AT = "jobtower_job_figures_taken_at_seconds"
+# The queue depth by tenant names this many tenants in this module's API.
+TOP_TENANTS = 1
+OLDEST_READY = timedelta(minutes=5)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +97,7 @@ def api(jobtower: Jobtower, redis_url: str) -> Iterator[Api]:
         "REDIS_URL": redis_url,
         "JOBTOWER_METRICS_TOKEN": METRICS_TOKEN,
         "JOBTOWER_METRICS_CACHE_SECONDS": str(CACHE_SECONDS),
+        "JOBTOWER_METRICS_TOP_TENANTS": str(TOP_TENANTS),
     }
     if jobtower.postgres_url:
         env["DATABASE_URL"] = jobtower.postgres_url
@@ -209,7 +213,7 @@ class Rows:
             error_logs=0,
         )
 
-    async def chunks(self, job_id: int, *statuses: str) -> None:
+    async def chunks(self, job_id: int, *statuses: str, ready: datetime | None = None) -> None:
         for index, status in enumerate(statuses):
             await self.insert(
                 "chunk",
@@ -225,6 +229,7 @@ class Rows:
                 succeeded=0,
                 failed=0,
                 skipped=0,
+                ready_at=ready,
             )
 
     async def usage(self, tenant_id: int, month: str, records: int) -> None:
@@ -236,9 +241,11 @@ async def seed(rows: Rows, now: datetime) -> None:
     # Stalled: no progress for ten minutes.
     await rows.job(a, "RUNNING", now - 20 * MINUTE, timedelta(seconds=2), progress=now - 10 * MINUTE)
     moving = await rows.job(a, "RUNNING", now - 10 * MINUTE, timedelta(seconds=45), progress=now)
-    await rows.chunks(moving, "RUNNING", "PENDING", "PENDING")
+    await rows.chunks(moving, "RUNNING", "PENDING", "PENDING", ready=now - MINUTE)
     await rows.job(a, "RUNNING", now - 40 * MINUTE, timedelta(seconds=1000), progress=now, system=True)
-    await rows.chunks(await rows.job(b, "PENDING", now - 5 * MINUTE), "PENDING", "PENDING", "PENDING")
+    await rows.chunks(
+        await rows.job(b, "PENDING", now - 5 * MINUTE), "PENDING", "PENDING", "PENDING", ready=now - OLDEST_READY
+    )
     # Started three hours ago: outside the waiting-time window.
     await rows.job(
         b, "FINISHED", now - 180 * MINUTE, timedelta(seconds=400), ended=now - 120 * MINUTE, done=40
@@ -248,7 +255,10 @@ async def seed(rows: Rows, now: datetime) -> None:
     await rows.job(
         a, "FAILED", now - 130 * MINUTE, timedelta(seconds=6960), ended=now - 5 * MINUTE, hidden=True
     )
-    await rows.chunks(await rows.job(b, "STOPPED", now - 180 * MINUTE, MINUTE, ended=now), "STOPPED")
+    # Stopped: neither waiting nor the oldest ready, however long ago it was ready.
+    await rows.chunks(
+        await rows.job(b, "STOPPED", now - 180 * MINUTE, MINUTE, ended=now), "STOPPED", ready=now - 170 * MINUTE
+    )
     this_month = month_of(now)
     await rows.usage(a, this_month, 120)
     await rows.usage(a, "2001-01", 30)
@@ -304,8 +314,11 @@ async def test_metrics_follow_the_jobs_queue_and_workers_of_the_database(api, jo
         assert samples(empty[family]) == {(): 0}
     assert samples(empty["jobtower_records_processed"], "jobtower_records_processed_total") == {(): 0}
     assert samples(empty[WAITS], f"{WAITS}_count") == {(): 0}
+    assert samples(empty["jobtower_queue_depth_by_tenant"]) == {(("tenant", "(other)"),): 0}
+    assert samples(empty["jobtower_queue_oldest_ready_seconds"]) == {(): 0}
 
-    await seed(Rows(jobtower), datetime.now(UTC))
+    seeded = datetime.now(UTC)
+    await seed(Rows(jobtower), seeded)
     await announce_workers(redis_url, "w1", "w2")
     families = await asyncio.to_thread(fresh_scrape, api, time.time())
 
@@ -325,6 +338,13 @@ async def test_metrics_follow_the_jobs_queue_and_workers_of_the_database(api, jo
     assert samples(families["jobtower_jobs_stalled"]) == {(): 1}
     assert samples(families["jobtower_jobs_failed_last_24h"]) == {(): 1}
     assert samples(families["jobtower_queue_depth"]) == {(): 5}
+    # The deepest queue by name (TOP_TENANTS), the rest together.
+    assert samples(families["jobtower_queue_depth_by_tenant"]) == {
+        (("tenant", "beta"),): 3,
+        (("tenant", "(other)"),): 2,
+    }
+    oldest = samples(families["jobtower_queue_oldest_ready_seconds"])[()]
+    assert OLDEST_READY.total_seconds() <= oldest <= (datetime.now(UTC) - seeded + OLDEST_READY).total_seconds()
     assert samples(families["jobtower_workers_online"]) == {(): 2}
     records = families["jobtower_records_processed"]
     assert records.type == "counter"
@@ -444,8 +464,61 @@ async def _no_changes_left() -> bool:
     return not await JobCountChange.exists()
 
 
-def test_the_alert_rules_and_the_dashboard_name_only_series_the_endpoint_serves(api):
+@pytest.fixture(scope="module")
+def viewer_token(jobtower: Jobtower) -> str:
+    assert jobtower("tenant", "create", "gamma").returncode == 0
+    issued = jobtower("token", "create", "--tenant", "gamma", "--role", "VIEWER", "--name", "scraper test")
+    assert issued.returncode == 0, issued.stderr
+    return issued.stdout.strip()
+
+
+def graphql(api: Api, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = httpx.post(
+        f"{api.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    return response.json()
+
+
+OPERATIONS = "jobtower_graphql_operation_duration_seconds"
+
+
+async def test_graphql_latency_is_labelled_by_operation_type_and_root_field(api, viewer_token):
+    def requests() -> tuple[dict[str, Any], dict[str, Any]]:
+        _, before = scrape(api)
+        assert graphql(api, viewer_token, "query ClientsOwnName42 { viewer { role } }") == {
+            "data": {"viewer": {"role": "VIEWER"}}
+        }
+        named = graphql(
+            api,
+            viewer_token,
+            "query Other { ...Both } fragment Both on Query { __typename ... on Query { viewer { role } } }",
+        )
+        assert named["data"]["viewer"] == {"role": "VIEWER"}
+        refused = graphql(api, viewer_token, "mutation Stop($id: ID!) { stopJob(id: $id) { __typename } }", id="x")
+        assert "data" in refused
+        assert "errors" in graphql(api, viewer_token, "{ noSuchField }")
+        _, after = scrape(api)
+        return before, after
+
+    before, after = await asyncio.to_thread(requests)
+
+    counts_before = samples(before[OPERATIONS], f"{OPERATIONS}_count") if OPERATIONS in before else {}
+    counts_after = samples(after[OPERATIONS], f"{OPERATIONS}_count")
+    grew = {
+        (dict(labels)["operation"], dict(labels)["field"]): count - counts_before.get(labels, 0)
+        for labels, count in counts_after.items()
+        if count != counts_before.get(labels, 0)
+    }
+    # The schema's names, never the client's operation names; an unknown field is no name at all.
+    assert grew == {("query", "viewer"): 2, ("query", "__typename"): 1, ("mutation", "stopJob"): 1}
+
+
+def test_the_alert_rules_and_the_dashboard_name_only_series_the_endpoint_serves(api, viewer_token):
     httpx.get(f"{api.url}/healthz", timeout=10)  # a request, so request latency has series
+    graphql(api, viewer_token, "{ viewer { role } }")  # and GraphQL latency
     _, families = scrape(api)
     served = {sample.name for family in families.values() for sample in family.samples}
     rules = yaml.safe_load((REPO / "deploy/prometheus/alerts.yml").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -15,6 +16,7 @@ from taskiq_redis import RedisStreamBroker
 from domain.scheduling import count_ready_chunks, in_flight
 from workers import keys
 from workers.redis_client import RETRYING
+from workers.shared_metrics import MESSAGES_RECLAIMED
 from workers.tasks import ENUMERATE_JOB, FREE_SLOT, RUN_BULK_OPERATION, register_tasks
 
 log = logging.getLogger(__name__)
@@ -23,17 +25,27 @@ RECONNECT_SECONDS = 1.0
 
 
 class JobtowerBroker(RedisStreamBroker):
-    """A stream broker that keeps listening when Redis restarts or loses its data.
+    """A stream broker that keeps listening when Redis restarts or loses its data, and counts
+    the messages it takes over from a consumer that died holding them (``MESSAGES_RECLAIMED``).
 
     Losing a message or an acknowledgement is harmless here: a free-slot notice names
     no chunk and is sent again while the slot stays idle, and an enumeration or a bulk
     operation not started is handed out again once its hold runs out.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._newest_read = (0, 0)
+        self._reclaimed = 0
+
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         while True:
             try:
                 async for message in super().listen():
+                    if self._reclaimed:
+                        count, self._reclaimed = self._reclaimed, 0
+                        async with Redis(connection_pool=self.connection_pool) as redis:
+                            await MESSAGES_RECLAIMED.add(redis, self.queue_name, count)
                     yield message
             except RedisError as error:
                 log.warning("broker lost Redis (%s); reconnecting", error)
@@ -44,6 +56,15 @@ class JobtowerBroker(RedisStreamBroker):
                     continue
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
+        # Taskiq-redis makes the acknowledgement of every message it hands out, new ones (read
+        # past the group's last delivered id) and, after them, those it claimed from a consumer
+        # idle too long. A new one is past every message read before it; one that is not was
+        # read before, by a consumer that never acknowledged it.
+        position = _stream_position(id)
+        if position < self._newest_read:
+            self._reclaimed += 1
+        else:
+            self._newest_read = position
         ack = super()._ack_generator(id, queue_name)
 
         async def ack_if_possible() -> None:
@@ -53,6 +74,12 @@ class JobtowerBroker(RedisStreamBroker):
                 log.warning("could not acknowledge message %s: %s", id, error)
 
         return ack_if_possible
+
+
+def _stream_position(message_id: bytes | str) -> tuple[int, int]:
+    text = message_id.decode() if isinstance(message_id, bytes) else message_id
+    milliseconds, _, sequence = text.partition("-")
+    return int(milliseconds), int(sequence or 0)
 
 
 def build_broker(

@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -44,6 +45,7 @@ from domain.registry import registry
 from domain.usage import configure_ceilings
 from domain.scheduling import enumerations_to_hand_out
 from jobtower.settings import Settings
+from jobtower.tracing import tracing
 from workers import keys
 from workers.broker import (
     build_broker,
@@ -52,6 +54,7 @@ from workers.broker import (
     wake_idle_slots,
 )
 from workers.relay import relay_events
+from workers.shared_metrics import LEASE_GIVEN_UP, LEASE_RETRIED, LEASES_LOST
 from workers.wakeups import listen_for_wakeups
 from domain.schedules import start_due_schedules
 from workers.redis_client import redis_client
@@ -141,7 +144,9 @@ class Dispatcher:
 
     async def tick(self) -> None:
         await self._recover_from_empty_redis()
-        await reap_expired_leases()
+        lost = await reap_expired_leases()
+        for outcome, count in Counter(LEASE_GIVEN_UP if lease.gave_up else LEASE_RETRIED for lease in lost).items():
+            await LEASES_LOST.add(self.redis, outcome, count)
         await settle_idle_wind_downs()
         await expire_waits()
         workers = await self.hand_out()
@@ -201,6 +206,7 @@ async def run_dispatcher(settings: Settings, redis_url: str) -> None:
         loop.add_signal_handler(signum, stop.set)
     # A statement that outlasts a lease fails, and the next round tries again, rather than stall the rounds.
     async with (
+        tracing(settings, "dispatcher"),
         db.database(settings.resolved_database_url, command_timeout=settings.lease_seconds),
         dispatching(settings, redis_url),
     ):

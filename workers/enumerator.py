@@ -16,6 +16,8 @@ from domain.execution import (
 from domain.models import Job
 from domain.registry import registry
 from domain.statuses import IN_FLIGHT, JobStatus
+from jobtower import tracing
+from jobtower.tracing import JOB_ID, JOB_TYPE, OUTCOME, RECORDS
 
 MAX_KEY_LENGTH = 255
 # Chunk rows written per round trip while enumerating, and at most this many keys
@@ -35,13 +37,19 @@ async def enumerate_job(job_id: int, lease: timedelta, chunks_ready: Callable[[]
     job = await begin_enumeration(job_id, lease)
     if job is None:
         return
-    try:
-        total = await _create_chunks(job, lease, chunks_ready)
-    except Exception as error:  # the job type's enumerator raised: the run fails, with why
-        await enumeration_failed(job.id, f"{type(error).__name__}: {error}")
-        return
-    if total is not None:
+    with tracing.span("enumerate", job.trace_context, {JOB_ID: job.id, JOB_TYPE: job.type}) as span:
+        try:
+            total = await _create_chunks(job, lease, chunks_ready)
+        except Exception as error:  # the job type's enumerator raised: the run fails, with why
+            await enumeration_failed(job.id, f"{type(error).__name__}: {error}")
+            span.set_attribute(OUTCOME, "failed")
+            return
+        if total is None:
+            span.set_attribute(OUTCOME, "abandoned")
+            return
         await end_enumeration(job.id, total)
+        span.set_attribute(OUTCOME, "enumerated")
+        span.set_attribute(RECORDS, total)
 
 
 async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[], Awaitable[None]]) -> int | None:

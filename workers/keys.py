@@ -87,3 +87,13 @@ def websocket_operations(principal_id: int) -> str:
     """A principal's active operations over its WebSockets, on any API process, each scored by
     when its lease ends."""
     return f"{PREFIX}:ws:principal:{principal_id}:operations"
+
+
+WEBSOCKET_OPERATIONS_PATTERN = f"{PREFIX}:ws:principal:*:operations"
+
+
+def shared_metric(name: str) -> str:
+    """A counter or histogram that worker and dispatcher processes add to, and every API process's
+    ``/metrics`` reads (``workers.shared_metrics``): a hash of its counts."""
+    return f"{PREFIX}:metrics:{name}"
+

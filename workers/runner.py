@@ -19,7 +19,7 @@ from typing import Any
 
 from domain.access import Actor, ActorKind, Role
 from domain.clock import utcnow
-from domain.counts import Counts
+from domain.counts import COUNTERS, Counts
 from domain.execution import (
     ClaimedChunk,
     RecordResult,
@@ -35,6 +35,8 @@ from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Record
 from domain.registry import FailJob, JobType, SkipRecord, Step, WaitForAnswer
 from domain.statuses import ChunkOperation, JobStatus, RecordStatus, StepStatus, keeps_working
+from jobtower import tracing
+from jobtower.tracing import CHUNK_INDEX, JOB_ID, JOB_TYPE, OUTCOME, RECORDS_WITH
 from workers.progress import ProgressPublisher
 
 log = logging.getLogger(__name__)
@@ -136,12 +138,25 @@ class ChunkRunner:
         self.logs: list[LogLine] = []
         self.failure_lines = 0
         self.cursor = self.chunk.cursor
+        # What this run wrote, and the span it runs in.
+        self.written = Counts()
+        self.span: tracing.Span = tracing.UNRECORDED
 
     # ------------------------------------------------------------ the run
 
     async def run(self) -> None:
+        """Run the chunk in a span of the job's trace (``jobtower.tracing``) saying what it wrote."""
+        attributes = {JOB_ID: self.job.id, JOB_TYPE: self.job.type, CHUNK_INDEX: self.chunk.index}
+        with tracing.span("run chunk", self.job.trace_context, attributes) as self.span:
+            outcome = await self._run()
+            self.span.set_attribute(OUTCOME, outcome)
+            for counter in COUNTERS:
+                self.span.set_attribute(RECORDS_WITH.format(counter), getattr(self.written, counter))
+
+    async def _run(self) -> str:
+        """How the run ended: the chunk's operation, or why it ended without one."""
         if not await start_chunk(self.claimed, self.settings.owner):
-            return  # stopped or taken back between the claim and the start
+            return "taken back"  # stopped or taken back between the claim and the start
         self.job_status = self.job.status
         beating = asyncio.create_task(self._heartbeat())
         try:
@@ -151,11 +166,11 @@ class ChunkRunner:
             await asyncio.gather(beating, return_exceptions=True)
         if self.lease_lost:
             log.warning("chunk %s: lease lost; another worker takes over", self.chunk.id)
-            return
+            return "lease lost"
         await self._flush([])
-        await release_chunk(
-            self.chunk.id, self.settings.owner, await self._final_operation(), run_failure=self.job_failure
-        )
+        operation = await self._final_operation()
+        await release_chunk(self.chunk.id, self.settings.owner, operation, run_failure=self.job_failure)
+        return operation.value
 
     def _items(self) -> list[Item]:
         """Records continuing after a wait first, then the chunk's range from its cursor."""
@@ -339,8 +354,12 @@ class ChunkRunner:
             if added is None:
                 self.lease_lost = True
                 return
+            self.written += added
             if added.failed:
-                self.logs.extend(self._failure_lines(results))
+                failures = self._failure_lines(results)
+                self.logs.extend(failures)
+                for line in failures:
+                    self.span.add_event("record failed", {"jobtower.record.key": line.record_key or "", "message": line.message})
             if added.interrupted:
                 self.logs.append(self._interrupted_line(added))
         if self.logs:

@@ -9,6 +9,7 @@ from contextlib import suppress
 from taskiq import TaskiqDepends, TaskiqState
 from taskiq.abc.broker import AsyncBroker
 
+from domain.clock import utcnow
 from domain.errors import UnknownJobType
 from domain.execution import ClaimedChunk, claim_next_chunk, release_chunk
 from domain.registry import registry
@@ -17,6 +18,7 @@ from workers.bulk import run_bulk_operation
 from workers.enumerator import enumerate_job
 from workers.runner import ChunkRunner, RunnerSettings
 from workers.runtime import WorkerRuntime
+from workers.shared_metrics import DISPATCH_LATENCY
 from jobtower.logging_setup import log_fields
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,12 @@ async def run_free_slot(state: TaskiqState = TaskiqDepends()) -> None:
     while not runtime.draining.is_set():
         owner = f"{runtime.worker_id}/{uuid.uuid4().hex[:8]}"
         claimed = await claim_next_chunk(owner, runtime.settings.lease)
-        if claimed is None or not await _run(claimed, owner, runtime):
+        if claimed is None:
+            return
+        if claimed.chunk.ready_at is not None:
+            waited = (utcnow() - claimed.chunk.ready_at).total_seconds()
+            await DISPATCH_LATENCY.observe(runtime.redis, [max(0.0, waited)])
+        if not await _run(claimed, owner, runtime):
             return
 
 

@@ -26,6 +26,7 @@ from domain.registry import registry
 from domain.usage import configure_ceilings
 from jobtower.collector import tune_garbage_collector
 from jobtower.settings import Settings
+from jobtower.tracing import tracing
 from workers import keys
 from workers.broker import JobtowerBroker, build_broker, wake_idle_slots
 from workers.dispatcher import live_worker_slots
@@ -78,6 +79,7 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
 
     # A statement that outlasts a lease fails rather than hold its chunk for good (see run_free_slot).
     async with (
+        tracing(settings, "worker"),
         db.database(settings.resolved_database_url, command_timeout=settings.lease_seconds),
         announcing(redis, settings.dispatch_wakeups),
     ):
