@@ -125,9 +125,11 @@ class RecordRun:
 
     item: Item
     context: StepContext
-    started_at: datetime
-    # perf_counter_ns at the journey's offset 0: the record's first start, also across a wait.
-    origin: int
+    # When its first step began (also across a wait), and perf_counter_ns then: the journey's
+    # offset 0. None until a fresh record's first step begins: a record of a window may wait
+    # for the records before it.
+    started_at: datetime | None
+    origin: int | None
     journey: list[Any]
     # The stored entry of the step it waited in, until that step has run again.
     waited: Entry | None
@@ -138,7 +140,13 @@ class RecordRun:
     status: RecordStatus | None = None
     error: str | None = None
 
+    def starts(self) -> None:
+        if self.origin is None:
+            self.origin = time.perf_counter_ns()
+            self.started_at = utcnow()
+
     def step_ran(self, status: StepStatus, error: str | None, began_ns: int, ended_ns: int) -> None:
+        assert self.origin is not None
         began_us = (began_ns - self.origin) // 1000
         ended_us = (ended_ns - self.origin) // 1000
         detail = self.context.detail
@@ -222,8 +230,8 @@ class ChunkRunner:
         return continuing + fresh
 
     async def _run_items(self, items: list[Item]) -> None:
-        # A flush holds at least one window, so a batch step's call is never cut short by it.
-        size = max(self.settings.flush_records, self.window)
+        # A flush holds whole windows, so a batch step's call is never cut short by it.
+        size = -(-self.settings.flush_records // self.window) * self.window
         offset = 0
         while offset < len(items) and not self._must_stop():
             flush = items[offset : offset + size]
@@ -265,13 +273,12 @@ class ChunkRunner:
 
     def _begin(self, item: Item) -> RecordRun:
         continuing = item.existing
-        started_at = continuing.started_at if continuing and continuing.started_at else utcnow()
+        started_at = continuing.started_at if continuing else None
         journey: list[Any] = list(continuing.journey) if continuing else []
         # The step that waited runs again first, from its stored entry.
         waited = journey.pop() if waiting_step(journey) is not None else None
-        if continuing is None:
-            origin = time.perf_counter_ns()  # a fresh record starts now
-        else:
+        origin = None
+        if started_at is not None:
             # Journey offsets count from the record's first start, also across a wait.
             origin = time.perf_counter_ns() - (utcnow() - started_at) // timedelta(microseconds=1) * 1000
         context = StepContext(
@@ -318,6 +325,7 @@ class ChunkRunner:
         """One record through its per-record steps before ``stop``, until one ends it."""
         steps = self.steps
         context = run.context
+        run.starts()
         while run.status is None and run.next_step < stop:
             context.detail = None
             began = time.perf_counter_ns()
@@ -351,9 +359,10 @@ class ChunkRunner:
         while they have retries left. Each record's entry spans from the first call to the end
         of the call that settled it."""
         assert step.run_batch is not None
-        began = time.perf_counter_ns()
         for run in runs:
+            run.starts()
             run.context.detail = None
+        began = time.perf_counter_ns()
         attempt = 0
         while runs:
             contexts = [run.context for run in runs]
@@ -414,6 +423,7 @@ class ChunkRunner:
         continuing = run.item.existing
         now = utcnow()
         waits = status is RecordStatus.WAITING
+        assert run.started_at is not None  # it ran a step
         return RecordResult(
             position=run.item.position,
             key=run.item.key,

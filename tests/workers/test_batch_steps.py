@@ -67,6 +67,8 @@ async def test_a_batch_step_gives_each_record_of_its_call_its_own_outcome_error_
     for number, record in records.items():
         steps = steps_of(job, record)
         write = steps["write"]
+        # A record starts with its first step, not with the first record of its call.
+        assert steps["prepare"].started_at - record.started_at < timedelta(milliseconds=5)
         if number in rejected:
             assert record.error == f"RecordRejected: record {number} rejected"
             assert (list(steps), write.status, write.error) == (["prepare", "write"], StepStatus.FAILED, record.error)
