@@ -17,7 +17,7 @@ It starts a throwaway PostgreSQL and Redis, then measures, in this order:
 * I/O-bound (``--io-records``, 20,000): the same ``noop`` job with each of its
   three steps waiting 20 ms (``stepMs=20``), against plain Taskiq running the
   same three waits per task at its CLI's default concurrency; then the same job
-  with batch steps (``batched: true``: one 20 ms wait per call of 100 records),
+  with batch steps (``noop_batched``: one 20 ms wait per call of 100 records),
   against the per-record run.
 
 It is a benchmark, not a test: it prints figures and exits non-zero only when a
@@ -201,9 +201,10 @@ class CpuMeter:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One Jobtower job to time: a noop job of ``records`` with ``params``."""
+    """One Jobtower job to time: a ``type`` job of ``records`` with ``params``."""
 
     name: str
+    type: str
     records: int
     params: dict[str, Any]
     chunk_size: int | None
@@ -316,7 +317,7 @@ async def _one_job(actor: Actor, workers: dict[str, int], scenario: Scenario, ti
     job = await start_job(
         actor,
         StartJobRequest(
-            type="noop", params={"records": records, **scenario.params}, chunk_size=scenario.chunk_size
+            type=scenario.type, params={"records": records, **scenario.params}, chunk_size=scenario.chunk_size
         ),
     )
 
@@ -670,10 +671,10 @@ async def bench(database_url: str, redis: EmbeddedRedis, log_dir: Path, args: ar
     registry.load(JOB_TYPE_MODULES)
     scenarios = []
     if args.records:
-        scenarios.append(Scenario("noop", args.records, NOOP_PARAMS, args.chunk_size))
+        scenarios.append(Scenario("noop", "noop", args.records, NOOP_PARAMS, args.chunk_size))
     if args.io_records:
-        scenarios.append(Scenario("io-per-record", args.io_records, IO_PARAMS, IO_CHUNK_SIZE))
-        scenarios.append(Scenario("io-batched", args.io_records, {**IO_PARAMS, "batched": True}, IO_CHUNK_SIZE))
+        scenarios.append(Scenario("io-per-record", "noop", args.io_records, IO_PARAMS, IO_CHUNK_SIZE))
+        scenarios.append(Scenario("io-batched", "noop_batched", args.io_records, IO_PARAMS, IO_CHUNK_SIZE))
     async with db.database(database_url, apply_migrations=True):
         jobtower = await jobtower_runs(database_url, redis, log_dir, args, scenarios)
         print(f"load after Jobtower: {_load()}", flush=True)

@@ -2,9 +2,10 @@
 
 Params: ``records`` (how many), ``steps`` (per record), ``stepMs`` (each step's
 sleep) and ``failRate`` (0..1, which records fail in the last step; the same
-keys fail on every run). With ``batched: true`` the steps are batch steps of
-``BATCH_SIZE`` records, each call sleeping ``stepMs`` once for all of them: the
-same work per call, fewer calls (``bench.throughput`` compares the two).
+keys fail on every run). ``noop_batched`` takes the same params and runs its
+steps as batch steps of ``BATCH_SIZE`` records, each call sleeping ``stepMs``
+once for all of them: the same wait per call, a hundredth of the calls
+(``bench.throughput`` compares the two).
 """
 
 from __future__ import annotations
@@ -53,11 +54,22 @@ def _make_batch_step(index: int) -> Step:
             if failure := _failure(index, context):
                 context.fail(failure)
 
-    return Step(f"batch{index + 1}", run_batch=run_batch, batch_size=BATCH_SIZE)
+    return Step(f"step{index + 1}", run_batch=run_batch, batch_size=BATCH_SIZE)
 
 
 STEPS = tuple(_make_step(index) for index in range(MAX_STEPS))
 BATCH_STEPS = tuple(_make_batch_step(index) for index in range(MAX_STEPS))
+
+PARAMS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "records": {"type": "integer", "minimum": 0, "maximum": 100_000_000},
+        "steps": {"type": "integer", "minimum": 1, "maximum": MAX_STEPS},
+        "stepMs": {"type": "number", "minimum": 0, "maximum": 60_000},
+        "failRate": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "additionalProperties": False,
+}
 
 NOOP = registry.register(
     JobType(
@@ -65,24 +77,28 @@ NOOP = registry.register(
         label="No-op",
         description="Does nothing per record, for benchmarks and tests.",
         enumerate=_numbers,
-        steps=STEPS + BATCH_STEPS,
-        plan_steps=lambda params: (BATCH_STEPS if params.get("batched") else STEPS)[: params.get("steps", 3)],
+        steps=STEPS,
+        plan_steps=lambda params: STEPS[: params.get("steps", 3)],
         # Sleeping steps overlap; instant ones run one after another, which is fastest.
         record_concurrency=lambda params: 64 if params.get("stepMs", 0) else 1,
         # Each chunk costs about 20 queries to lease, count and release: bigger
         # chunks of instant records spend their time on records (bench.throughput).
         default_chunk_size=5000,
         estimate_records=lambda params: params.get("records", 100),
-        params_schema={
-            "type": "object",
-            "properties": {
-                "records": {"type": "integer", "minimum": 0, "maximum": 100_000_000},
-                "steps": {"type": "integer", "minimum": 1, "maximum": MAX_STEPS},
-                "stepMs": {"type": "number", "minimum": 0, "maximum": 60_000},
-                "failRate": {"type": "number", "minimum": 0, "maximum": 1},
-                "batched": {"type": "boolean"},
-            },
-            "additionalProperties": False,
-        },
+        params_schema=PARAMS_SCHEMA,
+    )
+)
+
+NOOP_BATCHED = registry.register(
+    JobType(
+        name="noop_batched",
+        label="Batched no-op",
+        description="Does nothing for many records at once, for benchmarks and tests.",
+        enumerate=_numbers,
+        steps=BATCH_STEPS,
+        plan_steps=lambda params: BATCH_STEPS[: params.get("steps", 3)],
+        default_chunk_size=5000,
+        estimate_records=lambda params: params.get("records", 100),
+        params_schema=PARAMS_SCHEMA,
     )
 )
