@@ -43,7 +43,7 @@ from workers.progress import ProgressPublisher
 log = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 2000
-INTERRUPTED = "interrupted by a force stop"
+INTERRUPTED_ERROR = "interrupted by a force stop"
 # A chunk's run logs its first failed records one line each, then one line per flush for
 # the rest: a job with a hundred thousand failures keeps its log readable and its speed.
 FAILURE_LINES_PER_CHUNK = 100
@@ -404,7 +404,7 @@ class ChunkRunner:
             self.job_failure = str(raised) or f"step {step.name} failed the job"
             return StepStatus.FAILED, self.job_failure
         if isinstance(raised, asyncio.CancelledError):
-            return StepStatus.INTERRUPTED, INTERRUPTED
+            return StepStatus.INTERRUPTED, INTERRUPTED_ERROR
         # A step's own fault or its timeout, past its retries: the record fails.
         if timed_out:
             message = f"timed out after {step.timeout.total_seconds():g} s"
@@ -416,10 +416,11 @@ class ChunkRunner:
 
     def _result(self, run: RecordRun) -> RecordResult:
         status, error = run.status, run.error
-        if status is None:
-            # A force stop ended the run between two of its steps.
-            ran_all = run.next_step == len(self.steps)
-            status, error = (RecordStatus.SUCCEEDED, None) if ran_all else (RecordStatus.INTERRUPTED, INTERRUPTED)
+        if status is None:  # every step it ran passed
+            if run.next_step < len(self.steps):  # a force stop came before the next one
+                status, error = RecordStatus.INTERRUPTED, INTERRUPTED_ERROR
+            else:
+                status = RecordStatus.SUCCEEDED
         continuing = run.item.existing
         now = utcnow()
         waits = status is RecordStatus.WAITING
