@@ -2,8 +2,8 @@
 
 The ordinary way to run record-sized work on Taskiq: a ``RedisStreamBroker``,
 one ``kiq`` per record, ``taskiq worker bench.taskiq_baseline:broker``. The task
-runs the same three ``noop`` steps as Jobtower, times them into the same
-journey, and inserts its one row (one statement, one transaction) into
+runs the same three ``noop`` steps as Jobtower (each sleeping ``step_ms``, as
+the I/O-bound run asks), times them into the same journey, and inserts its one row (one statement, one transaction) into
 ``bench_taskiq``, a scratch copy of the ``record`` table.
 
 Configured by the environment the benchmark gives the worker processes:
@@ -61,9 +61,9 @@ async def _close_pool(state: TaskiqState) -> None:
 
 
 @broker.task(task_name="bench.run_record")
-async def run_record(position: int, state: TaskiqState = TaskiqDepends()) -> None:
+async def run_record(position: int, step_ms: float = 0, state: TaskiqState = TaskiqDepends()) -> None:
     key = str(position)
-    context = _Context(key=key, params=PARAMS)
+    context = _Context(key=key, params={**PARAMS, "stepMs": step_ms})
     started_at = utcnow()
     origin = time.perf_counter_ns()
     journey: list[Any] = []

@@ -14,6 +14,11 @@ It starts a throwaway PostgreSQL and Redis, then measures, in this order:
   is written. It is slow, so it runs ``--taskiq-records`` (20,000) records.
 * Baseline B: one asyncpg ``COPY`` of the same rows (columns, journey JSON)
   into a scratch copy of the record table: the floor a database write costs.
+* I/O-bound (``--io-records``, 20,000): the same ``noop`` job with each of its
+  three steps waiting 20 ms (``stepMs=20``), against plain Taskiq running the
+  same three waits per task at its CLI's default concurrency; then the same job
+  with batch steps (``noop_batched``: one 20 ms wait per call of 100 records),
+  against the per-record run.
 
 It is a benchmark, not a test: it prints figures and exits non-zero only when a
 run loses or doubles records.
@@ -51,6 +56,7 @@ from domain.models import Job
 from domain.registry import registry
 from domain.statuses import JobStatus
 from domain.tenants import create_tenant
+from jobtower.job_types.noop import BATCH_SIZE
 from tests.cluster import REPO, Cluster, wait_until
 from tests.services import postgres_server
 from workers import keys
@@ -63,6 +69,11 @@ TARGET_TIMES_TASKIQ = 20
 RSS_FLAT_KIB = 8 * 1024
 JOB_TYPE_MODULES = ("jobtower.demo",)
 NOOP_PARAMS = {"steps": 3, "stepMs": 0, "failRate": 0.001}
+# The I/O-bound runs: each step waits as a call to another service would.
+IO_STEP_MS = 20
+IO_PARAMS = {**NOOP_PARAMS, "stepMs": IO_STEP_MS}
+# Chunks small enough that every worker slot holds one of the I/O-bound job's.
+IO_CHUNK_SIZE = 1000
 # Columns of a record row, in the order the baselines write them.
 RECORD_COLUMNS = (
     "job_id", "chunk_id", "position", "key", "status", "error", "attempts", "started_at", "ended_at", "journey"
@@ -188,6 +199,17 @@ class CpuMeter:
 # ---------------------------------------------------------------- Jobtower
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """One Jobtower job to time: a ``type`` job of ``records`` with ``params``."""
+
+    name: str
+    type: str
+    records: int
+    params: dict[str, Any]
+    chunk_size: int | None
+
+
 @dataclass
 class JobtowerRun:
     records: int
@@ -204,8 +226,8 @@ class JobtowerRun:
 
 
 async def jobtower_runs(
-    database_url: str, redis: EmbeddedRedis, log_dir: Path, args: argparse.Namespace
-) -> list[JobtowerRun]:
+    database_url: str, redis: EmbeddedRedis, log_dir: Path, args: argparse.Namespace, scenarios: list[Scenario]
+) -> dict[str, list[JobtowerRun]]:
     settings = dict(kv.split("=", 1) for kv in args.set)
     cluster = Cluster(
         database_url=database_url,
@@ -224,39 +246,47 @@ async def jobtower_runs(
         assert redis.process is not None
         others = {"dispatcher": dispatcher, "redis": redis.process.pid}
         postgres_port = int(database_url.rsplit(":", 1)[1].split("/")[0])
-        runs = []
-        for number in range(args.runs):
-            profilers = _start_profilers({**workers, **others}, args.py_spy, number) if args.py_spy else []
-            cpu = CpuMeter({**workers, **others}, postgres_port).start()
-            run = await _one_job(actor, workers, args)
-            cpu.stop()
-            _stop_profilers(profilers)
-            run.cpu_seconds = cpu.used
-            print(
-                f"  jobtower run {number + 1}: {run.records:,} records in {run.seconds:.2f} s"
-                f" = {run.per_second:,.0f} records/s (records' own span {run.record_span_seconds:.2f} s,"
-                f" {run.failed} seeded failures)",
-                flush=True,
-            )
-            print("    CPU s: " + _cpu_line(run), flush=True)
-            for name, samples in run.rss_kib.items():
-                tenths = [samples[min(len(samples) - 1, len(samples) * n // 10)] for n in range(11)]
-                print(f"    {name} RSS MiB by tenths of the run: " + " ".join(f"{kib / 1024:.0f}" for kib in tenths))
-            runs.append(run)
+        runs: dict[str, list[JobtowerRun]] = {}
+        for scenario in scenarios:
+            for number in range(args.runs):
+                label = f"{scenario.name} {number + 1}"
+                profilers = (
+                    _start_profilers({**workers, **others}, args.py_spy, f"{scenario.name}-run{number + 1}")
+                    if args.py_spy
+                    else []
+                )
+                cpu = CpuMeter({**workers, **others}, postgres_port).start()
+                run = await _one_job(actor, workers, scenario, args.timeout)
+                cpu.stop()
+                _stop_profilers(profilers)
+                run.cpu_seconds = cpu.used
+                print(
+                    f"  jobtower {label}: {run.records:,} records in {run.seconds:.2f} s"
+                    f" = {run.per_second:,.0f} records/s (records' own span {run.record_span_seconds:.2f} s,"
+                    f" {run.failed} seeded failures; load {_load()})",
+                    flush=True,
+                )
+                print("    CPU s: " + _cpu_line(run), flush=True)
+                for name, samples in run.rss_kib.items():
+                    tenths = [samples[min(len(samples) - 1, len(samples) * n // 10)] for n in range(11)]
+                    print(
+                        f"    {name} RSS MiB by tenths of the run: " + " ".join(f"{kib / 1024:.0f}" for kib in tenths)
+                    )
+                runs.setdefault(scenario.name, []).append(run)
         return runs
     finally:
         cluster.stop_all()
         await client.aclose()
 
 
-def _start_profilers(pids: dict[str, int], folder: Path, run: int) -> list[subprocess.Popen[bytes]]:
+def _start_profilers(pids: dict[str, int], folder: Path, run: str) -> list[subprocess.Popen[bytes]]:
     """py-spy on each Python process, writing collapsed stacks (an investigation aid, not a dependency)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     folder.mkdir(parents=True, exist_ok=True)
     return [
         subprocess.Popen(
             [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
-             "--output", str(folder / f"run{run + 1}-{name}.txt")],
+             "--output", str(folder / f"{run}-{name}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -280,13 +310,14 @@ async def _wait_for_cluster(redis: Redis, workers: int) -> None:
     await wait_until(ready, timeout=60, interval=0.1, what=f"{workers} workers and a dispatcher")
 
 
-async def _one_job(actor: Actor, workers: dict[str, int], args: argparse.Namespace) -> JobtowerRun:
+async def _one_job(actor: Actor, workers: dict[str, int], scenario: Scenario, timeout: float) -> JobtowerRun:
+    records = scenario.records
     sampler = RssSampler(workers).start()
     began = time.perf_counter()
     job = await start_job(
         actor,
         StartJobRequest(
-            type="noop", params={"records": args.records, **NOOP_PARAMS}, chunk_size=args.chunk_size
+            type=scenario.type, params={"records": records, **scenario.params}, chunk_size=scenario.chunk_size
         ),
     )
 
@@ -294,7 +325,7 @@ async def _one_job(actor: Actor, workers: dict[str, int], args: argparse.Namespa
         current = await Job.get(id=job.id)
         return current if current.status in (JobStatus.FINISHED, JobStatus.FAILED) else None
 
-    done = await wait_until(finished, timeout=args.timeout, interval=0.05, what=f"job {job.id} to finish")
+    done = await wait_until(finished, timeout=timeout, interval=0.05, what=f"job {job.id} to finish")
     seconds = time.perf_counter() - began
     sampler.stop()
     assert isinstance(done, Job)
@@ -312,19 +343,19 @@ async def _one_job(actor: Actor, workers: dict[str, int], args: argparse.Namespa
     problems = [
         f"{what}: {found[column]} (expected {expected})"
         for what, column, expected in (
-            ("rows", "n", args.records),
-            ("distinct positions", "positions", args.records),
-            ("rows with a 3-step journey", "journeys", args.records),
+            ("rows", "n", records),
+            ("distinct positions", "positions", records),
+            ("rows with a 3-step journey", "journeys", records),
             ("failed rows", "failed", done.failed),
         )
         if found[column] != expected
     ]
-    if (done.done, done.total) != (args.records, args.records):
+    if (done.done, done.total) != (records, records):
         problems.append(f"job counters done={done.done} total={done.total}")
     if problems:
         raise SystemExit(f"job {job.id} did not persist its outcomes: " + "; ".join(problems))
     return JobtowerRun(
-        records=args.records,
+        records=records,
         seconds=seconds,
         record_span_seconds=float(found["span"]),
         failed=int(found["failed"]),
@@ -359,7 +390,11 @@ async def _scratch_table(connection: asyncpg.Connection, table: str) -> None:
     )
 
 
-async def taskiq_runs(database_url: str, redis_url: str, log_dir: Path, args: argparse.Namespace) -> list[Rate]:
+async def taskiq_runs(
+    database_url: str, redis_url: str, log_dir: Path, args: argparse.Namespace, count: int, step_ms: float = 0
+) -> list[Rate]:
+    """``count`` records on ``--workers`` Taskiq worker processes with the CLI's defaults (100 tasks
+    at once per process), each task's three steps waiting ``step_ms``."""
     os.environ["BENCH_REDIS_URL"] = redis_url  # read when the broker module is imported
     from bench import taskiq_baseline
 
@@ -391,9 +426,8 @@ async def taskiq_runs(database_url: str, redis_url: str, log_dir: Path, args: ar
         rates = []
         for number in range(args.runs):
             await connection.execute(f"TRUNCATE {taskiq_baseline.TABLE}")
-            count = args.taskiq_records
             began = time.perf_counter()
-            await _send_all(taskiq_baseline.run_record, count)
+            await _send_all(taskiq_baseline.run_record, count, step_ms)
             sent = time.perf_counter() - began
 
             async def written() -> bool:
@@ -402,16 +436,16 @@ async def taskiq_runs(database_url: str, redis_url: str, log_dir: Path, args: ar
             await wait_until(written, timeout=args.timeout, interval=0.05, what="the taskiq rows")
             rate = Rate(count, time.perf_counter() - began)
             print(
-                f"  taskiq run {number + 1}: {count:,} records in {rate.seconds:.2f} s"
-                f" = {rate.per_second:,.0f} records/s (sending took {sent:.2f} s)",
+                f"  taskiq run {number + 1} (steps of {step_ms:g} ms): {count:,} records in {rate.seconds:.2f} s"
+                f" = {rate.per_second:,.0f} records/s (sending took {sent:.2f} s; load {_load()})",
                 flush=True,
             )
             rates.append(rate)
         journeys = await connection.fetchval(
             f"SELECT COUNT(*) FROM {taskiq_baseline.TABLE} WHERE jsonb_array_length(journey) = 3"
         )
-        if journeys != args.taskiq_records:
-            raise SystemExit(f"taskiq baseline wrote {journeys} 3-step journeys of {args.taskiq_records}")
+        if journeys != count:
+            raise SystemExit(f"taskiq baseline wrote {journeys} 3-step journeys of {count}")
         return rates
     finally:
         await broker.shutdown()
@@ -421,13 +455,13 @@ async def taskiq_runs(database_url: str, redis_url: str, log_dir: Path, args: ar
         await connection.close()
 
 
-async def _send_all(task: Any, count: int, senders: int = 32) -> None:
+async def _send_all(task: Any, count: int, step_ms: float, senders: int = 32) -> None:
     """One ``kiq`` per record, a few in flight at once as a web app's requests would be."""
     positions = iter(range(count))
 
     async def sender() -> None:
         for position in positions:
-            await task.kiq(position)
+            await task.kiq(position, step_ms)
 
     await asyncio.gather(*(sender() for _ in range(senders)))
 
@@ -565,6 +599,36 @@ def report(
             f"{ceiling:,.0f} records/s",
             f"{os.cpu_count()} cores / CPU per record, if nothing else ran",
         ))
+    _print_rows(rows)
+
+
+def io_report(
+    args: argparse.Namespace, per_record: list[JobtowerRun], batched: list[JobtowerRun], taskiq: list[Rate]
+) -> None:
+    print()
+    print(f"I/O-bound: {args.io_records:,} noop records, 3 steps of {IO_STEP_MS} ms each, chunks of {IO_CHUNK_SIZE:,},"
+          f" on {args.workers} workers; medians of {args.runs} run(s); load at the end {_load()}")
+    rows: list[tuple[str, str, str]] = []
+    one = _median([run.per_second for run in per_record])
+    many = _median([run.per_second for run in batched])
+
+    def cpu_us(runs: list[JobtowerRun]) -> str:
+        return f"{_median([sum(run.cpu_seconds.values()) / run.records * 1e6 for run in runs]):.0f} CPU-us/record"
+
+    rows.append(("Jobtower, a step per record", f"{one:,.0f} records/s", cpu_us(per_record)))
+    rows.append((f"Jobtower, batch steps of {BATCH_SIZE}", f"{many:,.0f} records/s", cpu_us(batched)))
+    rows.append(("batch steps / a step per record", f"{many / one:.2f}x", f"{BATCH_SIZE}x fewer calls per step"))
+    if taskiq:
+        plain = _median([rate.per_second for rate in taskiq])
+        rows.append(
+            ("Taskiq, 1 task/record, default concurrency", f"{plain:,.0f} records/s", "100 tasks at once per worker")
+        )
+        rows.append(("Jobtower (a step per record) / Taskiq", f"{one / plain:.1f}x", ""))
+        rows.append(("Jobtower (batch steps) / Taskiq", f"{many / plain:.1f}x", ""))
+    _print_rows(rows)
+
+
+def _print_rows(rows: list[tuple[str, str, str]]) -> None:
     width = max(len(row[0]) for row in rows)
     middle = max(len(row[1]) for row in rows)
     for label, value, note in rows:
@@ -576,7 +640,13 @@ def report(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000, help="records of the Jobtower job and the COPY")
+    parser.add_argument(
+        "--records", type=int, default=1_000_000, help="records of the Jobtower job and the COPY (0: skip them)"
+    )
+    parser.add_argument(
+        "--io-records", type=int, default=20_000,
+        help="records of each I/O-bound run: Jobtower per record, Jobtower batched, Taskiq (0: skip them)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (Jobtower and Taskiq)")
     parser.add_argument("--runs", type=int, default=1, help="repeat each measurement; medians are reported")
     parser.add_argument("--taskiq-records", type=int, default=20_000, help="records of baseline A (it is slow)")
@@ -599,12 +669,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def bench(database_url: str, redis: EmbeddedRedis, log_dir: Path, args: argparse.Namespace) -> None:
     print(f"load before: {_load()}", flush=True)
     registry.load(JOB_TYPE_MODULES)
+    scenarios = []
+    if args.records:
+        scenarios.append(Scenario("noop", "noop", args.records, NOOP_PARAMS, args.chunk_size))
+    if args.io_records:
+        scenarios.append(Scenario("io-per-record", "noop", args.io_records, IO_PARAMS, IO_CHUNK_SIZE))
+        scenarios.append(Scenario("io-batched", "noop_batched", args.io_records, IO_PARAMS, IO_CHUNK_SIZE))
     async with db.database(database_url, apply_migrations=True):
-        jobtower = await jobtower_runs(database_url, redis, log_dir, args)
+        jobtower = await jobtower_runs(database_url, redis, log_dir, args, scenarios)
         print(f"load after Jobtower: {_load()}", flush=True)
-        taskiq = [] if args.skip_taskiq else await taskiq_runs(database_url, redis.url, log_dir, args)
-        copy = [] if args.skip_copy else await copy_runs(database_url, args)
-    report(args, jobtower, taskiq, copy)
+        taskiq = io_taskiq = []
+        if not args.skip_taskiq:
+            if args.records:
+                taskiq = await taskiq_runs(database_url, redis.url, log_dir, args, args.taskiq_records)
+            if args.io_records:
+                io_taskiq = await taskiq_runs(database_url, redis.url, log_dir, args, args.io_records, IO_STEP_MS)
+        copy = [] if args.skip_copy or not args.records else await copy_runs(database_url, args)
+    if args.records:
+        report(args, jobtower["noop"], taskiq, copy)
+    if args.io_records:
+        io_report(args, jobtower["io-per-record"], jobtower["io-batched"], io_taskiq)
 
 
 def main(argv: list[str] | None = None) -> None:

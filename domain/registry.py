@@ -21,6 +21,21 @@ callable that receives a ``RecordContext``. A step ends a record early by
 raising ``SkipRecord`` or ``WaitForAnswer``, or the whole job with ``FailJob``;
 any other exception, or running past its ``timeout`` (``Step(..., timeout=timedelta(...))``,
 five minutes unless set), fails the step (after its retries) and so the record.
+
+A batch step takes up to ``batch_size`` records at once (one bulk call for many)::
+
+    async def upsert(contexts):
+        answers = await workspace.bulk_upsert([context.state["row"] for context in contexts])
+        for context, answer in zip(contexts, answers):
+            if answer.error:
+                context.fail(ContactRejected(answer.error))
+
+    Step("upsert", run_batch=upsert, batch_size=500, retries=2)
+
+Each record still ends on its own: ``context.fail(error)`` gives that record what a step
+of its own would have raised (``SkipRecord``, ``WaitForAnswer``, ``FailJob`` or a fault),
+and only the records whose attempt failed go into the retry's call. What the batch
+function raises (or its timeout) counts for every record of the call.
 A step that waits says so (``Step("approve", approve, may_wait=True)``), and
 may declare the answer it expects as a JSON Schema (``answer_schema={...}``,
 which implies ``may_wait``): ``completeWait`` refuses any other payload.
@@ -55,6 +70,8 @@ DEFAULT_STEP_TIMEOUT = timedelta(minutes=5)
 Params = Mapping[str, Any]
 Enumerator = Callable[[Params], AsyncIterator[str]]
 StepFn = Callable[["RecordContext"], Awaitable[Any]]
+BatchStepFn = Callable[[Sequence["RecordContext"]], Awaitable[Any]]
+DEFAULT_BATCH_SIZE = 100
 
 
 class StepSignal(Exception):
@@ -96,6 +113,11 @@ class RecordContext(Protocol):
     def log(self, level: str, message: str, **fields: Any) -> None: ...
 
     def set_detail(self, detail: Any) -> None: ...
+
+    def fail(self, error: Exception) -> None:
+        """End this record's attempt at the step as if the step had raised ``error``: how a
+        batch step fails, skips or parks one of its records."""
+        ...
 
     async def spawn_child(
         self, type: str, params: Mapping[str, Any] | None = None, name: str | None = None
@@ -164,10 +186,18 @@ class Step:
     its worker neither heartbeats nor runs other records, so its chunk may be re-run by another
     worker once the lease expires. Such work belongs in a thread (``await
     asyncio.to_thread(...)``): the step then times out, though the thread runs on to its end.
+
+    A batch step's ``timeout`` bounds each call, and its ``retries`` count per record: a retry
+    calls ``run_batch`` again with only the records whose attempt failed.
     """
 
     name: str
-    run: StepFn
+    # What runs for one record; or, for a batch step, ``run_batch`` for several at once.
+    run: StepFn | None = None
+    run_batch: BatchStepFn | None = None
+    # A batch step's most records per call (fewer when the chunk or the records that reach
+    # the step are fewer); one at a time for a step that runs per record.
+    batch_size: int | None = None
     # Extra attempts after the first failure before the record fails.
     retries: int = 0
     # When the step gives up, fail the whole job instead of only the record.
@@ -181,6 +211,14 @@ class Step:
     timeout: timedelta = DEFAULT_STEP_TIMEOUT
 
     def __post_init__(self) -> None:
+        if (self.run is None) == (self.run_batch is None):
+            raise ValueError(f"step {self.name} needs either run or run_batch")
+        if self.run_batch is None and self.batch_size is not None:
+            raise ValueError(f"step {self.name} has a batch_size but no run_batch")
+        if self.run_batch is not None and self.batch_size is None:
+            object.__setattr__(self, "batch_size", DEFAULT_BATCH_SIZE)
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"step {self.name} needs a batch_size of at least 1")
         if self.timeout <= timedelta(0):
             raise ValueError(f"step {self.name} needs a positive timeout")
         if self.answer_schema is not None:

@@ -3,15 +3,17 @@
 ``test.counted`` records every execution of its step in Redis
 (``executions_key(job_id)``: key -> runs), so tests can tell a record that ran
 twice from one whose outcome was written twice; so does ``test.hanging``, whose
-step never ends by itself.
+step never ends by itself. ``test.batched`` records the keys of each call of its
+batch step (``batch_calls_key(job_id)``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from datetime import timedelta
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -33,6 +35,13 @@ PARAMS_SCHEMA = {
         "waitSeconds": {"type": "number", "minimum": 0, "maximum": 3600},
         # A pause before each key is enumerated: an enumeration that takes its time.
         "keyMs": {"type": "number", "minimum": 0, "maximum": 10_000},
+        # test.batched: its batch step's calls each take batchMs (default stepMs); records whose number is a multiple fail for good, fail their first
+        # attempt only, are skipped, or wait for an answer in the batch step.
+        "rejectEvery": {"type": "integer", "minimum": 1},
+        "flakyEvery": {"type": "integer", "minimum": 1},
+        "skipEvery": {"type": "integer", "minimum": 1},
+        "waitEvery": {"type": "integer", "minimum": 1},
+        "batchMs": {"type": "number", "minimum": 0, "maximum": 60_000},
     },
     "additionalProperties": False,
 }
@@ -69,17 +78,55 @@ async def hangs(context: RecordContext) -> None:
 
 
 async def _count_execution(context: RecordContext) -> None:
+    await _note(lambda redis: redis.hincrby(executions_key(context.job_id), context.key, 1))
+
+
+async def _note(command: Any) -> None:
     global _redis
     if _redis is None:
         _redis = Redis.from_url(os.environ["REDIS_URL"])
-    # The count is the tests' instrument, not the work: it waits out a Redis restart.
+    # The note is the tests' instrument, not the work: it waits out a Redis restart.
     for _ in range(300):
         try:
-            await _redis.hincrby(executions_key(context.job_id), context.key, 1)
+            await command(_redis)
             return
         except RedisError:
             await asyncio.sleep(0.1)
-    raise RuntimeError("Redis did not come back to count the execution")
+    raise RuntimeError("Redis did not come back to take the note")
+
+
+def batch_calls_key(job_id: int) -> str:
+    return f"tests:batch-calls:{job_id}"
+
+
+class RecordRejected(Exception):
+    """The bulk write refused this record; trying again does not help."""
+
+
+def _every(context: RecordContext, param: str) -> bool:
+    every = context.params.get(param)
+    return every is not None and int(context.key) % every == 0
+
+
+async def writes_in_bulk(contexts: Sequence[RecordContext]) -> None:
+    """One bulk write for the records of the call; each one's answer is its own."""
+    first = contexts[0]
+    keys = [context.key for context in contexts]
+    await _note(lambda redis: redis.rpush(batch_calls_key(first.job_id), json.dumps(keys)))
+    await asyncio.sleep(first.params.get("batchMs", first.params.get("stepMs", 0)) / 1000)
+    for context in contexts:
+        attempt = context.state["attempt"] = context.state.get("attempt", 0) + 1
+        if _every(context, "rejectEvery"):
+            context.fail(RecordRejected(f"record {context.key} rejected"))
+        elif _every(context, "flakyEvery") and attempt == 1:
+            context.fail(ConnectionError("the store dropped the connection"))
+        elif _every(context, "skipEvery"):
+            context.fail(SkipRecord("already written"))
+        elif _every(context, "waitEvery") and context.payload is None:
+            context.fail(WaitForAnswer("waiting for approval"))
+        else:
+            answer = {"approvedBy": context.payload["by"]} if context.payload else {}
+            context.set_detail({"batch": len(contexts), "attempt": attempt, **answer})
 
 
 async def needs_approval(context: RecordContext) -> None:
@@ -146,6 +193,17 @@ DEADLINE = _register(
     "Approval with a deadline test",
     steps=(Step("approve", approval_with_deadline, may_wait=True), Step("send", passes)),
     record_concurrency=8,
+)
+BATCH_SIZE = 8
+BATCHED = _register(
+    "test.batched",
+    "Batched test",
+    steps=(
+        Step("prepare", passes),
+        Step("write", run_batch=writes_in_bulk, batch_size=BATCH_SIZE, retries=1, may_wait=True),
+        Step("after", passes),
+    ),
+    default_chunk_size=20,
 )
 # Each attempt outlives the lease of tests.cluster.FAST_SETTINGS (3 s): were the heartbeat to
 # stop while a step hangs, the chunk would be taken back and run again.

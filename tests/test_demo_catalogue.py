@@ -20,6 +20,7 @@ CATALOGUE = (
     "data_import",
     "ledger_close",
     "noop",
+    "noop_batched",
     "renewal_reminders",
     "scheduled_report",
     "system.prune",
@@ -102,6 +103,7 @@ def test_params_out_of_bounds_are_refused_naming_the_field(name, params, field):
         ("campaign_sequence", {"sequence": "win-back", "cohort": "c" * 100}),
         ("system.prune", {"olderThanDays": 90}),
         ("noop", {"records": 11}),
+        ("noop_batched", {"records": 11}),
     ],
 )
 async def test_the_record_estimate_is_what_the_enumeration_yields(name, params: dict[str, Any]):

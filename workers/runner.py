@@ -1,10 +1,13 @@
 """Runs one leased chunk: every record through the job type's steps, timed into its journey.
 
 The runner holds the lease with a heartbeat that also watches the job's
-status. Records run in batches inside one task; between batches the outcomes
-and the cursor are written in one transaction. A stop or cancel request lets
-the current batch finish; a force stop cancels it, and the records it cut off
-end INTERRUPTED. ``_final_operation`` is the one place a chunk's end is decided.
+status. Records run inside one task, a window of them at a time: each window
+goes through the steps' stages (a batch step takes its records together, per-
+record steps take ``record_concurrency`` of them at once). Every few windows
+(a flush) the outcomes and the cursor are written in one transaction. A stop
+or cancel request lets the current window finish; a force stop cancels it, and
+the records it cut off end INTERRUPTED. ``_final_operation`` is the one place
+a chunk's end is decided.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.access import Actor, ActorKind, Role
@@ -30,10 +33,10 @@ from domain.execution import (
     tally_records,
 )
 from domain.jobs import StartJobRequest, start_job
-from domain.journey import continued, entry, waiting_step
+from domain.journey import Entry, continued, entry, waiting_step
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Record
-from domain.registry import FailJob, JobType, SkipRecord, Step, WaitForAnswer
+from domain.registry import FailJob, JobType, SkipRecord, Step, StepSignal, WaitForAnswer
 from domain.statuses import ChunkOperation, JobStatus, RecordStatus, StepStatus, keeps_working
 from jobtower import tracing
 from jobtower.tracing import CHUNK_INDEX, JOB_ID, JOB_TYPE, OUTCOME, RECORDS_WITH
@@ -42,6 +45,7 @@ from workers.progress import ProgressPublisher
 log = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 2000
+INTERRUPTED_ERROR = "interrupted by a force stop"
 # A chunk's run logs its first failed records one line each, then one line per flush for
 # the rest: a job with a hundred thousand failures keeps its log readable and its speed.
 FAILURE_LINES_PER_CHUNK = 100
@@ -78,6 +82,8 @@ class StepContext:
     state: dict[str, Any] = field(default_factory=dict)
     detail: Any = None
     wait_timeout: timedelta | None = None
+    # What the step gave this record with ``fail`` in its current attempt.
+    failure: Exception | None = None
 
     def log(self, level: str, message: str, **fields: Any) -> None:
         self.runner.logs.append(
@@ -93,6 +99,9 @@ class StepContext:
 
     def set_detail(self, detail: Any) -> None:
         self.detail = detail
+
+    def fail(self, error: Exception) -> None:
+        self.failure = error
 
     async def spawn_child(
         self, type: str, params: Mapping[str, Any] | None = None, name: str | None = None
@@ -112,6 +121,51 @@ class StepContext:
         return child.id
 
 
+@dataclass(slots=True)
+class RecordRun:
+    """A record on its way through the steps, in one run of its chunk."""
+
+    item: Item
+    context: StepContext
+    # When its first step began (also across a wait), and perf_counter_ns then: the journey's
+    # offset 0. None until a fresh record's first step begins: a record of a window may wait
+    # for the records before it.
+    started_at: datetime | None
+    origin: int | None
+    journey: list[Any]
+    # The stored entry of the step it waited in, until that step has run again.
+    waited: Entry | None
+    next_step: int
+    # It ran a step in this run.
+    ran: bool = False
+    # Set once a step ended it.
+    status: RecordStatus | None = None
+    error: str | None = None
+
+    def starts(self) -> None:
+        if self.origin is None:
+            self.origin = time.perf_counter_ns()
+            self.started_at = utcnow()
+
+    def step_ran(self, status: StepStatus, error: str | None, began_ns: int, ended_ns: int) -> None:
+        assert self.origin is not None
+        began_us = (began_ns - self.origin) // 1000
+        ended_us = (ended_ns - self.origin) // 1000
+        detail = self.context.detail
+        if self.waited is not None:
+            # One entry spans the step, its wait and who answered it.
+            self.journey.append(continued(self.waited, status, began_us, ended_us, detail, error))
+            self.waited = None
+        else:
+            # A step that asks keeps how long it ran before it did.
+            self.journey.append(entry(self.next_step, status, began_us, ended_us - began_us, detail, error))
+        self.ran = True
+        self.next_step += 1
+        if status is not StepStatus.SUCCEEDED:
+            self.status = _RECORD_STATUS[status]
+            self.error = error
+
+
 class ChunkRunner:
     def __init__(
         self,
@@ -128,6 +182,9 @@ class ChunkRunner:
         self.job_type = job_type
         self.steps = job_type.steps_for(self.job.params)
         self.width = job_type.concurrency_for(self.job.params)
+        self.stages = _stages(self.steps)
+        # Records that go through the stages together: enough for the largest batch step.
+        self.window = max([self.width, *(step.batch_size or 1 for step in self.steps)])
         self.settings = settings
         self.publisher = publisher
         self.draining = draining
@@ -188,11 +245,12 @@ class ChunkRunner:
         return continuing + fresh
 
     async def _run_items(self, items: list[Item]) -> None:
-        size = self.settings.flush_records
+        # A flush holds whole windows, so a batch step's call is never cut short by it.
+        size = -(-self.settings.flush_records // self.window) * self.window
         offset = 0
         while offset < len(items) and not self._must_stop():
-            batch = items[offset : offset + size]
-            work = asyncio.create_task(self._run_batch(batch))
+            flush = items[offset : offset + size]
+            work = asyncio.create_task(self._run_until_flush(flush))
             forced = asyncio.create_task(self.forced.wait())
             await asyncio.wait({work, forced}, return_when=asyncio.FIRST_COMPLETED)
             forced.cancel()
@@ -207,42 +265,35 @@ class ChunkRunner:
             if self.lease_lost:
                 return
 
-    async def _run_batch(self, batch: Sequence[Item]) -> list[RecordResult]:
-        """Run records until the batch is done, the flush interval passes, or the job must stop.
+    async def _run_until_flush(self, items: Sequence[Item]) -> list[RecordResult]:
+        """Run records, a window at a time, until they are done, the flush interval passes, or the
+        job must stop.
 
-        Cancelled (force stop), it returns what it has, the cut-off records INTERRUPTED.
+        Cancelled (force stop), it returns what it has, the cut-off records INTERRUPTED; records
+        of the window that had not begun are left out, to run another time.
         """
         results: list[RecordResult] = []
-        width = self.width
+        window = self.window
         deadline = time.monotonic() + self.settings.flush_seconds
-        for start in range(0, len(batch), width):
-            if width == 1:
-                results.append(await self._run_record(batch[start]))
-            else:
-                tasks = [asyncio.create_task(self._run_record(item)) for item in batch[start : start + width]]
-                try:
-                    await asyncio.gather(*tasks)
-                except asyncio.CancelledError:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.wait(tasks)
-                results.extend(task.result() for task in tasks)
+        for start in range(0, len(items), window):
+            runs = [self._begin(item) for item in items[start : start + window]]
+            for stage in self.stages:
+                await self._run_stage(stage, runs)
+                if self.forced.is_set():
+                    break
+            results.extend(self._result(run) for run in runs if run.ran)
             if self._must_stop() or time.monotonic() > deadline:
                 break
         return results
 
-    async def _run_record(self, item: Item) -> RecordResult:
-        """One record through its remaining steps; the step's signal or error decides the outcome."""
-        steps = self.steps
+    def _begin(self, item: Item) -> RecordRun:
         continuing = item.existing
-        started_at = continuing.started_at if continuing and continuing.started_at else utcnow()
+        started_at = continuing.started_at if continuing else None
         journey: list[Any] = list(continuing.journey) if continuing else []
         # The step that waited runs again first, from its stored entry.
         waited = journey.pop() if waiting_step(journey) is not None else None
-        first_step = waited[0] if waited is not None else 0
-        if continuing is None:
-            origin = time.perf_counter_ns()  # a fresh record starts now
-        else:
+        origin = None
+        if started_at is not None:
             # Journey offsets count from the record's first start, also across a wait.
             origin = time.perf_counter_ns() - (utcnow() - started_at) // timedelta(microseconds=1) * 1000
         context = StepContext(
@@ -253,72 +304,155 @@ class ChunkRunner:
             params=self.job.params,
             payload=continuing.wait_payload if continuing else None,
         )
-        status = RecordStatus.SUCCEEDED
-        error: str | None = None
-        for index in range(first_step, len(steps)):
-            step = steps[index]
-            context.detail = None
-            began_us = (time.perf_counter_ns() - origin) // 1000
-            step_status, error = await self._run_step(step, context)
-            end_us = (time.perf_counter_ns() - origin) // 1000
-            if waited is not None and index == first_step:
-                # One entry spans the step, its wait and who answered it.
-                journey.append(continued(waited, step_status, began_us, end_us, context.detail, error))
+        return RecordRun(item, context, started_at, origin, journey, waited, waited[0] if waited else 0)
+
+    async def _run_stage(self, stage: range, runs: Sequence[RecordRun]) -> None:
+        """The records that reach ``stage`` through it: a batch step in calls of its batch size,
+        per-record steps ``width`` records at a time."""
+        step = self.steps[stage.start]
+        if step.run_batch is not None:
+            reaching = [run for run in runs if run.status is None and run.next_step == stage.start]
+            size = step.batch_size or 1
+            for start in range(0, len(reaching), size):
+                await self._call_batch(step, reaching[start : start + size])
+                if self.forced.is_set():
+                    return
+            return
+        reaching = [run for run in runs if run.status is None and run.next_step < stage.stop]
+        width = self.width
+        for start in range(0, len(reaching), width):
+            if width == 1:
+                await self._run_steps(reaching[start], stage.stop)
             else:
-                # A step that asks keeps how long it ran before it did.
-                journey.append(entry(index, step_status, began_us, end_us - began_us, context.detail, error))
-            if step_status is StepStatus.SUCCEEDED:
-                continue
-            status = _RECORD_STATUS[step_status]
-            break
-        now = utcnow()
-        waits = status is RecordStatus.WAITING
-        return RecordResult(
-            position=item.position,
-            key=item.key,
-            status=status,
-            started_at=started_at,
-            ended_at=None if waits else now,
-            journey=journey,
-            error=error,
-            attempts=(continuing.attempts if continuing else 0) + 1,
-            record_id=continuing.id if continuing else None,
-            wait_deadline=_deadline_for(status, context.wait_timeout),
-            waiting_since=now if waits else None,
-        )
+                tasks = [
+                    asyncio.create_task(self._run_steps(run, stage.stop)) for run in reaching[start : start + width]
+                ]
+                try:
+                    await asyncio.gather(*tasks)
+                except asyncio.CancelledError:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.wait(tasks)
+            if self.forced.is_set():
+                return
+
+    async def _run_steps(self, run: RecordRun, stop: int) -> None:
+        """One record through its per-record steps before ``stop``, until one ends it."""
+        steps = self.steps
+        context = run.context
+        run.starts()
+        while run.status is None and run.next_step < stop:
+            context.detail = None
+            began = time.perf_counter_ns()
+            status, error = await self._run_step(steps[run.next_step], context)
+            run.step_ran(status, error, began, time.perf_counter_ns())
 
     async def _run_step(self, step: Step, context: StepContext) -> tuple[StepStatus, str | None]:
         """One step, each attempt under its timeout; the chunk's heartbeat, a task of its own,
         beats on meanwhile."""
+        assert step.run is not None
         attempt = 0
         while True:
             deadline = asyncio.timeout(step.timeout.total_seconds())
+            context.failure = None
             try:
                 async with deadline:
                     await step.run(context)
+            except (Exception, asyncio.CancelledError) as error:
+                raised: BaseException | None = error
+            else:
+                raised = context.failure
+            if raised is None:
                 return StepStatus.SUCCEEDED, None
-            except SkipRecord as signal:
-                return StepStatus.SKIPPED, str(signal) or None
-            except WaitForAnswer as signal:
-                context.payload = None
-                context.wait_timeout = signal.timeout
-                return StepStatus.WAITING, str(signal) or None
-            except FailJob as signal:
-                self.job_failure = str(signal) or f"step {step.name} failed the job"
-                return StepStatus.FAILED, self.job_failure
-            except asyncio.CancelledError:
-                return StepStatus.INTERRUPTED, "interrupted by a force stop"
-            except Exception as error:  # a step's own fault or its timeout: retried, then the record fails
+            if attempt < step.retries and _retried(raised):
                 attempt += 1
-                if attempt <= step.retries:
-                    continue
-                if deadline.expired():
-                    message = f"timed out after {step.timeout.total_seconds():g} s"
+                continue
+            return self._outcome(step, context, raised, deadline.expired())
+
+    async def _call_batch(self, step: Step, runs: Sequence[RecordRun]) -> None:
+        """One call of a batch step for ``runs``, then calls for the records whose attempt failed
+        while they have retries left. Each record's entry spans from the first call to the end
+        of the call that settled it."""
+        assert step.run_batch is not None
+        for run in runs:
+            run.starts()
+            run.context.detail = None
+        began = time.perf_counter_ns()
+        attempt = 0
+        while runs:
+            contexts = [run.context for run in runs]
+            for context in contexts:
+                context.failure = None
+            deadline = asyncio.timeout(step.timeout.total_seconds())
+            raised: BaseException | None = None
+            try:
+                async with deadline:
+                    await step.run_batch(contexts)
+            except (Exception, asyncio.CancelledError) as error:
+                raised = error  # it befalls every record of the call
+            ended = time.perf_counter_ns()
+            again = []
+            for run in runs:
+                failure = raised if raised is not None else run.context.failure
+                if failure is None:
+                    run.step_ran(StepStatus.SUCCEEDED, None, began, ended)
+                elif attempt < step.retries and _retried(failure):
+                    again.append(run)
                 else:
-                    message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
-                if step.fail_job:
-                    self.job_failure = f"step {step.name} failed: {message}"
-                return StepStatus.FAILED, message
+                    timed_out = raised is not None and deadline.expired()
+                    run.step_ran(*self._outcome(step, run.context, failure, timed_out), began, ended)
+            runs = again
+            attempt += 1
+
+    def _outcome(
+        self, step: Step, context: StepContext, raised: BaseException, timed_out: bool
+    ) -> tuple[StepStatus, str | None]:
+        """What a step's last attempt raised (or gave its record with ``context.fail``) makes of
+        the record."""
+        if isinstance(raised, SkipRecord):
+            return StepStatus.SKIPPED, str(raised) or None
+        if isinstance(raised, WaitForAnswer):
+            context.payload = None
+            context.wait_timeout = raised.timeout
+            return StepStatus.WAITING, str(raised) or None
+        if isinstance(raised, FailJob):
+            self.job_failure = str(raised) or f"step {step.name} failed the job"
+            return StepStatus.FAILED, self.job_failure
+        if isinstance(raised, asyncio.CancelledError):
+            return StepStatus.INTERRUPTED, INTERRUPTED_ERROR
+        # A step's own fault or its timeout, past its retries: the record fails.
+        if timed_out:
+            message = f"timed out after {step.timeout.total_seconds():g} s"
+        else:
+            message = f"{type(raised).__name__}: {raised}"[:MAX_ERROR_LENGTH]
+        if step.fail_job:
+            self.job_failure = f"step {step.name} failed: {message}"
+        return StepStatus.FAILED, message
+
+    def _result(self, run: RecordRun) -> RecordResult:
+        status, error = run.status, run.error
+        if status is None:  # every step it ran passed
+            if run.next_step < len(self.steps):  # a force stop came before the next one
+                status, error = RecordStatus.INTERRUPTED, INTERRUPTED_ERROR
+            else:
+                status = RecordStatus.SUCCEEDED
+        continuing = run.item.existing
+        now = utcnow()
+        waits = status is RecordStatus.WAITING
+        assert run.started_at is not None  # it ran a step
+        return RecordResult(
+            position=run.item.position,
+            key=run.item.key,
+            status=status,
+            started_at=run.started_at,
+            ended_at=None if waits else now,
+            journey=run.journey,
+            error=error,
+            attempts=(continuing.attempts if continuing else 0) + 1,
+            record_id=continuing.id if continuing else None,
+            wait_deadline=_deadline_for(status, run.context.wait_timeout),
+            waiting_since=now if waits else None,
+        )
 
     # ------------------------------------------------------------ control
 
@@ -433,6 +567,25 @@ class ChunkRunner:
         if self.job_status is JobStatus.FAILED:
             return ChunkOperation.FAIL
         return ChunkOperation.STOP
+
+
+def _stages(steps: Sequence[Step]) -> list[range]:
+    """The steps cut where a batch step stands: each batch step alone, the others in runs of
+    consecutive per-record steps that each record goes through on its own."""
+    stages: list[range] = []
+    start = 0
+    for index, step in enumerate(steps):
+        if step.run_batch is not None:
+            stages.extend(stage for stage in (range(start, index), range(index, index + 1)) if stage)
+            start = index + 1
+    if start < len(steps):
+        stages.append(range(start, len(steps)))
+    return stages
+
+
+def _retried(raised: BaseException) -> bool:
+    """A fault or a timeout is tried again; a step's signal or a force stop is final."""
+    return not isinstance(raised, (StepSignal, asyncio.CancelledError))
 
 
 def _deadline_for(status: RecordStatus, timeout: timedelta | None) -> Any:

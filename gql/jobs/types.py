@@ -533,6 +533,10 @@ class JobTypeStep:
     answer_schema: JSON | None = strawberry.field(
         description="The JSON Schema completeWait's payload must match; null when any answer does."
     )
+    batch_size: int | None = strawberry.field(
+        description="A batch step takes up to this many records at once (one call for all of them), each"
+        " still with its own outcome, error and journey entry; null for a step that takes one at a time."
+    )
 
 
 @strawberry.type(name="JobType", description="What a job type is and how it runs, for the screens that start jobs.")
@@ -587,6 +591,7 @@ class JobTypeInfo:
                     fails_job=step.fail_job,
                     may_wait=step.may_wait,
                     answer_schema=dict(step.answer_schema) if step.answer_schema is not None else None,
+                    batch_size=step.batch_size,
                 )
                 for step in job_type.steps
             ],

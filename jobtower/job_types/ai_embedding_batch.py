@@ -2,14 +2,16 @@
 
 Per document: ``chunk`` its text into pieces of about ``chunkTokens`` tokens
 (a seeded share of documents has no extractable text and fails here),
-``embed`` the pieces with the model (the slow step: one call per 16 pieces,
-retried when the model is overloaded), ``store`` the vectors.
+``embed`` the pieces with the model, ``store`` the vectors. ``embed`` is a batch
+step: it sends the pieces of up to 100 documents together, in calls of up to
+256 texts, and a document the model refused (overloaded) is retried in the
+next call without the others.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from domain.registry import JobType, RecordContext, Step, registry
@@ -24,7 +26,9 @@ from jobtower.job_types.simulated import (
 
 # Model name -> (vector dimensions, milliseconds per call).
 MODELS = {"text-embedding-small": (512, 40), "text-embedding-large": (3072, 90)}
-PIECES_PER_CALL = 16
+# Documents one embed step takes at once, and the texts (pieces) the model takes per call.
+DOCUMENTS_PER_BATCH = 100
+TEXTS_PER_CALL = 256
 EMBED_RETRIES = 2
 
 PARAMS_SCHEMA = {
@@ -78,16 +82,20 @@ async def chunk(context: RecordContext) -> None:
     context.set_detail({"tokens": tokens, "pieces": pieces})
 
 
-async def embed(context: RecordContext) -> None:
-    options = with_defaults(context.params, PARAMS_SCHEMA)
+async def embed(contexts: Sequence[RecordContext]) -> None:
+    params = contexts[0].params
+    options = with_defaults(params, PARAMS_SCHEMA)
     dimensions, call_ms = MODELS[options["model"]]
-    attempt = context.state["attempt"] = context.state.get("attempt", 0) + 1
-    calls = math.ceil(context.state["pieces"] / PIECES_PER_CALL)
-    await latency(context.params, context.key, call_ms * calls, f"embed{attempt}")
-    # One document in twenty hits the rate limit on its first call; the retry passes.
-    if attempt == 1 and seeded(context.key, 0.05, "overloaded"):
-        raise ModelOverloaded("429 too many requests")
-    context.set_detail({"model": options["model"], "dimensions": dimensions, "calls": calls})
+    calls = math.ceil(sum(context.state["pieces"] for context in contexts) / TEXTS_PER_CALL)
+    first = contexts[0]
+    await latency(params, first.key, call_ms * calls, f"embed{first.state.get('attempt', 0) + 1}")
+    for context in contexts:
+        attempt = context.state["attempt"] = context.state.get("attempt", 0) + 1
+        # One document in twenty hits the rate limit in its first call; the retry passes.
+        if attempt == 1 and seeded(context.key, 0.05, "overloaded"):
+            context.fail(ModelOverloaded("429 too many requests"))
+            continue
+        context.set_detail({"model": options["model"], "dimensions": dimensions, "batch": len(contexts)})
 
 
 async def store(context: RecordContext) -> None:
@@ -101,7 +109,11 @@ AI_EMBEDDING_BATCH = registry.register(
         label="AI embedding batch",
         description="Embeds a corpus of documents into a vector store.",
         enumerate=documents,
-        steps=(Step("chunk", chunk), Step("embed", embed, retries=EMBED_RETRIES), Step("store", store)),
+        steps=(
+            Step("chunk", chunk),
+            Step("embed", run_batch=embed, batch_size=DOCUMENTS_PER_BATCH, retries=EMBED_RETRIES),
+            Step("store", store),
+        ),
         default_chunk_size=50,
         # The model API takes a few calls at once; more only hits its rate limit.
         record_concurrency=4,

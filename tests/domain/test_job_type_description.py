@@ -1,5 +1,5 @@
 """What a job type says about itself: its label, why it cannot be stopped or restarted, its
-waiting steps and the chunk sizes a tenant may choose."""
+waiting and batch steps and the chunk sizes a tenant may choose."""
 
 from __future__ import annotations
 
@@ -48,3 +48,27 @@ def test_a_step_with_an_answer_schema_may_wait():
     assert not Step("work", passes).may_wait
     assert Step("approve", passes, may_wait=True).may_wait
     assert Step("approve", passes, answer_schema={"type": "object"}).may_wait
+
+
+async def writes(contexts):
+    return None
+
+
+def test_a_batch_step_takes_a_hundred_records_at_once_unless_it_says_how_many():
+    assert Step("write", run_batch=writes).batch_size == 100
+    assert Step("write", run_batch=writes, batch_size=500).batch_size == 500
+    assert Step("work", passes).batch_size is None
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        dict(),
+        dict(run=passes, run_batch=writes),
+        dict(run=passes, batch_size=10),
+        dict(run_batch=writes, batch_size=0),
+    ],
+)
+def test_a_step_runs_either_per_record_or_in_batches_of_at_least_one(step):
+    with pytest.raises(ValueError):
+        Step("work", **step)

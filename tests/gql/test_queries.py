@@ -112,7 +112,9 @@ async def test_usage_counts_this_months_jobs_against_the_plan(tenant_api):
 
 
 async def test_job_types_show_system_types_to_admins_only(acme_api: TenantApi):
-    query = "{ jobTypes { name stoppable restartable system defaultChunkSize paramsSchema steps { name } } }"
+    query = (
+        "{ jobTypes { name stoppable restartable system defaultChunkSize paramsSchema steps { name batchSize } } }"
+    )
     listed = {}
     for role in Role:
         listed[role] = {t["name"]: t for t in (await (await acme_api.as_(role)).data(query))["jobTypes"]}
@@ -129,9 +131,12 @@ async def test_job_types_show_system_types_to_admins_only(acme_api: TenantApi):
         "system": False,
         "defaultChunkSize": 100,
         "paramsSchema": listed[Role.VIEWER]["test.plain"]["paramsSchema"],
-        "steps": [{"name": "work"}],
+        "steps": [{"name": "work", "batchSize": None}],
     }
     assert [step["name"] for step in listed[Role.VIEWER]["test.approval"]["steps"]] == ["prepare", "approve", "send"]
+    assert listed[Role.VIEWER]["test.batched"]["steps"] == [
+        {"name": "prepare", "batchSize": None}, {"name": "write", "batchSize": 8}, {"name": "after", "batchSize": None}
+    ]
     assert listed[Role.VIEWER]["test.plain"]["paramsSchema"]["properties"]["records"]["maximum"] == 1_000_000
 
 

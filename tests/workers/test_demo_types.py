@@ -127,6 +127,13 @@ CASES = [
         first_match((lambda key, params: seeded(key, params["failRate"]), S.FAILED)),
         ("RuntimeError: seeded failure",),
     ),
+    Case(
+        "noop_batched",
+        {"records": 250, "steps": 2, "failRate": 0.1},
+        200,
+        first_match((lambda key, params: seeded(key, params["failRate"]), S.FAILED)),
+        ("RuntimeError: seeded failure",),
+    ),
 ]
 
 CLEAN_REPORT = {
