@@ -79,7 +79,8 @@ async def seed(database_url: str, records: int, jobs: int) -> tuple[str, str, fl
         await Job.bulk_create(
             [
                 Job(
-                    tenant_id=template.tenant_id, partition_id=partition, type=template.type, name=f"nightly import {number}",
+                    tenant_id=template.tenant_id, partition_id=partition, type=template.type,
+                    name=f"nightly import {number}",
                     params={}, step_names=template.step_names, run_by_id=template.run_by_id, enumerated=True,
                     seq=1, status=JobStatus.FINISHED, chunk_size=template.chunk_size, total=200, done=200,
                     succeeded=200 - number % 7, failed=number % 7,

@@ -127,7 +127,8 @@ async def populate(records: int) -> Populated:
         [
             Job(
                 name=f"campaign {number:02d}", status=JobStatus.FINISHED if number % 3 else JobStatus.RUNNING,
-                chunk_size=SMALL_RECORDS_PER_CHUNK, partition_id=small_partition, total=small_total, done=small_total, succeeded=small_total,
+                chunk_size=SMALL_RECORDS_PER_CHUNK, partition_id=small_partition, total=small_total, done=small_total,
+                succeeded=small_total,
                 parent_id=big.id if number < CHILDREN_OF_BIG else None, **common,
             )
             for number in range(SMALL_JOBS)
@@ -144,9 +145,10 @@ async def populate(records: int) -> Populated:
         separators=(",", ":"),
     )
     await db.fetch(
-        "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at, journey)"
-        " SELECT c.job_id, j.partition_id, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, CAST(? AS JSONB)"
-        " FROM chunk c JOIN job j ON j.id = c.job_id CROSS JOIN LATERAL generate_series(c.range_start, c.range_end - 1) AS p"
+        "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at,"
+        " journey) SELECT c.job_id, j.partition_id, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, CAST(? AS JSONB)"
+        " FROM chunk c JOIN job j ON j.id = c.job_id"
+        " CROSS JOIN LATERAL generate_series(c.range_start, c.range_end - 1) AS p"
         " WHERE j.tenant_id = ?",
         [started, now, journey, tenant.id],
     )

@@ -119,14 +119,15 @@ async def seed(database_url: str, lines: int) -> tuple[str, int, float]:
         started = now - timedelta(days=1)
         job = await Job.create(
             tenant_id=tenant.id, partition_id=await shared_partition(now), type="noop", params={},
-            step_names=["step1"], run_by_id=operator.principal.id, enumerated=True, seq=1, started_at=started, name=f"log flood ({lines:,} lines)",
-            status=JobStatus.RUNNING, chunk_size=CHUNK, total=RECORDS, done=RECORDS, succeeded=RECORDS,
+            step_names=["step1"], run_by_id=operator.principal.id, enumerated=True, seq=1, started_at=started,
+            name=f"log flood ({lines:,} lines)", status=JobStatus.RUNNING, chunk_size=CHUNK, total=RECORDS,
+            done=RECORDS, succeeded=RECORDS,
         )
         await Job.filter(id=job.id).update(root_id=job.id)
         await _chunks([job.id], RECORDS, CHUNK, started, now)
         await db.fetch(
-            "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at, journey)"
-            " SELECT c.job_id, ?, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, '[]'"
+            "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at,"
+            " journey) SELECT c.job_id, ?, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, '[]'"
             " FROM chunk c CROSS JOIN LATERAL generate_series(c.range_start, c.range_end - 1) AS p WHERE c.job_id = ?",
             [job.partition_id, started, now, job.id],
         )

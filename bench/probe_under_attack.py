@@ -99,8 +99,8 @@ async def populate(sockets: int) -> tuple[str, list[str], str]:
         separators=(",", ":"),
     )
     await db.fetch(
-        "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at, journey)"
-        " SELECT c.job_id, ?, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, CAST(? AS JSONB)"
+        "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at,"
+        " journey) SELECT c.job_id, ?, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, CAST(? AS JSONB)"
         " FROM chunk c CROSS JOIN LATERAL generate_series(c.range_start, c.range_end - 1) AS p"
         " WHERE c.job_id IN (SELECT id FROM job WHERE tenant_id = ?)",
         [partition, started, ended, journey, tenant.id],

@@ -220,8 +220,8 @@ async def _cancel_open_records(job_id: int, now: datetime) -> None:
         )
     else:
         await db.fetch(
-            "INSERT OR IGNORE INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, ended_at, journey)"
-            " SELECT c.job_id, ?, c.id, c.range_start + k.key, k.value, ?, 0, ?, '[]'"
+            "INSERT OR IGNORE INTO record"
+            " (job_id, partition_id, chunk_id, position, key, status, attempts, ended_at, journey) SELECT c.job_id, ?, c.id, c.range_start + k.key, k.value, ?, 0, ?, '[]'"
             " FROM chunk c, json_each(c.keys) AS k WHERE c.job_id = ? AND c.range_start + k.key >= c.cursor",
             [partition, RecordStatus.CANCELED.value, now, job_id],
         )

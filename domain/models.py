@@ -275,7 +275,8 @@ class Record(Model):
     id = fields.BigIntField(primary_key=True)
     # No foreign key constraints: checking them cost PostgreSQL as much as the rest of
     # writing a record row. Rows are written only under the chunk's lease and deleted
-    # with their job (domain.retention); migration 0002 says where the constraints stay.
+    # with their job or their partition (domain.retention, domain.partitions); migration
+    # 0002 says where the constraints stay.
     job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
         "jobtower.Job", related_name="records", db_constraint=False
     )

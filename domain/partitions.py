@@ -10,9 +10,9 @@ its partition when it is admitted, for good:
   and drops two tables: constant time, nothing left to vacuum.
 * **small jobs** share the partition of the week (UTC, from Monday) they are admitted in.
   Retention deletes their few rows, as before; once the week is over and none of its jobs
-  is left, the week's partition is dropped whole. The current week's partition and the
-  next one are made ahead of use (each retention run, and the migration); admission makes
-  one itself only if it is missing.
+  is left, the week's partition is dropped whole. Each retention run makes the current
+  week's partition and the next one ahead of use; admission makes one itself only if it
+  is missing.
 
 A partition per job would make the catalog grow with every small job, and every query
 that cannot name its partition plan over all of them (about 0.1 ms per partition here);

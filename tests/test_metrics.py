@@ -434,7 +434,9 @@ async def test_the_middleware_names_path_templates_and_counts_failures():
 
 
 async def test_job_count_changes_are_folded_while_nobody_scrapes(acme):
-    await Job.create(tenant_id=acme.tenant.id, type=TYPE, name=TYPE, chunk_size=10, partition_id=await shared_partition(utcnow()))
+    await Job.create(
+        tenant_id=acme.tenant.id, type=TYPE, name=TYPE, chunk_size=10, partition_id=await shared_partition(utcnow())
+    )
     assert await JobCountChange.exists()
 
     async with folding_job_counts(every=0.05):

@@ -53,7 +53,10 @@ class AlterFieldState(ops.AlterField):
 
 # Each partitioned table's keys and indexes beside its primary key, as the models declare them.
 UNIQUE = {"record": [["job_id", "position"]], "job_log": []}
-INDEXES = {"record": [["chunk_id", "position"], ["job_id", "status"]], "job_log": [["job_id", "at"], ["job_id", "level", "at"]]}
+INDEXES = {
+    "record": [["chunk_id", "position"], ["job_id", "status"]],
+    "job_log": [["job_id", "at"], ["job_id", "level", "at"]],
+}
 
 
 def this_week() -> datetime:
@@ -106,6 +109,39 @@ def _partitioned(schema_editor: BaseSchemaEditor, table: str, partition: int) ->
     return ";\n".join(statements)
 
 
+async def unpartition(apps: StateApps, schema_editor: BaseSchemaEditor) -> None:
+    client = schema_editor.client
+    if schema_editor.DIALECT == "postgres":
+        for table in ("record", "job_log"):
+            await client.execute_script(_unpartitioned(schema_editor, table))
+        await client.execute_script(
+            "ALTER TABLE job_log ADD CONSTRAINT job_log_job_id_fkey"
+            " FOREIGN KEY (job_id) REFERENCES job (id) ON DELETE CASCADE"
+        )
+    for table in ("job", "record", "job_log"):
+        await client.execute_script(f"ALTER TABLE {table} DROP COLUMN partition_id")
+
+
+def _unpartitioned(schema_editor: BaseSchemaEditor, table: str) -> str:
+    old = f"{table}_partitioned"
+    statements = [
+        f"ALTER TABLE {table} RENAME TO {old}",
+        f"ALTER SEQUENCE {table}_id_seq OWNED BY NONE",
+        f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS)",
+        f"INSERT INTO {table} SELECT * FROM {old}",
+        f"DROP TABLE {old}",
+        f"ALTER SEQUENCE {table}_id_seq OWNED BY {table}.id",
+        f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id)",
+    ]
+    for columns in UNIQUE[table]:
+        name = schema_editor._generate_index_name_for_table("uid", table, columns)
+        statements.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE ({_columns(columns)})")
+    for columns in INDEXES[table]:
+        name = schema_editor._generate_index_name_for_table("idx", table, columns)
+        statements.append(f"CREATE INDEX {name} ON {table} ({_columns(columns)})")
+    return ";\n".join(statements)
+
+
 def _columns(names: list[str]) -> str:
     return ", ".join(f'"{name}"' for name in names)
 
@@ -142,6 +178,6 @@ class Migration(migrations.Migration):
                 related_name="logs", on_delete=OnDelete.CASCADE,
             ),
         ),
-        ops.RunPython(partition_existing_rows),
+        ops.RunPython(partition_existing_rows, unpartition),
         ops.AddIndex(model_name="Job", index=Index(fields=["partition_id"])),
     ]
