@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
 from datetime import timedelta
 
@@ -152,6 +153,21 @@ def time_partition_drops() -> list[float]:
     return seconds
 
 
+def file_removal_seconds(size: int) -> float:
+    """How long this filesystem takes to remove a plain file of ``size`` bytes (PostgreSQL's
+    files are in the temporary directory too): the part of a DROP that is the disk's, not the
+    database's."""
+    block = b"\0" * 2**20
+    with tempfile.NamedTemporaryFile(delete=False) as file:
+        for _ in range(max(1, size // len(block))):
+            file.write(block)
+        file.flush()
+        os.fsync(file.fileno())
+    began = time.perf_counter()
+    os.remove(file.name)
+    return time.perf_counter() - began
+
+
 def mib(size: int) -> str:
     return f"{size / 2**20:,.0f} MiB"
 
@@ -201,6 +217,8 @@ async def run(database_url: str, args: argparse.Namespace) -> int:
               f" ({dead:,} dead tuples left for vacuum)")
     print(f"  of which the partitioned job's partition (DETACH and DROP of its two tables): {dropping[0]:.3f} s;"
           " the rest deletes its chunks, events and job row")
+    removal = file_removal_seconds(results[0][2])
+    print(f"  removing one plain file of {mib(results[0][2])} takes this filesystem {removal:.3f} s")
     partitioned = results[0][1]
     if len(results) > 1:
         print(f"  baseline ÷ partitioned: {results[1][1] / partitioned:,.0f}×")
