@@ -11,8 +11,8 @@ table is dropped, and the keys and indexes are made again under the names they h
 primary and the unique key extended by ``partition_id`` as PostgreSQL requires. Log lines
 lose their foreign key to ``job``, as records lost theirs (0002). Moving the rows takes
 time and space in proportion to them, under an exclusive lock: fine for a small database;
-a large one should run it in a maintenance window (about a minute per ten million rows
-here, twice the tables' size on disk meanwhile).
+a large one should run it in a maintenance window (it needs the tables' size again on disk
+meanwhile).
 
 SQLite keeps plain tables and its foreign keys; the new columns are added with the
 partition of the rows already there as their default, which SQLite cannot drop again
