@@ -44,6 +44,7 @@ from bench.console_query import BIG_CHUNK, _global_id, populate, quantile
 from domain import db
 from domain.clock import utcnow
 from domain.models import Job
+from domain.partitions import shared_partition
 from domain.statuses import JobStatus
 from tests.cli import clean_environment, console_script
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -74,10 +75,12 @@ async def seed(database_url: str, records: int, jobs: int) -> tuple[str, str, fl
         began = time.perf_counter()
         template = await Job.get(name="campaign 10")
         ended = utcnow()
+        partition = await shared_partition(ended)
         await Job.bulk_create(
             [
                 Job(
-                    tenant_id=template.tenant_id, type=template.type, name=f"nightly import {number}",
+                    tenant_id=template.tenant_id, partition_id=partition, type=template.type,
+                    name=f"nightly import {number}",
                     params={}, step_names=template.step_names, run_by_id=template.run_by_id, enumerated=True,
                     seq=1, status=JobStatus.FINISHED, chunk_size=template.chunk_size, total=200, done=200,
                     succeeded=200 - number % 7, failed=number % 7,

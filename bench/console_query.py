@@ -43,6 +43,7 @@ from domain.clock import utcnow
 from domain.journey import entry
 from domain.listing import encode_cursor
 from domain.models import Job
+from domain.partitions import partition_for_new_job, shared_partition
 from domain.statuses import JobStatus, StepStatus
 from domain.tenants import create_tenant, create_token
 from jobtower.app import create_app
@@ -112,17 +113,22 @@ async def populate(records: int) -> Populated:
         tenant_id=tenant.id, type="noop", params={}, step_names=["fetch", "transform", "store"],
         run_by_id=operator.principal.id, enumerated=True, seq=1, started_at=started,
     )
+    # Placed as admission places a job of its size: in a partition of its own.
+    async with db.transaction():
+        big_partition = await partition_for_new_job(records, now)
     big = await Job.create(
-        name="contact sync (1M)", status=JobStatus.RUNNING, chunk_size=BIG_CHUNK,
+        name="contact sync (1M)", status=JobStatus.RUNNING, chunk_size=BIG_CHUNK, partition_id=big_partition,
         total=records, done=records // 2, succeeded=records // 2, **common,
     )
     await Job.filter(id=big.id).update(root_id=big.id)
     small_total = SMALL_CHUNKS * SMALL_RECORDS_PER_CHUNK
+    small_partition = await shared_partition(now)
     await Job.bulk_create(
         [
             Job(
                 name=f"campaign {number:02d}", status=JobStatus.FINISHED if number % 3 else JobStatus.RUNNING,
-                chunk_size=SMALL_RECORDS_PER_CHUNK, total=small_total, done=small_total, succeeded=small_total,
+                chunk_size=SMALL_RECORDS_PER_CHUNK, partition_id=small_partition, total=small_total, done=small_total,
+                succeeded=small_total,
                 parent_id=big.id if number < CHILDREN_OF_BIG else None, **common,
             )
             for number in range(SMALL_JOBS)
@@ -139,10 +145,11 @@ async def populate(records: int) -> Populated:
         separators=(",", ":"),
     )
     await db.fetch(
-        "INSERT INTO record (job_id, chunk_id, position, key, status, attempts, started_at, ended_at, journey)"
-        " SELECT c.job_id, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, CAST(? AS JSONB)"
-        " FROM chunk c CROSS JOIN LATERAL generate_series(c.range_start, c.range_end - 1) AS p"
-        " WHERE c.job_id IN (SELECT id FROM job WHERE tenant_id = ?)",
+        "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at,"
+        " journey) SELECT c.job_id, j.partition_id, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, CAST(? AS JSONB)"
+        " FROM chunk c JOIN job j ON j.id = c.job_id"
+        " CROSS JOIN LATERAL generate_series(c.range_start, c.range_end - 1) AS p"
+        " WHERE j.tenant_id = ?",
         [started, now, journey, tenant.id],
     )
     await db.fetch("ANALYZE", [])

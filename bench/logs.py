@@ -48,6 +48,7 @@ from domain.access import PrincipalKind, Role
 from domain.clock import utcnow
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Job
+from domain.partitions import shared_partition
 from domain.statuses import JobStatus
 from domain.tenants import create_tenant, create_token
 from jobtower.settings import settings
@@ -117,28 +118,29 @@ async def seed(database_url: str, lines: int) -> tuple[str, int, float]:
         now = utcnow()
         started = now - timedelta(days=1)
         job = await Job.create(
-            tenant_id=tenant.id, type="noop", params={}, step_names=["step1"], run_by_id=operator.principal.id,
-            enumerated=True, seq=1, started_at=started, name=f"log flood ({lines:,} lines)",
-            status=JobStatus.RUNNING, chunk_size=CHUNK, total=RECORDS, done=RECORDS, succeeded=RECORDS,
+            tenant_id=tenant.id, partition_id=await shared_partition(now), type="noop", params={},
+            step_names=["step1"], run_by_id=operator.principal.id, enumerated=True, seq=1, started_at=started,
+            name=f"log flood ({lines:,} lines)", status=JobStatus.RUNNING, chunk_size=CHUNK, total=RECORDS,
+            done=RECORDS, succeeded=RECORDS,
         )
         await Job.filter(id=job.id).update(root_id=job.id)
         await _chunks([job.id], RECORDS, CHUNK, started, now)
         await db.fetch(
-            "INSERT INTO record (job_id, chunk_id, position, key, status, attempts, started_at, ended_at, journey)"
-            " SELECT c.job_id, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, '[]'"
+            "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at,"
+            " journey) SELECT c.job_id, ?, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, '[]'"
             " FROM chunk c CROSS JOIN LATERAL generate_series(c.range_start, c.range_end - 1) AS p WHERE c.job_id = ?",
-            [started, now, job.id],
+            [job.partition_id, started, now, job.id],
         )
         # A line a second, levels taking turns, every 100th with fields, each naming a record.
         await db.fetch(
-            "INSERT INTO job_log (job_id, at, level, message, fields, chunk_index, record_key)"
-            " SELECT ?, CAST(? AS TIMESTAMPTZ) + n * INTERVAL '1 second',"
+            "INSERT INTO job_log (job_id, partition_id, at, level, message, fields, chunk_index, record_key)"
+            " SELECT ?, ?, CAST(? AS TIMESTAMPTZ) + n * INTERVAL '1 second',"
             " (ARRAY['DEBUG', 'INFO', 'WARNING', 'ERROR'])[n % 4 + 1],"
             " 'synced contact-' || (n % ?) || ', line ' || n,"
             " CASE WHEN n % 100 = 0 THEN CAST('{\"attempt\": 2, \"endpoint\": \"/contacts\"}' AS JSONB)"
             " ELSE CAST('{}' AS JSONB) END,"
             " (n % ?) / ?, 'contact-' || (n % ?) FROM generate_series(0, ? - 1) AS n",
-            [job.id, started, RECORDS, RECORDS, CHUNK, RECORDS, lines],
+            [job.id, job.partition_id, started, RECORDS, RECORDS, CHUNK, RECORDS, lines],
         )
         await db.fetch("VACUUM ANALYZE", [])
         return viewer.token, job.id, time.perf_counter() - began

@@ -23,6 +23,7 @@ from bench.bulk_cancel import figures, load, run_on_services
 from domain import db
 from domain.clock import utcnow
 from domain.models import Chunk, Job
+from domain.partitions import shared_partition
 from domain.statuses import ChunkStatus, JobStatus
 from domain.tenants import create_tenant
 from tests.cluster import Cluster, api_process
@@ -46,6 +47,7 @@ def status_of(number: int) -> JobStatus:
 async def write_jobs(count: int) -> None:
     now = utcnow()
     tenants = [(await create_tenant(f"bench-{number}-{count}")).id for number in range(TENANTS)]
+    partition = await shared_partition(now)
     jobs = []
     for number in range(count):
         status = status_of(number)
@@ -53,7 +55,8 @@ async def write_jobs(count: int) -> None:
         started = None if status is JobStatus.PENDING else created + timedelta(seconds=number % 300)
         jobs.append(
             Job(
-                tenant_id=tenants[number % TENANTS], type="test.plain", name=f"bench {number}", chunk_size=10,
+                tenant_id=tenants[number % TENANTS], partition_id=partition, type="test.plain", name=f"bench {number}",
+                chunk_size=10,
                 status=status, enumerated=True, total=0, hidden=number % 10 == 9, created_at=created,
                 started_at=started, ended_at=started if status.value in {"FINISHED", "FAILED", "CANCELED"} else None,
                 last_progress_at=started,

@@ -42,6 +42,7 @@ from domain.access import PrincipalKind, Role
 from domain.clock import utcnow
 from domain.journey import entry
 from domain.models import Job
+from domain.partitions import shared_partition
 from domain.statuses import JobStatus, StepStatus
 from domain.tenants import create_tenant, create_token
 from jobtower.settings import Settings
@@ -74,10 +75,11 @@ async def populate(sockets: int) -> tuple[str, list[str], str]:
     ]
     ended = utcnow()
     started = ended - timedelta(hours=1)
+    partition = await shared_partition(ended)
     await Job.bulk_create(
         [
             Job(
-                tenant_id=tenant.id, type="noop", name=f"noop {number}", params={"steps": STEPS},
+                tenant_id=tenant.id, partition_id=partition, type="noop", name=f"noop {number}", params={"steps": STEPS},
                 step_names=[f"step{index + 1}" for index in range(STEPS)], status=JobStatus.FINISHED,
                 chunk_size=RECORDS, total=RECORDS, done=RECORDS, succeeded=RECORDS, enumerated=True,
                 seq=1, started_at=started, ended_at=ended,
@@ -97,11 +99,11 @@ async def populate(sockets: int) -> tuple[str, list[str], str]:
         separators=(",", ":"),
     )
     await db.fetch(
-        "INSERT INTO record (job_id, chunk_id, position, key, status, attempts, started_at, ended_at, journey)"
-        " SELECT c.job_id, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, CAST(? AS JSONB)"
+        "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, started_at, ended_at,"
+        " journey) SELECT c.job_id, ?, c.id, p, 'contact-' || p, 'SUCCEEDED', 1, ?, ?, CAST(? AS JSONB)"
         " FROM chunk c CROSS JOIN LATERAL generate_series(c.range_start, c.range_end - 1) AS p"
         " WHERE c.job_id IN (SELECT id FROM job WHERE tenant_id = ?)",
-        [started, ended, journey, tenant.id],
+        [partition, started, ended, journey, tenant.id],
     )
     await db.fetch("ANALYZE", [])
     return attacker.token, socket_tokens, prober.token

@@ -45,6 +45,7 @@ from bench.console_query import quantile, timed
 from domain import db
 from domain.access import PrincipalKind, Role
 from domain.models import Job, StatisticsRollup
+from domain.partitions import shared_partition
 from domain.registry import registry
 from domain.statuses import JobOutcome, JobStatus
 from domain.tenants import create_tenant, create_token
@@ -78,7 +79,7 @@ query StatisticsChoices($platform: Boolean!) {
 }"""
 
 
-def fake_jobs(tenant_ids: tuple[int, int], count: int, start: datetime, now: datetime) -> list[Job]:
+def fake_jobs(tenant_ids: tuple[int, int], partition: int, count: int, start: datetime, now: datetime) -> list[Job]:
     """``count`` jobs created uniformly over ``[start, now)``, the same on every run."""
     chance = random.Random(42)
     jobs = []
@@ -109,7 +110,7 @@ def fake_jobs(tenant_ids: tuple[int, int], count: int, start: datetime, now: dat
         done = total if status is JobStatus.FINISHED else (chance.randrange(total) if started else 0)
         jobs.append(
             Job(
-                tenant_id=tenant, type=chance.choice(TYPES), name=f"bench job {number}", params={},
+                tenant_id=tenant, partition_id=partition, type=chance.choice(TYPES), name=f"bench job {number}", params={},
                 chunk_size=100, status=status, enumerated=True, seq=3,
                 outcome=JobOutcome.SUCCEEDED if status is JobStatus.FINISHED else None,
                 total=total, done=done, succeeded=done, created_at=created, started_at=started, ended_at=ended,
@@ -126,7 +127,7 @@ async def populate(count: int, start: datetime, now: datetime) -> tuple[str, str
     other = await create_tenant("other", "Other")
     admin = await create_token("bench", Role.ADMIN, "admin", PrincipalKind.USER)
     platform = await create_token("bench", Role.PLATFORM, "platform", PrincipalKind.USER)
-    jobs = fake_jobs((bench.id, other.id), count, start, now)
+    jobs = fake_jobs((bench.id, other.id), await shared_partition(now), count, start, now)
     for start in range(0, len(jobs), BATCH):
         await Job.bulk_create(jobs[start : start + BATCH])
     await db.fetch("UPDATE job SET root_id = id WHERE root_id IS NULL", [])

@@ -383,10 +383,12 @@ class Rate:
 
 
 async def _scratch_table(connection: asyncpg.Connection, table: str) -> None:
-    """An empty copy of the record table: same columns, defaults and indexes, no foreign keys."""
+    """An empty copy of the record table: same columns, defaults and indexes, no foreign keys, one
+    table (the rows of one partition of it)."""
     await connection.execute(
         f"DROP TABLE IF EXISTS {table};"
-        f" CREATE TABLE {table} (LIKE record INCLUDING DEFAULTS INCLUDING INDEXES)"
+        f" CREATE TABLE {table} (LIKE record INCLUDING DEFAULTS INCLUDING INDEXES);"
+        f" ALTER TABLE {table} ALTER COLUMN partition_id SET DEFAULT 0"
     )
 
 

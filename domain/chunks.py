@@ -212,29 +212,30 @@ async def _cancel_open_records(job_id: int, now: datetime) -> None:
     their chunk's keys, in one statement. The canceled counters are then counted from
     the rows, chunk by chunk, so they stay exact.
     """
-    await Record.filter(job_id=job_id, status__in=record_sources(RecordStatus.CANCELED)).update(
-        status=RecordStatus.CANCELED, ended_at=now
-    )
+    partition = await Job.get(id=job_id).values_list("partition_id", flat=True)
+    await Record.filter(
+        job_id=job_id, partition_id=partition, status__in=record_sources(RecordStatus.CANCELED)
+    ).update(status=RecordStatus.CANCELED, ended_at=now)
     if db.dialect() == "postgres":
         await db.fetch(
-            "INSERT INTO record (job_id, chunk_id, position, key, status, attempts, ended_at, journey)"
-            " SELECT c.job_id, c.id, c.range_start + k.n - 1, k.key, ?, 0, ?, '[]'::jsonb"
+            "INSERT INTO record (job_id, partition_id, chunk_id, position, key, status, attempts, ended_at, journey)"
+            " SELECT c.job_id, ?, c.id, c.range_start + k.n - 1, k.key, ?, 0, ?, '[]'::jsonb"
             " FROM chunk c CROSS JOIN LATERAL jsonb_array_elements_text(c.keys) WITH ORDINALITY AS k(key, n)"
             " WHERE c.job_id = ? AND c.range_start + k.n - 1 >= c.cursor"
-            " ON CONFLICT (job_id, position) DO NOTHING",
-            [RecordStatus.CANCELED.value, now, job_id],
+            " ON CONFLICT (job_id, position, partition_id) DO NOTHING",
+            [partition, RecordStatus.CANCELED.value, now, job_id],
         )
     else:
         await db.fetch(
-            "INSERT OR IGNORE INTO record (job_id, chunk_id, position, key, status, attempts, ended_at, journey)"
-            " SELECT c.job_id, c.id, c.range_start + k.key, k.value, ?, 0, ?, '[]'"
+            "INSERT OR IGNORE INTO record"
+            " (job_id, partition_id, chunk_id, position, key, status, attempts, ended_at, journey) SELECT c.job_id, ?, c.id, c.range_start + k.key, k.value, ?, 0, ?, '[]'"
             " FROM chunk c, json_each(c.keys) AS k WHERE c.job_id = ? AND c.range_start + k.key >= c.cursor",
-            [RecordStatus.CANCELED.value, now, job_id],
+            [partition, RecordStatus.CANCELED.value, now, job_id],
         )
     await db.fetch(
-        "UPDATE chunk SET canceled = (SELECT COUNT(*) FROM record r WHERE r.chunk_id = chunk.id AND r.status = ?)"
-        " WHERE job_id = ?",
-        [RecordStatus.CANCELED.value, job_id],
+        "UPDATE chunk SET canceled = (SELECT COUNT(*) FROM record r"
+        " WHERE r.chunk_id = chunk.id AND r.partition_id = ? AND r.status = ?) WHERE job_id = ?",
+        [partition, RecordStatus.CANCELED.value, job_id],
     )
     await db.fetch(
         "UPDATE chunk SET done = succeeded + failed + skipped + interrupted + canceled WHERE job_id = ?", [job_id]

@@ -122,12 +122,17 @@ _CONFLICT_STATES = frozenset({"40001", "40P01"})
 
 def is_conflict(error: BaseException) -> bool:
     """Whether ``error`` is a transaction the database rolled back over a conflict with another."""
+    return sqlstate(error) in _CONFLICT_STATES
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The PostgreSQL error code behind ``error`` (Tortoise wraps the driver's), if there is one."""
     cause: BaseException | None = error
     while cause is not None:
-        if getattr(cause, "sqlstate", None) in _CONFLICT_STATES:
-            return True
+        if code := getattr(cause, "sqlstate", None):
+            return code
         cause = cause.__cause__
-    return False
+    return None
 
 
 def compiled(queryset: Any) -> tuple[str, list[Any]]:

@@ -124,7 +124,8 @@ async def fail_run(job_id: int, error: str) -> None:
 
 async def failed_record_keys(job_id: int) -> list[str]:
     """The records a retry job runs again: those that failed or were interrupted."""
-    return await Record.filter(job_id=job_id, status__in=RECORD_RETRYABLE).order_by(
+    partition = await Job.filter(id=job_id).values_list("partition_id", flat=True)
+    return await Record.filter(job_id=job_id, partition_id__in=partition, status__in=RECORD_RETRYABLE).order_by(
         "position"
     ).values_list("key", flat=True)
 
@@ -161,7 +162,7 @@ async def claim_next_chunk(owner: str, ttl: timedelta) -> ClaimedChunk | None:
     job = await Job.get(id=chunk.job_id)
     existing = {
         record.position: record
-        for record in await Record.filter(chunk_id=chunk_id).only(
+        for record in await Record.filter(chunk_id=chunk_id, partition_id=job.partition_id).only(
             "id", "position", "key", "status", "wait_payload", "journey", "attempts", "started_at"
         )
     }
@@ -211,9 +212,10 @@ class _LeaseLost(Exception):
 
 
 async def save_results(
-    job_id: int, chunk_id: int, owner: str, results: Sequence[RecordResult], cursor: int
+    job: Job, chunk_id: int, owner: str, results: Sequence[RecordResult], cursor: int
 ) -> Counts | None:
-    """Write a batch of outcomes, the chunk cursor and the counters in one transaction.
+    """Write a batch of outcomes of ``job``'s chunk, the chunk cursor and the counters in one
+    transaction.
 
     Returns what the batch added to the counters, or None if the lease is lost (then
     nothing is written). Only rows actually written count: a record that already had
@@ -224,10 +226,10 @@ async def save_results(
     try:
         async with db.transaction():
             new = [result for result in results if result.record_id is None]
-            written = await _insert_records(job_id, chunk_id, new) if new else []
+            written = await _insert_records(job, chunk_id, new) if new else []
             for result in results:
                 if result.record_id is not None and await Record.filter(
-                    id=result.record_id, status=RecordStatus.PENDING
+                    id=result.record_id, partition_id=job.partition_id, status=RecordStatus.PENDING
                 ).update(
                     status=result.status,
                     error=result.error,
@@ -243,9 +245,9 @@ async def save_results(
             # The job row before the chunk row, as a job's verbs lock them: two writers that
             # take them in the other order deadlock.
             if added:
-                await Job.filter(id=job_id).update(last_progress_at=utcnow(), **added.increments())
+                await Job.filter(id=job.id).update(last_progress_at=utcnow(), **added.increments())
                 # Records in flight when their job stopped or failed count where it ended.
-                await forget_end_of(job_id)
+                await forget_end_of(job.id)
             if not await Chunk.filter(id=chunk_id, lease_owner=owner).update(
                 cursor=cursor, **added.increments()
             ):
@@ -260,16 +262,17 @@ async def save_results(
 _encode_journey = json.JSONEncoder(separators=(",", ":")).encode
 
 _RECORD_COLUMNS = (
-    "job_id", "chunk_id", "position", "key", "status", "error", "attempts", "started_at", "ended_at",
-    "journey", "wait_deadline", "waiting_since",
+    "job_id", "partition_id", "chunk_id", "position", "key", "status", "error", "attempts", "started_at",
+    "ended_at", "journey", "wait_deadline", "waiting_since",
 )
 
 
-async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordResult]) -> list[RecordStatus]:
+async def _insert_records(job: Job, chunk_id: int, results: Sequence[RecordResult]) -> list[RecordStatus]:
     """Insert the rows of fresh records; the statuses of those written (a row already there stays)."""
     rows = [
         (
-            job_id,
+            job.id,
+            job.partition_id,
             chunk_id,
             r.position,
             r.key,
@@ -289,7 +292,7 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
         # SQLite has one writer: the positions taken are read in the same transaction.
         taken = set(
             await Record.filter(
-                chunk_id=chunk_id, position__in=[r.position for r in results]
+                chunk_id=chunk_id, partition_id=job.partition_id, position__in=[r.position for r in results]
             ).values_list("position", flat=True)
         )
         fresh = [row for row, r in zip(rows, results) if r.position not in taken]
@@ -302,9 +305,11 @@ async def _insert_records(job_id: int, chunk_id: int, results: Sequence[RecordRe
         return [r.status for r in results]
     # A row is already there: keep it, write the rest. Arrays travel in asyncpg's binary format.
     inserted = await db.fetch(
-        f"INSERT INTO record ({columns}) SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[],"
+        f"INSERT INTO record ({columns}) SELECT * FROM unnest(?::bigint[], ?::int[], ?::bigint[], ?::bigint[],"
         " ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[],"
-        " ?::text[]::jsonb[], ?::timestamptz[], ?::timestamptz[]) ON CONFLICT (job_id, position) DO NOTHING RETURNING status",
+        " ?::text[]::jsonb[], ?::timestamptz[], ?::timestamptz[])"
+        # A partitioned table's unique key holds its partition key (domain.partitions).
+        " ON CONFLICT (job_id, position, partition_id) DO NOTHING RETURNING status",
         [list(column) for column in zip(*rows)],
     )
     return [RecordStatus(row["status"]) for row in inserted]
@@ -326,10 +331,11 @@ async def _copy_records(rows: list[tuple[Any, ...]]) -> bool:
     return True
 
 
-async def tally_records(chunk_id: int) -> dict[RecordStatus, int]:
-    """How many of the chunk's records have each status (records without a row are not in it)."""
+async def tally_records(job: Job, chunk_id: int) -> dict[RecordStatus, int]:
+    """How many of ``job``'s chunk's records have each status (records without a row are not in it)."""
     rows = await db.fetch(
-        "SELECT status, COUNT(*) AS n FROM record WHERE chunk_id = ? GROUP BY status", [chunk_id]
+        "SELECT status, COUNT(*) AS n FROM record WHERE chunk_id = ? AND partition_id = ? GROUP BY status",
+        [chunk_id, job.partition_id],
     )
     return {RecordStatus(row["status"]): int(row["n"]) for row in rows}
 

@@ -35,6 +35,7 @@ from domain.journey import answered, waiting_step
 from domain.logs import write_logs
 from domain.models import Chunk, Job, JobEvent, JobLog, Record, Tenant
 from domain.opaque import digest
+from domain.partitions import partition_for_new_job
 from domain.registry import MAX_CHUNK_SIZE, JobType, registry
 from domain.rollup import forget
 from domain.statuses import (
@@ -228,6 +229,7 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
     job.trace_context = trace_context.current()
     async with db.transaction():
         await reserve(tenant, job.created_at, records_requested, root=job.parent_id is None)
+        job.partition_id = await partition_for_new_job(records_requested, job.created_at)
         job.seq = 1
         await job.save()
         if job.root_id is None:
@@ -381,7 +383,7 @@ async def retry_failed_records(actor: Actor, job_id: int) -> Job:
 
 
 async def _failed_records(job: Job) -> int:
-    return await Record.filter(job_id=job.id, status__in=RECORD_RETRYABLE).count()
+    return await Record.filter(job_id=job.id, partition_id=job.partition_id, status__in=RECORD_RETRYABLE).count()
 
 
 def _retry_name(name: str, failed: int) -> str:
@@ -490,7 +492,7 @@ async def _continue_waiting(record: Record, payload: Any, actor: Actor) -> bool:
     # read with it is the one the guarded update replaces.
     journey = answered(record.journey, actor.name) if waiting_step(record.journey) is not None else record.journey
     async with db.transaction():
-        reopened = await Record.filter(id=record.id, status=RecordStatus.WAITING).update(
+        reopened = await Record.filter(id=record.id, partition_id=record.partition_id, status=RecordStatus.WAITING).update(
             status=RecordStatus.PENDING, wait_payload=payload, wait_deadline=None, waiting_since=None, journey=journey
         )
         if not reopened:

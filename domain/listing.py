@@ -30,6 +30,7 @@ from domain.inputs import check_text
 from domain.jobs import visible_jobs
 from domain.models import Job, Record
 from domain.opaque import MAX_KEY, seal, unseal
+from domain.partitions import PARTITIONED, in_partitions, partitions_of_parents
 from domain.statuses import JobStatus, RecordStatus
 
 DEFAULT_PAGE = 20
@@ -290,6 +291,10 @@ async def first_per_parent(
     direction = "DESC" if descending else "ASC"
     conditions = [f"{parent_column} = p.parent"]
     arguments: list[Any] = []
+    if table in PARTITIONED:
+        kept, partitions = in_partitions(await partitions_of_parents(parent_column, list(parent_ids)))
+        conditions.append(kept)
+        arguments.extend(partitions)
     if after is not None:
         conditions.append(f'"{order_column}" {comparison} ?')
         arguments.append(after)
@@ -379,10 +384,14 @@ async def count_per_parent(
         return {}
     marks = ", ".join("?" for _ in parent_ids)
     extra = f" AND {where}" if where else ""
+    partitions: list[int] = []
+    if model._meta.db_table in PARTITIONED:
+        kept, partitions = in_partitions(await partitions_of_parents(parent_column, list(parent_ids)))
+        extra += f" AND {kept}"
     rows = await db.fetch(
         f"SELECT {parent_column} AS parent, COUNT(*) AS n FROM {model._meta.db_table}"
         f" WHERE {parent_column} IN ({marks}){extra} GROUP BY {parent_column}",
-        [*parent_ids, *params],
+        [*parent_ids, *params, *partitions],
     )
     counts = {parent: 0 for parent in parent_ids}
     for row in rows:

@@ -13,6 +13,7 @@ from tortoise.expressions import F
 from domain import db
 from domain.clock import utcnow
 from domain.models import Job, JobLog, Record
+from domain.partitions import in_partitions, partitions_of_jobs
 
 
 class LogLevel(StrEnum):
@@ -34,14 +35,24 @@ class LogLine:
 
 
 async def write_logs(lines: Iterable[LogLine]) -> None:
-    """One insert for the batch; error lines also count towards the job's ``hasErrors``."""
+    """One insert for the batch; error lines also count towards the job's ``hasErrors``.
+
+    Lines go to their job's partition; those of a job that is gone (pruned) go nowhere.
+    """
     lines = list(lines)
+    if not lines:
+        return
+    partitions = dict(
+        await Job.filter(id__in={line.job_id for line in lines}).values_list("id", "partition_id")
+    )
+    lines = [line for line in lines if line.job_id in partitions]
     if not lines:
         return
     await JobLog.bulk_create(
         [
             JobLog(
                 job_id=line.job_id,
+                partition_id=partitions[line.job_id],
                 at=line.at,
                 level=line.level.value,
                 message=line.message,
@@ -66,17 +77,20 @@ def at_least(level: LogLevel | None) -> list[LogLevel]:
     return levels if level is None else levels[levels.index(level):]
 
 
-async def lines_after(job_id: int, after_id: int, levels: Sequence[LogLevel], limit: int) -> list[JobLog]:
+async def lines_after(job: Job, after_id: int, levels: Sequence[LogLevel], limit: int) -> list[JobLog]:
     """The job's lines of ``levels`` with an id above ``after_id``, oldest first."""
     return (
-        await JobLog.filter(job_id=job_id, id__gt=after_id, level__in=[level.value for level in levels])
+        await JobLog.filter(
+            job_id=job.id, partition_id=job.partition_id, id__gt=after_id, level__in=[level.value for level in levels]
+        )
         .order_by("id")
         .limit(limit)
     )
 
 
-async def last_line_id(job_id: int) -> int:
-    return await JobLog.filter(job_id=job_id).order_by("-id").first().values_list("id", flat=True) or 0
+async def last_line_id(job: Job) -> int:
+    lines = JobLog.filter(job_id=job.id, partition_id=job.partition_id)
+    return await lines.order_by("-id").first().values_list("id", flat=True) or 0
 
 
 # A line names its record by where it ran: (job id, chunk index, record key).
@@ -103,11 +117,12 @@ async def records_named(places: Sequence[RecordPlace]) -> dict[RecordPlace, Reco
         return {}
     chunks = sorted({(job_id, index) for job_id, index, _ in wanted})
     keys = sorted({key for _, _, key in wanted})
+    kept, partitions = in_partitions(await partitions_of_jobs(sorted({job_id for job_id, _ in chunks})), "r.partition_id")
     in_chunks = " OR ".join(['(c.job_id = ? AND c."index" = ?)'] * len(chunks))
     rows = await db.fetch(
         'SELECT c.job_id AS _job_id, c."index" AS _chunk_index, r.* FROM chunk c JOIN record r ON r.chunk_id = c.id'
-        f" WHERE ({in_chunks}) AND r.key IN ({', '.join('?' * len(keys))}) ORDER BY r.position",
-        [value for chunk in chunks for value in chunk] + keys,
+        f" WHERE ({in_chunks}) AND r.key IN ({', '.join('?' * len(keys))}) AND {kept} ORDER BY r.position",
+        [value for chunk in chunks for value in chunk] + keys + partitions,
     )
     found: dict[RecordPlace, Record] = {}
     for row in rows:

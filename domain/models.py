@@ -93,6 +93,20 @@ class Schedule(Model):
         unique_together = (("tenant", "name"),)
 
 
+class StoragePartition(Model):
+    """Where the records and log lines of some jobs are kept: on PostgreSQL one partition of
+    ``record`` and one of ``job_log`` (domain.partitions). Either a week's, shared by the small
+    jobs admitted in it, or one big job's own."""
+
+    id = fields.IntField(primary_key=True)
+    # The start (Monday 00:00 UTC) of the week whose small jobs it keeps; None for a job's own.
+    week_start = fields.DatetimeField(null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "storage_partition"
+
+
 class Job(Model):
     id = fields.BigIntField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
@@ -158,6 +172,8 @@ class Job(Model):
     interrupted = fields.BigIntField(default=0, db_default=0)
     canceled = fields.BigIntField(default=0, db_default=0)
     error_logs = fields.BigIntField(default=0)
+    # The StoragePartition of its records and log lines, chosen at admission and never changed.
+    partition_id = fields.IntField()
 
     class Meta:
         table = "job"
@@ -180,6 +196,8 @@ class Job(Model):
             Index(fields=("created_at",)),
             Index(fields=("started_at",)),
             Index(fields=("ended_at",)),
+            # Whether a partition still keeps a job (domain.partitions).
+            Index(fields=("partition_id",)),
         )
 
 
@@ -262,7 +280,8 @@ class Record(Model):
     id = fields.BigIntField(primary_key=True)
     # No foreign key constraints: checking them cost PostgreSQL as much as the rest of
     # writing a record row. Rows are written only under the chunk's lease and deleted
-    # with their job (domain.retention); migration 0002 says where the constraints stay.
+    # with their job or their partition (domain.retention, domain.partitions); migration
+    # 0002 says where the constraints stay.
     job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
         "jobtower.Job", related_name="records", db_constraint=False
     )
@@ -287,6 +306,8 @@ class Record(Model):
     wait_deadline = fields.DatetimeField(null=True)
     # When the record's step asked for the answer it waits for; set while it is WAITING.
     waiting_since = fields.DatetimeField(null=True)
+    # The job's partition (domain.partitions): on PostgreSQL, the partition the row lives in.
+    partition_id = fields.IntField()
 
     class Meta:
         table = "record"
@@ -341,13 +362,19 @@ class JobEvent(Model):
 
 class JobLog(Model):
     id = fields.BigIntField(primary_key=True)
-    job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField("jobtower.Job", related_name="logs")
+    # No foreign key constraint on PostgreSQL, as for records: a partition's lines go with
+    # their partition (domain.partitions), which a constraint to ``job`` would have to follow.
+    job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
+        "jobtower.Job", related_name="logs", db_constraint=False
+    )
     at = fields.DatetimeField()
     level = fields.CharField(max_length=8)
     message = fields.TextField()
     fields_ = fields.JSONField(default=dict, source_field="fields")
     chunk_index = fields.IntField(null=True)
     record_key = fields.CharField(max_length=255, null=True)
+    # The job's partition, as for records.
+    partition_id = fields.IntField()
 
     class Meta:
         table = "job_log"

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from domain import db
 from domain.models import Chunk
+from domain.partitions import in_partitions, partitions_of_jobs
 from domain.report_sql import as_utc
 from domain.statuses import ChunkStatus, RecordStatus
 
@@ -46,10 +47,11 @@ async def waiting_records(job_ids: Sequence[int]) -> dict[int, WaitingRecords]:
     """Per job, its records that wait for an answer; jobs with none are missing."""
     if not job_ids:
         return {}
+    kept, partitions = in_partitions(await partitions_of_jobs(list(job_ids)))
     rows = await db.fetch(
         "SELECT job_id, COUNT(*) AS n, MIN(waiting_since) AS since FROM record"
-        f" WHERE job_id IN ({', '.join('?' for _ in job_ids)}) AND status = ? GROUP BY job_id",
-        [*job_ids, RecordStatus.WAITING.value],
+        f" WHERE job_id IN ({', '.join('?' for _ in job_ids)}) AND status = ? AND {kept} GROUP BY job_id",
+        [*job_ids, RecordStatus.WAITING.value, *partitions],
     )
     return {
         row["job_id"]: WaitingRecords(int(row["n"]), None if row["since"] is None else as_utc(row["since"]))
@@ -73,11 +75,12 @@ async def records_in_flight(chunks: Sequence[Chunk], now: datetime) -> dict[int,
     if not held:
         return {}
     # Answered records are behind the cursor: the worker wrote them when they began to wait.
+    kept, partitions = in_partitions(await partitions_of_jobs(sorted({chunk.job_id for chunk in held})), "r.partition_id")
     rows = await db.fetch(
         "SELECT r.chunk_id, COUNT(*) AS n, MIN(r.position) AS first FROM record r JOIN chunk c ON c.id = r.chunk_id"
         f" WHERE r.chunk_id IN ({', '.join('?' for _ in held)}) AND r.status = ? AND r.position < c.cursor"
-        " GROUP BY r.chunk_id",
-        [*(chunk.id for chunk in held), RecordStatus.PENDING.value],
+        f" AND {kept} GROUP BY r.chunk_id",
+        [*(chunk.id for chunk in held), RecordStatus.PENDING.value, *partitions],
     )
     answered = {row["chunk_id"]: (int(row["n"]), int(row["first"])) for row in rows}
     found = {}

@@ -1,14 +1,17 @@
-"""Retention: jobs that ended long ago are deleted with everything they own, a batch at a time.
+"""Retention: jobs that ended long ago are deleted with everything they own.
 
 A job tree (a root job and its children) goes as a whole, and only once every
 job in it has ended (FINISHED, FAILED or CANCELED) before the cutoff: a STOPPED
 job may still be resumed, and a parent must not lose children that still run
 or that the console still shows as recent. Rows go children before parents and
 records before their chunks, each batch in its own short statement, so pruning
-a job with millions of records never holds one huge transaction. Records have
-no foreign keys on PostgreSQL, so nothing cascades to them: they are deleted
-here or not at all. The database would cascade a deleted job to its restarts;
-those keep living and only lose their ``restartedFrom`` link, which is cut first.
+a big job never holds one huge transaction. A big job's records and log lines are
+not deleted row by row: its partition goes once the job is gone, in constant time
+(``domain.partitions``); a small job's few are deleted here, and its week's partition
+goes once the week's jobs are all gone. Records and log lines have no foreign keys on
+PostgreSQL, so nothing cascades to them: they go here or not at all. The database
+would cascade a deleted job to its restarts; those keep living and only lose their
+``restartedFrom`` link, which is cut first.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ from tortoise.queryset import QuerySet
 from domain import db
 from domain.clock import utcnow
 from domain.models import Chunk, Job, JobEvent, JobLog, Record
+from domain.partitions import drop_unused_partitions, placement_of, prepare_partitions
 from domain.rollup import forget
 from domain.statuses import TERMINAL
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
-# What a job owns, in an order SQLite's foreign keys allow (records point at chunks there).
-_OWNED: tuple[type[Model], ...] = (Record, JobLog, JobEvent, Chunk)
+# What a job owns in its partition, and beside it, in an order SQLite's foreign keys allow
+# (records point at chunks there).
+_IN_PARTITION: tuple[type[Model], ...] = (Record, JobLog)
+_BESIDE: tuple[type[Model], ...] = (JobEvent, Chunk)
 
 
 async def prune_finished_jobs(
@@ -39,20 +45,23 @@ async def prune_finished_jobs(
     """Delete the job trees that ended more than ``older_than`` ago; the number of jobs deleted.
 
     ``batch`` bounds the root jobs looked at and the rows deleted per statement.
-    ``tenant_id`` confines the pruning to one tenant; None prunes every tenant.
+    ``tenant_id`` confines the pruning to one tenant; None prunes every tenant. The
+    partitions no job is kept in any more go too, whichever tenant's jobs they held, and
+    the partitions for the coming week's jobs are made.
     """
     if batch < 1:
         raise ValueError("batch must be at least 1")
-    cutoff = utcnow() - older_than
+    now = utcnow()
+    cutoff = now - older_than
     deleted = 0
     after = 0
-    while True:
-        roots = await _ended_roots(cutoff, tenant_id, after, batch)
-        if not roots:
-            return deleted
+    while roots := await _ended_roots(cutoff, tenant_id, after, batch):
         after = roots[-1]
         for root in await _prunable(roots, cutoff):
             deleted += await _delete_tree(root, batch)
+    await drop_unused_partitions(now, batch)
+    await prepare_partitions(now)
+    return deleted
 
 
 async def _ended_roots(cutoff: datetime, tenant_id: int | None, after: int, batch: int) -> list[int]:
@@ -89,9 +98,14 @@ async def _delete_tree(root: int, batch: int) -> int:
 
 
 async def _delete_job(job_id: int, batch: int) -> bool:
-    if not await _still_prunable(job_id):
+    placement = await placement_of(job_id)
+    if placement is None or not await _still_prunable(job_id):
         return False
-    for model in _OWNED:
+    # Its own partition goes whole once the job is gone (drop_unused_partitions).
+    in_partition = () if placement.own else _IN_PARTITION
+    for model in in_partition:
+        await _delete_in_batches(model.filter(job_id=job_id, partition_id=placement.partition_id), batch)
+    for model in _BESIDE:
         await _delete_in_batches(model.filter(job_id=job_id), batch)
     async with db.transaction():
         # Locked, a restart of this job cannot be admitted until the row is gone (PostgreSQL;
@@ -100,9 +114,10 @@ async def _delete_job(job_id: int, batch: int) -> bool:
         if not moments or not await _still_prunable(job_id):
             return False
         await Job.filter(restarted_from_id=job_id).update(restarted_from_id=None)
-        # Records a worker saved after the first pass, before its chunk went: no foreign
+        # Rows a worker saved after the first pass, before its chunk went: no foreign
         # key cascades them, and with the chunks gone no worker can save more.
-        await Record.filter(job_id=job_id).delete()
+        for model in in_partition:
+            await model.filter(job_id=job_id, partition_id=placement.partition_id).delete()
         await Job.filter(id=job_id).delete()
         # A pruned job no longer counts in the statistics of its moments.
         await forget(*moments[0])
@@ -119,6 +134,5 @@ async def _still_prunable(job_id: int) -> bool:
 
 
 async def _delete_in_batches(rows: QuerySet, batch: int) -> None:
-    model = rows.model
     while ids := await rows.order_by("id").limit(batch).values_list("id", flat=True):
-        await model.filter(id__in=ids).delete()
+        await rows.filter(id__in=ids).delete()

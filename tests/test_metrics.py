@@ -31,9 +31,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from domain.clock import month_of
+from domain.clock import month_of, utcnow
 from domain.statuses import JobStatus
 from domain.models import Job, JobCountChange
+from domain.partitions import shared_partition
 from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
 from tests.cluster import REPO, wait_until
 from tests.cli import Jobtower, clean_environment, console_script
@@ -453,7 +454,9 @@ async def test_the_middleware_names_path_templates_and_counts_failures():
 
 
 async def test_job_count_changes_are_folded_while_nobody_scrapes(acme):
-    await Job.create(tenant_id=acme.tenant.id, type=TYPE, name=TYPE, chunk_size=10)
+    await Job.create(
+        tenant_id=acme.tenant.id, type=TYPE, name=TYPE, chunk_size=10, partition_id=await shared_partition(utcnow())
+    )
     assert await JobCountChange.exists()
 
     async with folding_job_counts(every=0.05):

@@ -484,7 +484,7 @@ class ChunkRunner:
 
     async def _flush(self, results: Sequence[RecordResult]) -> None:
         if results:
-            added = await save_results(self.job.id, self.chunk.id, self.settings.owner, results, self.cursor)
+            added = await save_results(self.job, self.chunk.id, self.settings.owner, results, self.cursor)
             if added is None:
                 self.lease_lost = True
                 return
@@ -552,7 +552,7 @@ class ChunkRunner:
             return ChunkOperation.FAIL
         if self.job_status in (JobStatus.CANCELING, JobStatus.CANCELED):
             return ChunkOperation.CANCEL
-        tally = await tally_records(self.chunk.id)
+        tally = await tally_records(self.job, self.chunk.id)
         every_record_ran = sum(tally.values()) >= self.chunk.range_end - self.chunk.range_start
         if every_record_ran and not tally.get(RecordStatus.PENDING):
             if tally.get(RecordStatus.WAITING):

@@ -36,8 +36,8 @@ SETTLE_SECONDS = 2.0
 class LogTail:
     """The lines of one job above a checkpoint, each delivered once."""
 
-    def __init__(self, job_id: int, levels: Sequence[LogLevel], after_id: int) -> None:
-        self.job_id = job_id
+    def __init__(self, job: Job, levels: Sequence[LogLevel], after_id: int) -> None:
+        self.job = job
         self.levels = levels
         self.checkpoint = after_id
         self._recent: dict[int, float] = {}  # id -> when delivered, for ids above the checkpoint
@@ -47,7 +47,7 @@ class LogTail:
         fresh: list[JobLog] = []
         after = self.checkpoint
         while True:
-            page = await lines_after(self.job_id, after, self.levels, PAGE)
+            page = await lines_after(self.job, after, self.levels, PAGE)
             fresh.extend(line for line in page if line.id not in self._recent)
             if len(page) < PAGE:
                 break
@@ -80,7 +80,7 @@ async def log_lines(hub: StreamHub, job: Job, levels: Sequence[LogLevel]) -> Asy
     mailbox = await log_wake_ups(hub, job, levels)
     try:
         # Only what is written from now on: the mailbox exists, so nothing after this is missed.
-        tail = LogTail(job.id, levels, await last_line_id(job.id))
+        tail = LogTail(job, levels, await last_line_id(job))
         while True:
             await mailbox.take()
             if lines := await tail.new_lines():

@@ -106,6 +106,7 @@ async def add_chunk(
         [
             Record(
                 job_id=job.id,
+                partition_id=job.partition_id,
                 chunk_id=chunk.id,
                 position=start_at + offset,
                 key=f"r{start_at + offset}",

@@ -41,7 +41,7 @@ async def finish(claimed: ClaimedChunk) -> None:
         RecordResult(record.position, record.key, RecordStatus.SUCCEEDED, now, now, [], record_id=record.id)
         for record in await Record.filter(chunk_id=claimed.chunk.id)
     ]
-    assert await save_results(claimed.job.id, claimed.chunk.id, owner, results, claimed.chunk.range_end)
+    assert await save_results(claimed.job, claimed.chunk.id, owner, results, claimed.chunk.range_end)
     assert await release_chunk(claimed.chunk.id, owner, ChunkOperation.COMPLETE)
 
 

@@ -10,6 +10,7 @@ from domain.clock import utcnow
 from domain.health import is_stalled
 from domain.liveops import LISTED_JOBS, StatusCount, live_ops_summary, platform_job_counts
 from domain.models import Chunk, Job, Tenant
+from domain.partitions import shared_partition
 from domain.registry import JobType, Step, registry
 from domain.statuses import ChunkStatus, JobStatus
 from tests.job_types import numbered, passes
@@ -51,6 +52,7 @@ async def job(
         started = created - MINUTE
     return await Job.create(
         tenant_id=tenant.id,
+        partition_id=await shared_partition(utcnow()),
         type=type,
         name=type,
         chunk_size=10,

@@ -55,7 +55,7 @@ async def test_fresh_outcomes_are_written_with_every_field_and_the_cursor(acme):
     job, chunk = await leased_chunk(acme.actor(), 3)
     results = [outcome(0), outcome(1, RecordStatus.FAILED, "RuntimeError: boom"), outcome(2, RecordStatus.SKIPPED)]
 
-    assert await save_results(job.id, chunk.id, OWNER, results, cursor=3)
+    assert await save_results(job, chunk.id, OWNER, results, cursor=3)
 
     rows = await rows_by_position(job)
     assert sorted(rows) == [0, 1, 2]
@@ -71,10 +71,10 @@ async def test_fresh_outcomes_are_written_with_every_field_and_the_cursor(acme):
 
 async def test_a_position_that_already_has_an_outcome_keeps_it_and_the_rest_of_the_batch_is_written(acme):
     job, chunk = await leased_chunk(acme.actor(), 3)
-    assert await save_results(job.id, chunk.id, OWNER, [outcome(1, RecordStatus.FAILED, "first run")], cursor=0)
+    assert await save_results(job, chunk.id, OWNER, [outcome(1, RecordStatus.FAILED, "first run")], cursor=0)
 
     # A batch that runs position 1 again, as a worker with a stale cursor would.
-    assert await save_results(job.id, chunk.id, OWNER, [outcome(0), outcome(1), outcome(2)], cursor=3)
+    assert await save_results(job, chunk.id, OWNER, [outcome(0), outcome(1), outcome(2)], cursor=3)
 
     rows = await rows_by_position(job)
     assert await Record.filter(job_id=job.id).count() == 3
@@ -90,7 +90,7 @@ async def test_a_position_that_already_has_an_outcome_keeps_it_and_the_rest_of_t
 async def test_a_worker_that_lost_its_lease_writes_nothing(acme):
     job, chunk = await leased_chunk(acme.actor(), 2)
 
-    assert not await save_results(job.id, chunk.id, "another-worker", [outcome(0), outcome(1)], cursor=2)
+    assert not await save_results(job, chunk.id, "another-worker", [outcome(0), outcome(1)], cursor=2)
 
     assert await Record.filter(job_id=job.id).count() == 0
     assert (await Chunk.get(id=chunk.id)).cursor == 0
@@ -98,10 +98,10 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(acme):
 
 async def test_the_chunk_and_its_job_count_exactly_the_outcomes_written_as_they_are_written(acme):
     job, chunk = await leased_chunk(acme.actor(), 4)
-    first = await save_results(job.id, chunk.id, OWNER, [outcome(0), outcome(1, RecordStatus.FAILED, "x")], cursor=2)
+    first = await save_results(job, chunk.id, OWNER, [outcome(0), outcome(1, RecordStatus.FAILED, "x")], cursor=2)
     # Position 1 again (a stale cursor): it keeps its first outcome and counts once.
     second = await save_results(
-        job.id, chunk.id, OWNER, [outcome(1), outcome(2, RecordStatus.INTERRUPTED), outcome(3, RecordStatus.SKIPPED)],
+        job, chunk.id, OWNER, [outcome(1), outcome(2, RecordStatus.INTERRUPTED), outcome(3, RecordStatus.SKIPPED)],
         cursor=4,
     )
 
@@ -115,6 +115,6 @@ async def test_the_chunk_and_its_job_count_exactly_the_outcomes_written_as_they_
 async def test_a_worker_that_lost_its_lease_counts_nothing(acme):
     job, chunk = await leased_chunk(acme.actor(), 2)
 
-    assert await save_results(job.id, chunk.id, "another-worker", [outcome(0)], cursor=1) is None
+    assert await save_results(job, chunk.id, "another-worker", [outcome(0)], cursor=1) is None
 
     assert ((await Chunk.get(id=chunk.id)).done, (await Job.get(id=job.id)).done) == (0, 0)

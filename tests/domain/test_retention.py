@@ -22,7 +22,10 @@ LATELY = timedelta(days=2)
 
 async def job_with_history(actor, **request) -> Job:
     """A job with two chunks of records, an error log and its events."""
-    job = await start(actor, **request)
+    return await with_history(await start(actor, **request))
+
+
+async def with_history(job: Job) -> Job:
     await add_chunk(job, 0, ChunkStatus.COMPLETED, [RecordStatus.SUCCEEDED, RecordStatus.FAILED])
     await add_chunk(job, 1, ChunkStatus.COMPLETED, [RecordStatus.SKIPPED])
     await write_logs([LogLine(job.id, LogLevel.ERROR, "record r1 failed", record_key="r1")])

@@ -17,6 +17,7 @@ from domain.errors import InvalidInput, NotFound
 from domain.execution import RecordResult, save_results
 from domain.jobs import resume_job
 from domain.models import Chunk, Job, StatisticsRollup, Tenant
+from domain.partitions import shared_partition
 from domain.retention import prune_finished_jobs
 from domain.statistics import MAX_BUCKETS, Bucket, StatsBucketSize, job_statistics
 from domain.statuses import ChunkStatus, JobStatus, RecordStatus
@@ -45,6 +46,7 @@ async def job_at(
         status = JobStatus.FINISHED if ended else JobStatus.RUNNING if started else JobStatus.PENDING
     return await Job.create(
         tenant_id=tenant.id,
+        partition_id=await shared_partition(utcnow()),
         type=type,
         name=type,
         chunk_size=10,
@@ -119,10 +121,12 @@ async def test_each_figure_lands_in_the_bucket_of_its_own_moment(acme):
 
 async def test_the_95th_percentile_interpolates_like_percentile_cont(acme):
     created = at(10, day=4)
+    partition = await shared_partition(utcnow())
     await Job.bulk_create(
         [
             Job(
                 tenant_id=acme.tenant.id,
+                partition_id=partition,
                 type="test.plain",
                 name=f"wait {seconds}",
                 chunk_size=10,
@@ -357,7 +361,7 @@ async def test_records_written_after_a_job_stopped_count_in_its_kept_bucket(acme
 
     now = utcnow()
     written = [RecordResult(n, f"r{n}", RecordStatus.INTERRUPTED, now, now, []) for n in range(2)]
-    assert await save_results(job.id, chunk.id, owner, written, cursor=2)
+    assert await save_results(job, chunk.id, owner, written, cursor=2)
     [after] = await job_statistics(acme.actor(), *window)
 
     assert (before.records_processed, after.records_processed) == (0, 2)

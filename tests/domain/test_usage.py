@@ -64,7 +64,7 @@ async def run_through_workers(job: Job, outcomes: Sequence[RecordStatus]) -> Job
             )
             for position in range(chunk.range_start, chunk.range_end)
         ]
-        assert await execution.save_results(job.id, chunk.id, WORKER, results, chunk.range_end)
+        assert await execution.save_results(job, chunk.id, WORKER, results, chunk.range_end)
         assert await execution.release_chunk(chunk.id, WORKER, ChunkOperation.COMPLETE)
     return await Job.get(id=job.id)
 
@@ -129,7 +129,7 @@ async def test_records_count_once_when_the_job_ends_not_chunk_by_chunk(make_tena
     await take(job, first)
     now = utcnow()
     results = [execution.RecordResult(n, f"k{n}", R.SUCCEEDED, now, now, []) for n in range(100)]
-    await execution.save_results(job.id, first.id, WORKER, results, 100)
+    await execution.save_results(job, first.id, WORKER, results, 100)
 
     await execution.release_chunk(first.id, WORKER, ChunkOperation.COMPLETE)
 

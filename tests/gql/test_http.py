@@ -420,7 +420,8 @@ async def test_an_unexpected_error_is_masked_for_the_client_and_logged_with_its_
     chunk = await Chunk.create(job_id=job.id, index=0, status=ChunkStatus.RUNNING, range_start=0, range_end=1, cursor=1)
     # A journey no release of Jobtower writes: reading it fails in a way no check anticipates.
     await Record.create(
-        job_id=job.id, chunk_id=chunk.id, position=0, key="r0", status=RecordStatus.SUCCEEDED,
+        job_id=job.id, partition_id=job.partition_id, chunk_id=chunk.id, position=0, key="r0",
+        status=RecordStatus.SUCCEEDED,
         started_at=utcnow(), journey=[[0, "EXPLODED", 0, 5]],
     )
 

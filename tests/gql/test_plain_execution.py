@@ -144,7 +144,8 @@ async def broken_job(api: Api) -> Job:
     await Job.filter(id=job.id).update(status=JobStatus.RUNNING, started_at=utcnow())
     chunk = await Chunk.create(job_id=job.id, index=0, status=ChunkStatus.RUNNING, range_start=0, range_end=1, cursor=1)
     await Record.create(
-        job_id=job.id, chunk_id=chunk.id, position=0, key="r0", status=RecordStatus.SUCCEEDED,
+        job_id=job.id, partition_id=job.partition_id, chunk_id=chunk.id, position=0, key="r0",
+        status=RecordStatus.SUCCEEDED,
         started_at=utcnow(), journey=[[0, "EXPLODED", 0, 5]],
     )
     return job

@@ -13,6 +13,7 @@ from domain import db
 from domain.clock import utcnow
 from domain.journey import entry
 from domain.models import Chunk, Job, Record
+from domain.partitions import shared_partition
 from domain.statuses import ChunkStatus, JobStatus, RecordStatus, StepStatus
 
 STEPS = ["prepare", "send"]
@@ -39,10 +40,12 @@ async def build_tree(
     now = utcnow()
     started = now - timedelta(minutes=5)
     total = chunks * records
+    partition = await shared_partition(now)
     await Job.bulk_create(
         [
             Job(
                 tenant_id=tenant_id,
+                partition_id=partition,
                 type="test.plain",
                 name=f"{name} {number:03d}",
                 status=JobStatus.RUNNING,
@@ -95,6 +98,7 @@ async def build_tree(
         [
             Record(
                 job_id=job_id,
+                partition_id=partition,
                 chunk_id=chunk_ids[(job_id, index)],
                 position=index * records + offset,
                 key=f"contact-{index * records + offset}",

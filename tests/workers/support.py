@@ -12,6 +12,7 @@ from domain.clock import utcnow
 from domain.errors import InvalidTransition, JobNotStoppable
 from domain.jobs import StartJobRequest, cancel_job, force_stop_job, start_job
 from domain.models import BulkOperation, Chunk, Job, Record
+from domain.partitions import shared_partition
 from domain.statuses import BULK_OPEN, CHUNK_OPEN, TERMINAL, BulkOperationStatus, ChunkStatus, JobStatus
 from tests.cluster import wait_until
 from tests.conftest import TenantFixture
@@ -91,11 +92,12 @@ async def idle_pending_jobs(tenant: TenantFixture, count: int, name: str = "queu
     """``count`` PENDING jobs that no worker takes up (enumerated into no chunk), written straight
     into the table: thousands of admissions would take longer than what a test measures."""
     now = utcnow()
+    partition = await shared_partition(now)
     await Job.bulk_create(
         [
             Job(
                 tenant_id=tenant.tenant.id, type="test.plain", name=f"{name} {number}", chunk_size=10,
-                enumerated=True, total=0, created_at=now,
+                enumerated=True, total=0, created_at=now, partition_id=partition,
             )
             for number in range(count)
         ],
