@@ -19,11 +19,15 @@ from redis.asyncio import Redis
 
 from domain.access import Role
 from domain.clock import utcnow
-from domain.jobs import resume_job, stop_job
-from domain.models import Chunk, Job, Record
+from domain.jobs import resume_job, set_job_low_priority, stop_job
+from domain.models import Chunk, Job, JobEvent, Record
 from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
+from domain.tenants import create_token
 from tests.cluster import FAST_SETTINGS, Cluster, wait_until
 from tests.conftest import TenantFixture
+from tests.gql.failover import Subscriber, running
+from tests.gql.support import gid
+from tests.gql.ws import ws_url
 from tests.services import PostgresServer, free_port
 from tests.workers.support import start, wait_for_records, wait_for_status
 from workers import keys
@@ -41,6 +45,32 @@ SLOTS = 4
 def start_workers(cluster: Cluster, *names: str) -> None:
     for name in names:
         cluster.start_worker(name, worker_concurrency=SLOTS)
+
+
+def start_deployment(cluster: Cluster) -> list[str]:
+    """What production runs: two API processes, two workers, two dispatchers; the APIs' URLs."""
+    start_workers(cluster, "worker-1", "worker-2")
+    cluster.start_dispatcher("dispatcher-1")
+    cluster.start_dispatcher("dispatcher-2")
+    return cluster.start_apis(2)
+
+
+def subscribers(apis: list[str], token: str, job: Job, count: int) -> list[Subscriber]:
+    """``count`` subscribers to ``job``, spread evenly over the API processes."""
+    urls = [ws_url(api) for api in apis]
+    return [
+        Subscriber([*urls[number % len(urls):], *urls[: number % len(urls)]], token, gid("Job", job.id))
+        for number in range(count)
+    ]
+
+
+async def gap_free(watchers: list[Subscriber], job: Job) -> None:
+    """Each subscriber got every event of the job exactly once, in order."""
+    history = await JobEvent.filter(job_id=job.id).order_by("seq").values_list("seq", flat=True)
+    for watcher in watchers:
+        await watcher.wait_for(history[-1], timeout=30)
+        assert not watcher.errors, watcher.errors
+        assert watcher.status_seqs() == history == list(range(1, len(history) + 1))
 
 
 async def finished_once_each(job: Job, records: int, timeout: float = 120) -> Job:
@@ -235,3 +265,45 @@ async def test_stop_then_every_worker_killed_then_resume_finishes_the_job(cluste
     await resume_job(acme.actor(Role.OPERATOR), job.id)
     start_workers(cluster, "worker-3")
     await finished_once_each(job, records)
+
+
+async def test_an_api_process_restarted_under_job_updated_subscribers_loses_them_no_event(
+    cluster: Cluster, acme: TenantFixture
+):
+    apis = start_deployment(cluster)
+    # Far longer than the restart (20 ms a record on 8 slots: 50 s at the least); stopped after it.
+    job = await start(acme, "test.counted", records=20_000, stepMs=20, chunk_size=100)
+    watchers = subscribers(apis, (await create_token(acme.tenant.slug, Role.VIEWER)).token, job, 12)
+    on_the_restarted = [watcher for watcher in watchers if watcher.urls[0] == ws_url(apis[0])]
+    admin = acme.actor(Role.ADMIN)
+
+    async with running(watchers):
+        await wait_for_records(job, 200)
+        for watcher in watchers:
+            await watcher.wait_for(2, timeout=30)  # the replayed CREATED, then RUNNING
+        stopped = time.time()
+        await asyncio.to_thread(cluster.kill, "api-0", signal.SIGTERM)
+        # While it is away, the job's history moves on: what its subscribers must not miss.
+        await set_job_low_priority(admin, job.id, True)
+        await set_job_low_priority(admin, job.id, False)
+        await asyncio.to_thread(cluster.start_api, cluster.api_ports["api-0"], "api-0")
+
+        async def all_back() -> list[float]:
+            back = [watcher.back_at(1) for watcher in on_the_restarted]
+            return [] if None in back else back
+
+        back = await wait_until(all_back, timeout=60, what="the restarted process's subscribers to get events again")
+        recovery = timedelta(seconds=max(back) - stopped)
+        await stop_job(acme.actor(Role.OPERATOR), job.id)
+        job = await wait_for_status(job, JobStatus.STOPPED)
+        await gap_free(watchers, job)
+
+    went_to = [watcher.connections[1] == watcher.connections[0] for watcher in on_the_restarted]
+    print(
+        f"\nAPI process restarted under {len(on_the_restarted)} of {len(watchers)} subscribers: all had events "
+        f"again {seconds(recovery)} after its SIGTERM ({went_to.count(False)} reconnected to the other process, "
+        f"{went_to.count(True)} to the restarted one), none missed or repeated"
+    )
+    assert all(len(watcher.connections) == 2 for watcher in on_the_restarted)
+    assert all(len(watcher.connections) == 1 for watcher in watchers if watcher not in on_the_restarted)
+    assert recovery <= LEASE + GRACE
