@@ -33,6 +33,8 @@ subscription($id: ID!, $afterSeq: Int) {
 RECONNECT_SECONDS = 60.0
 # A pause between two rounds over every process, so that a client does not spin while all refuse.
 RECONNECT_PAUSE_SECONDS = 0.05
+# The most connections one subscriber makes: a restart costs one.
+MAX_CONNECTIONS = 100
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Subscriber:
     connections: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # The longest it follows the job.
+    seconds: float = 600.0
 
     @property
     def last_seq(self) -> int:
@@ -72,17 +76,23 @@ class Subscriber:
         return next((d.received for d in self.deliveries if d.connection == connection), None)
 
     async def run(self) -> None:
-        """Follow the job until cancelled: connect, subscribe after the last seq, read; again on a drop."""
+        """Follow the job for ``seconds`` (or until cancelled): connect, subscribe after the last
+        seq, read; again after a drop, at most ``MAX_CONNECTIONS`` times."""
         at = 0
-        while True:
-            async with AsyncExitStack() as stack:
-                connected = await self._connect(stack, at)
-                if connected is None:
-                    return
-                at, ws = connected
-                self.connections.append(self.urls[at])
-                await self._follow(ws, self.urls[at])
-            # The process went away (a restart): the same one again first, then the others.
+        try:
+            async with asyncio.timeout(self.seconds):
+                while len(self.connections) < MAX_CONNECTIONS:
+                    async with AsyncExitStack() as stack:
+                        connected = await self._connect(stack, at)
+                        if connected is None:
+                            return
+                        at, ws = connected
+                        self.connections.append(self.urls[at])
+                        await self._follow(ws, self.urls[at])
+                    # The process went away (a restart): the same one again first, then the others.
+                self._error(f"the connection dropped {MAX_CONNECTIONS} times")
+        except TimeoutError:
+            return  # followed as long as it was meant to
 
     async def _connect(self, stack: AsyncExitStack, at: int) -> tuple[int, GraphQLWebSocket] | None:
         """The process that took the connection (its index in ``urls``) and the connection."""
@@ -103,7 +113,10 @@ class Subscriber:
         return None
 
     async def _follow(self, ws: GraphQLWebSocket, url: str) -> None:
-        operation = await ws.subscribe(JOB_UPDATED, {"id": self.job_id, "afterSeq": self.last_seq})
+        try:
+            operation = await ws.subscribe(JOB_UPDATED, {"id": self.job_id, "afterSeq": self.last_seq})
+        except WebSocketException:
+            return  # closed right after it was acknowledged
         closed = asyncio.ensure_future(ws.connection.wait_closed())
         try:
             while True:
@@ -118,6 +131,7 @@ class Subscriber:
                 self.changed.set()
         finally:
             closed.cancel()
+            await asyncio.gather(closed, return_exceptions=True)
 
     def _error(self, what: str) -> None:
         self.errors.append(what)
@@ -142,11 +156,13 @@ async def _next_message(operation: Operation, closed: asyncio.Future[None]) -> d
     if not operation.messages.empty():
         return operation.messages.get_nowait()
     waiting = asyncio.ensure_future(operation.messages.get())
-    await asyncio.wait({waiting, closed}, return_when=asyncio.FIRST_COMPLETED)
-    if waiting.done():
-        return waiting.result()
-    waiting.cancel()
-    return None
+    try:
+        await asyncio.wait({waiting, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+    return None if waiting.cancelled() else waiting.result()
 
 
 @dataclass
