@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.asyncpg import AsyncpgDBClient
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 from tortoise.transactions import in_transaction
 
@@ -59,9 +61,35 @@ async def close() -> None:
 
 
 async def migrate(database_url: str) -> None:
-    """Bring the schema up to date with Tortoise's own migrations."""
-    await tortoise_migrate(config=tortoise_config(database_url))
-    await Tortoise.close_connections()
+    """Bring the schema up to date with Tortoise's own migrations, one migrating process at a
+    time: two that start together (a deployment's every replica running it) would both create
+    the same tables, and the second fail."""
+    async with _migrating_alone(database_url):
+        await tortoise_migrate(config=tortoise_config(database_url))
+        await Tortoise.close_connections()
+
+
+# The PostgreSQL advisory lock a migrating process holds; any number that no other tool
+# of the same database uses.
+MIGRATION_LOCK = 7_206_111_040
+
+
+@asynccontextmanager
+async def _migrating_alone(database_url: str) -> AsyncIterator[None]:
+    """PostgreSQL's advisory lock, on a session of its own, held while the block runs (a process
+    that dies loses it with its session). SQLite's own write lock already serializes."""
+    if connection_name(database_url) != "postgres":
+        yield
+        return
+    credentials = expand_db_url(normalize_url(database_url))["credentials"]
+    client = AsyncpgDBClient(connection_name="migration_lock", **{**credentials, "minsize": 1, "maxsize": 1})
+    try:
+        # Held, not given back to the pool: asyncpg resets a released connection, locks and all.
+        async with client.acquire_connection() as session:
+            await session.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            yield
+    finally:
+        await client.close()  # the session ends, and its lock with it
 
 
 @asynccontextmanager

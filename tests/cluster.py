@@ -42,6 +42,8 @@ class Cluster:
     settings: dict[str, object] = field(default_factory=dict)
     job_type_modules: tuple[str, ...] = ("jobtower.demo", "tests.job_types")
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # The port of each API process by name, kept over a restart.
+    api_ports: dict[str, int] = field(default_factory=dict)
 
     def env(self, **overrides: object) -> dict[str, str]:
         env = clean_environment()
@@ -77,9 +79,26 @@ class Cluster:
     def start_api(self, port: int, name: str = "api", **overrides: object) -> subprocess.Popen[bytes]:
         """``jobtower api`` on ``port``, once it listens; started again on the same port, a
         client that was connected finds it where it was."""
-        process = self.start(name, "api", "--host", "127.0.0.1", "--port", str(port), **overrides)
+        process = self._start_api(port, name, **overrides)
         wait_for_port(port, timeout=60)
         return process
+
+    def start_apis(self, count: int = 2) -> list[str]:
+        """``count`` API processes of one deployment, ``api-0``…, each on a port of its own
+        (as behind a load balancer), once all listen; their base URLs. They start side by side."""
+        names = [f"api-{which}" for which in range(count)]
+        for name in names:
+            self._start_api(free_port(), name)
+        for name in names:
+            wait_for_port(self.api_ports[name], timeout=60)
+        return [self.api_url(name) for name in names]
+
+    def _start_api(self, port: int, name: str, **overrides: object) -> subprocess.Popen[bytes]:
+        self.api_ports[name] = port
+        return self.start(name, "api", "--host", "127.0.0.1", "--port", str(port), **overrides)
+
+    def api_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.api_ports[name]}"
 
     def kill(self, name: str, signum: int = signal.SIGKILL, timeout: float = 60) -> int:
         process = self.processes.pop(name)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from tortoise.migrations import operations as ops
 
+import domain.migrations
 from tests.cli import TIMEOUT_SECONDS, Jobtower, clean_environment, console_script
-from tests.databases import fresh_postgres_database, model_tables, table_names
+from tests.databases import fetch_rows, fresh_postgres_database, model_tables, table_names
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path("domain") / "migrations"
@@ -99,3 +103,49 @@ async def test_migrating_an_empty_postgres_database_creates_every_table(
         assert result.returncode == 0, result.stderr
         assert model_tables() <= await table_names(url)
 
+
+
+@pytest.mark.postgres
+async def test_two_migrations_started_at_once_both_succeed_and_apply_each_step_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """As when every replica of a deployment runs ``jobtower migrate`` on start."""
+    async with fresh_postgres_database(postgres_url) as url:
+        env = clean_environment() | {"DATABASE_URL": url}
+        both = [
+            subprocess.Popen(
+                [console_script("jobtower"), "migrate"], cwd=tmp_path, env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [process.communicate(timeout=TIMEOUT_SECONDS)[0] for process in both]
+
+        assert [process.returncode for process in both] == [0, 0], "\n".join(outputs)
+        applied = await fetch_rows(url, "SELECT name FROM tortoise_migrations")
+        assert sorted(name for (name,) in applied) == sorted(migration_names())
+        assert model_tables() <= await table_names(url)
+
+
+def migration_names() -> list[str]:
+    return [info.name for info in pkgutil.iter_modules(domain.migrations.__path__)]
+
+
+# What a migration may not do to the database while the previous release's processes still
+# run on it (docs/operating.md, Upgrades): they read and write the columns they know.
+TAKES_AWAY = (ops.RemoveField, ops.RenameField, ops.DeleteModel, ops.RenameModel)
+
+
+def test_migrations_only_add_what_the_running_release_can_ignore() -> None:
+    for name in migration_names():
+        for operation in importlib.import_module(f"{domain.migrations.__name__}.{name}").Migration.operations:
+            kind = type(operation)
+            assert not isinstance(operation, TAKES_AWAY), f"{name}: {kind.__name__} breaks the running release"
+            # A subclass that leaves the database alone (``AlterFieldState``) changes only what
+            # Tortoise knows; the column the running release reads stays as it was.
+            assert kind is not ops.AlterField, f"{name}: AlterField changes a column the running release uses"
+            if kind is ops.AddField and not operation.field.null:
+                assert operation.field.has_db_default(), (
+                    f"{name}: the new NOT NULL column {operation.name} needs a db_default, "
+                    "else the running release's INSERTs, which do not name it, fail"
+                )

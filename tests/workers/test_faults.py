@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,52 +19,32 @@ from redis.asyncio import Redis
 
 from domain.access import Role
 from domain.clock import utcnow
-from domain.jobs import resume_job, stop_job
-from domain.models import Chunk, Job, Record
-from domain.statuses import ChunkStatus, JobOutcome, JobStatus, RecordStatus
-from tests.cluster import FAST_SETTINGS, Cluster, wait_until
+from domain.jobs import resume_job, set_job_low_priority, stop_job
+from domain.models import Chunk, Job
+from domain.statuses import ChunkStatus, JobStatus
+from domain.tenants import create_token
+from tests.cluster import Cluster, wait_until
 from tests.conftest import TenantFixture
+from tests.gql.failover import running
+from tests.gql.ws import ws_url
 from tests.services import PostgresServer, free_port
+from tests.workers.deployment import (
+    GRACE,
+    LEASE,
+    finished_once_each,
+    gap_free,
+    longest_pause_after,
+    seconds,
+    start_deployment,
+    start_workers,
+    subscribers,
+)
 from tests.workers.support import start, wait_for_records, wait_for_status
 from workers import keys
 from workers.dispatcher import LEADER_SECONDS
 from workers.redis_server import EmbeddedRedis
 
 pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
-
-LEASE = timedelta(seconds=float(FAST_SETTINGS["lease_seconds"]))
-# What recovery may take beyond a lease: a dispatcher round, a reconnect, a claim.
-GRACE = timedelta(seconds=5)
-SLOTS = 4
-
-
-def start_workers(cluster: Cluster, *names: str) -> None:
-    for name in names:
-        cluster.start_worker(name, worker_concurrency=SLOTS)
-
-
-async def finished_once_each(job: Job, records: int, timeout: float = 120) -> Job:
-    """The job finished with exactly one outcome per record, all of them successes."""
-    job = await wait_for_status(job, JobStatus.FINISHED, JobStatus.FAILED, timeout=timeout)
-    assert job.status is JobStatus.FINISHED and job.outcome is JobOutcome.SUCCEEDED
-    rows = await Record.filter(job_id=job.id).values_list("position", "status")
-    assert len(rows) == records, f"{len(rows)} outcomes for {records} records"
-    assert {position for position, _ in rows} == set(range(records))
-    assert {status for _, status in rows} == {RecordStatus.SUCCEEDED}
-    assert (job.done, job.succeeded, job.total) == (records, records, records)
-    return job
-
-
-async def longest_pause_after(job: Job, since: datetime) -> timedelta:
-    """The longest time after ``since`` in which none of the job's records ended."""
-    ends = sorted(await Record.filter(job_id=job.id, ended_at__gte=since).values_list("ended_at", flat=True))
-    moments = [since, *ends]
-    return max((later - earlier for earlier, later in zip(moments, moments[1:])), default=timedelta(0))
-
-
-def seconds(delta: timedelta) -> str:
-    return f"{delta.total_seconds():.2f} s"
-
 
 async def worker_holding_chunks(cluster: Cluster, name: str, job: Job) -> list[int]:
     """Freeze ``name`` (SIGSTOP) at a moment it holds chunks of ``job``; their ids."""
@@ -235,3 +215,45 @@ async def test_stop_then_every_worker_killed_then_resume_finishes_the_job(cluste
     await resume_job(acme.actor(Role.OPERATOR), job.id)
     start_workers(cluster, "worker-3")
     await finished_once_each(job, records)
+
+
+async def test_an_api_process_restarted_under_job_updated_subscribers_loses_them_no_event(
+    cluster: Cluster, acme: TenantFixture
+):
+    apis = start_deployment(cluster)
+    # Far longer than the restart (20 ms a record on 8 slots: 50 s at the least); stopped after it.
+    job = await start(acme, "test.counted", records=20_000, stepMs=20, chunk_size=100)
+    watchers = subscribers(apis, (await create_token(acme.tenant.slug, Role.VIEWER)).token, job, 12)
+    on_the_restarted = [watcher for watcher in watchers if watcher.urls[0] == ws_url(apis[0])]
+    admin = acme.actor(Role.ADMIN)
+
+    async with running(watchers):
+        await wait_for_records(job, 200)
+        for watcher in watchers:
+            await watcher.wait_for(2, timeout=30)  # the replayed CREATED, then RUNNING
+        stopped = time.time()
+        await asyncio.to_thread(cluster.kill, "api-0", signal.SIGTERM)
+        # While it is away, the job's history moves on: what its subscribers must not miss.
+        await set_job_low_priority(admin, job.id, True)
+        await set_job_low_priority(admin, job.id, False)
+        await asyncio.to_thread(cluster.start_api, cluster.api_ports["api-0"], "api-0")
+
+        async def all_back() -> list[float]:
+            back = [watcher.back_at(1) for watcher in on_the_restarted]
+            return [] if None in back else back
+
+        back = await wait_until(all_back, timeout=60, what="the restarted process's subscribers to get events again")
+        recovery = timedelta(seconds=max(back) - stopped)
+        await stop_job(acme.actor(Role.OPERATOR), job.id)
+        job = await wait_for_status(job, JobStatus.STOPPED)
+        await gap_free(watchers, job)
+
+    went_to = [watcher.connections[1] == watcher.connections[0] for watcher in on_the_restarted]
+    print(
+        f"\nAPI process restarted under {len(on_the_restarted)} of {len(watchers)} subscribers: all had events "
+        f"again {seconds(recovery)} after its SIGTERM ({went_to.count(False)} reconnected to the other process, "
+        f"{went_to.count(True)} to the restarted one), none missed or repeated"
+    )
+    assert all(len(watcher.connections) == 2 for watcher in on_the_restarted)
+    assert all(len(watcher.connections) == 1 for watcher in watchers if watcher not in on_the_restarted)
+    assert recovery <= LEASE + GRACE
