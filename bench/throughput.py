@@ -152,8 +152,16 @@ def cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
 
 def postgres_cpu_seconds(port: int) -> float:
     """Every process of the PostgreSQL cluster on ``port``: the postmaster, its children, and the exited ones."""
+    pids = postgres_pids(port)
+    if not pids:
+        return 0.0
+    postmaster, *children = pids
+    return cpu_seconds(postmaster, with_reaped_children=True) + sum(cpu_seconds(pid) for pid in children)
+
+
+def postgres_pids(port: int) -> list[int]:
+    """The postmaster of the PostgreSQL cluster on ``port``, then its children; none if it is not found."""
     postmaster = None
-    children: list[int] = []
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -169,9 +177,8 @@ def postgres_cpu_seconds(port: int) -> float:
         if (fields := _stat_fields(pid)) is not None:
             parents[pid] = int(fields[1])
     if postmaster is None:
-        return 0.0
-    children = [pid for pid, parent in parents.items() if parent == postmaster]
-    return cpu_seconds(postmaster, with_reaped_children=True) + sum(cpu_seconds(pid) for pid in children)
+        return []
+    return [postmaster, *(pid for pid, parent in parents.items() if parent == postmaster)]
 
 
 @dataclass
