@@ -38,7 +38,7 @@ from domain.partitions import shared_partition
 from jobtower.metrics import Metrics, RequestMetricsMiddleware, folding_job_counts
 from tests.cluster import REPO, wait_until
 from tests.cli import Jobtower, clean_environment, console_script
-from tests.databases import fresh_postgres_database
+from tests.databases import fetch_rows, fresh_postgres_database
 from tests.services import free_port
 from workers import keys
 from workers.redis_server import EmbeddedRedis
@@ -173,6 +173,11 @@ class Rows:
     async def tenant(self, slug: str) -> int:
         return await self.insert("tenant", slug=slug, name=slug, created_at=datetime.now(UTC))
 
+    async def partition(self) -> int:
+        """The storage partition the migration made for this week's jobs."""
+        [(partition,)] = await fetch_rows(self.jobtower.database_url, "SELECT MIN(id) FROM storage_partition")
+        return partition
+
     async def job(
         self,
         tenant_id: int,
@@ -189,6 +194,7 @@ class Rows:
         return await self.insert(
             "job",
             tenant_id=tenant_id,
+            partition_id=await self.partition(),
             type=TYPE,
             name=TYPE,
             status=status,
