@@ -9,11 +9,12 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.console.conftest import START_JOB, Served, Tab, eventually, finished, screenshots_folder
 
-# Slow steps in small chunks: long enough to act on while it runs, quick to drain.
-# Long enough to still run when a loaded machine has drawn the page and clicked.
-SLOW = {"records": 40, "steps": 1, "stepMs": 1500, "chunkSize": 10}
-# Forty seconds a chunk: a loaded machine draws the page and clicks Stop while the job still runs.
-STOPPABLE = {"records": 80, "steps": 1, "stepMs": 1000, "chunkSize": 40}
+# A server runs 4 chunks at a time and noop 64 of a chunk's records at once, so a job of
+# 64-record chunks takes stepMs per 256 records: these run long after a loaded machine has drawn
+# the page and clicked, and a stop or cancel lands at the end of the current stepMs.
+LONG = {"records": 5120, "steps": 1, "stepMs": 1500, "chunkSize": 64}  # about 30 s
+# Each window takes 20 s, so the job stays Stopping long enough to be force-stopped.
+LONG_WINDOWS = {"records": 1280, "steps": 1, "stepMs": 20_000, "chunkSize": 64}
 FRESH = """
 query ($id: ID!) { job(id: $id) { status seq progress { done total } chunks(first: 1) { totalCount } } }
 """
@@ -42,7 +43,7 @@ def start(served: Served, job_type: str, name: str, params: dict[str, Any], toke
 
 
 def test_stop_then_resume_shows_stopping_stopped_and_finally_finished(tab: Tab):
-    job_id = tab.served.start_job("detail stop resume", **STOPPABLE)
+    job_id = tab.served.start_job("detail stop resume", **LONG)
     page = detail(tab, job_id)
     heading = status(page)
     expect(heading).to_contain_text(re.compile("Running|Pending"))
@@ -55,16 +56,16 @@ def test_stop_then_resume_shows_stopping_stopped_and_finally_finished(tab: Tab):
     expect(history.get_by_role("row").filter(has_text="Stop")).not_to_have_count(0)
 
     action(page, "Resume").click()
-    # What was left of its chunks, a record a second.
+    # What was left of it.
     expect(heading).to_contain_text("Finished", timeout=90_000)
     expect(page.get_by_role("progressbar", name="Progress of detail stop resume")).to_have_attribute(
-        "aria-valuenow", str(STOPPABLE["records"])
+        "aria-valuenow", str(LONG["records"])
     )
     expect(history.get_by_role("row").filter(has_text="Resume")).to_have_count(1)
 
 
 def test_force_stop_warns_that_data_may_be_inconsistent_and_ends_stopped(tab: Tab):
-    job_id = tab.served.start_job("detail force stop", **SLOW)
+    job_id = tab.served.start_job("detail force stop", **LONG_WINDOWS)
     page = detail(tab, job_id)
     expect(status(page)).to_contain_text("Running")
     expect(action(page, "Force stop")).to_have_accessible_description(re.compile("stopping"))
@@ -81,7 +82,7 @@ def test_force_stop_warns_that_data_may_be_inconsistent_and_ends_stopped(tab: Ta
 
 
 def test_cancel_asks_first_and_ends_canceled(tab: Tab):
-    job_id = tab.served.start_job("detail cancel", **SLOW)
+    job_id = tab.served.start_job("detail cancel", **LONG)
     page = detail(tab, job_id)
     expect(status(page)).to_contain_text("Running")
 
@@ -158,7 +159,7 @@ def test_approving_a_waiting_campaign_record_lets_it_continue(tab: Tab):
 def test_a_viewer_sees_no_enabled_action_and_each_says_why(tab: Tab):
     served = tab.served
     viewer = served.cli("token", "create", "--tenant", "demo", "--role", "VIEWER", "--name", "Vera")
-    job_id = served.start_job("detail viewer", **SLOW)
+    job_id = served.start_job("detail viewer", **LONG)
     page = detail(tab, job_id, token=viewer, role="VIEWER")
     expect(status(page)).to_contain_text(re.compile("Running|Pending"))
 
@@ -211,7 +212,7 @@ def test_after_a_cut_websocket_reconnects_the_detail_equals_a_fresh_query(tab: T
         sockets.append(socket)
 
     tab.page.route_web_socket(re.compile("/graphql$"), through)
-    job_id = served.start_job("detail reconnect", **SLOW)
+    job_id = served.start_job("detail reconnect", **LONG)
     page = detail(tab, job_id)
     live = page.get_by_role("status", name="Updates")
     expect(live).to_have_text("Live")
