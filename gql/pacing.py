@@ -32,9 +32,12 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 
 from strawberry.extensions import SchemaExtension
+
+from jobtower.collector import older_generations
 
 # How long one request's fields may run in one turn of the event loop.
 SLICE_SECONDS = 0.005
@@ -148,16 +151,46 @@ class _HeavyLane:
 _heavy_lane = _HeavyLane()
 
 
+@asynccontextmanager
+async def _in_heavy_lane() -> AsyncIterator[None]:
+    """The lane, and the collector's older generations held (jobtower.collector) while the
+    operation's answer lives."""
+    async with _heavy_lane.lock():
+        with older_generations.held():
+            yield
+
+
+# The HTTP answer being made, if any: a heavy operation keeps the lane until it is written.
+_answer: ContextVar[AsyncExitStack | None] = ContextVar("jobtower_answer", default=None)
+
+
+@asynccontextmanager
+async def answering() -> AsyncIterator[None]:
+    """Around making one HTTP answer, encoding included: a heavy operation in it holds the lane
+    until then, so its tree of results is gone when the next heavy one starts."""
+    async with AsyncExitStack() as answer:
+        token = _answer.set(answer)
+        try:
+            yield
+        finally:
+            _answer.reset(token)
+
+
 class PacedExecution(SchemaExtension):
-    """Executes each operation with a pacer of its own, and a heavy one in the heavy lane.
+    """Executes each operation with a pacer of its own, and a heavy one in the heavy lane (until
+    its HTTP answer is written, or for its execution elsewhere).
     ``gql.complexity`` reports the operation's cost through ``cost_of``."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         heavy = cost_of(self.execution_context) >= HEAVY_ITEMS
         token = _pacer.set(Pacer(heavy))
         try:
-            if heavy:
-                async with _heavy_lane.lock():
+            answer = _answer.get()
+            if heavy and answer is not None:
+                await answer.enter_async_context(_in_heavy_lane())
+                yield
+            elif heavy:
+                async with _in_heavy_lane():
                     yield
             else:
                 yield

@@ -45,6 +45,7 @@ from gql.http import (
     error_body,
     response_media_type,
 )
+from gql.pacing import answering
 from gql.schema import schema_for
 from gql.timing import OperationObserver
 from gql.websocket import OpenConnections, SizedWebSocketAdapter, TransportHandler, WebSocketLimits
@@ -119,7 +120,8 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(request)
+            async with answering():
+                response = await self.run(request)
         except HTTPException as error:
             response = _refusal_response(request, error)
         await response(scope, receive, send)
