@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -18,5 +18,15 @@ RETRYING: dict[str, Any] = {
 }
 
 
+# Connections one client opens at most (redis-py's default). A command finding every one busy
+# (a burst of requests and WebSockets on an API process) waits this long for one, where
+# redis-py's own pool would fail it at once.
+POOL_CONNECTIONS = 100
+POOL_WAIT_SECONDS = 5.0
+
+
 def redis_client(url: str) -> Redis:
-    return Redis.from_url(url, **RETRYING)
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS, **RETRYING
+    )
+    return Redis.from_pool(pool)  # closing the client closes its pool
