@@ -85,8 +85,8 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-async def bench(database_url: str, redis_url: str, log_dir: Path, args: argparse.Namespace) -> int:
-    cluster = Cluster(database_url=database_url, redis_url=redis_url, log_dir=log_dir, job_type_modules=JOB_TYPE_MODULES)
+async def bench(database_url: str, redis_server: EmbeddedRedis, log_dir: Path, args: argparse.Namespace) -> int:
+    cluster = Cluster(database_url=database_url, redis_url=redis_server.url, log_dir=log_dir, job_type_modules=JOB_TYPE_MODULES)
     async with db.database(database_url, apply_migrations=True):
         tenant = await create_tenant("bench")
         token = (await create_token("bench", Role.OPERATOR)).token
@@ -174,15 +174,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_on_services(name: str, bench: Callable[..., Awaitable[int]], args: argparse.Namespace) -> None:
-    """Runs ``bench(database_url, redis_url, log_dir, args)`` on a throwaway PostgreSQL and Redis;
-    the processes' logs are kept when it fails or ``--keep-logs`` asks, and its code is the exit's."""
+def run_on_services(
+    name: str,
+    bench: Callable[..., Awaitable[int]],
+    args: argparse.Namespace,
+    run: Callable[[Awaitable[int]], int] = asyncio.run,
+) -> None:
+    """Runs ``bench(database_url, redis_server, log_dir, args)`` by ``run`` (an event loop's
+    runner) on a throwaway PostgreSQL and Redis; the processes' logs are kept when it fails or
+    ``--keep-logs`` asks, and its code is the exit's."""
     work = Path(tempfile.mkdtemp(prefix=f"jobtower-bench-{name}-"))
     (work / "logs").mkdir()
     code = 1
     try:
         with postgres_server() as database_url, EmbeddedRedis(work / "redis") as redis:
-            code = asyncio.run(bench(database_url, redis.url, work / "logs", args))
+            code = run(bench(database_url, redis, work / "logs", args))
     finally:
         if code or args.keep_logs:
             print(f"logs: {work / 'logs'}", file=sys.stderr)

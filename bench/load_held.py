@@ -32,9 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,6 +42,7 @@ from urllib.parse import urlsplit
 import uvloop
 from redis.asyncio import Redis
 
+from bench.bulk_cancel import run_on_services
 from bench.throughput import CpuMeter, RssSampler, postgres_pids
 from domain import db
 from domain.access import Actor, Role
@@ -57,7 +55,6 @@ from tests.cluster import Cluster, wait_until
 from tests.gql.failover import Requester, Subscriber
 from tests.gql.support import gid
 from tests.gql.ws import ws_url
-from tests.services import postgres_server
 from workers import keys
 from workers.dispatcher import live_worker_slots
 from workers.redis_server import EmbeddedRedis
@@ -334,20 +331,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="jobtower-bench-load-held-"))
-    (work / "logs").mkdir()
-    code = 1
-    try:
-        with postgres_server() as database_url, EmbeddedRedis(work / "redis") as redis:
-            # uvloop keeps the clients' own overhead, which the latencies include, small.
-            code = uvloop.run(bench(database_url, redis, work / "logs", args))
-    finally:
-        if code or args.keep_logs:
-            print(f"logs: {work / 'logs'}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    raise SystemExit(code)
+    # uvloop keeps the clients' own overhead, which the latencies include, small.
+    run_on_services("load-held", bench, parse_args(argv), run=uvloop.run)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from domain.partitions import shared_partition
 from domain.statuses import ChunkStatus, JobStatus
 from domain.tenants import create_tenant
 from tests.cluster import Cluster, api_process
+from workers.redis_server import EmbeddedRedis
 
 TOKEN = "bench-metrics"
 TENANTS = 20
@@ -86,8 +87,8 @@ def scrape_times(port: int, scrapes: int) -> list[float]:
     return times[3:]
 
 
-async def bench(database_url: str, redis_url: str, log_dir: Path, args: argparse.Namespace) -> int:
-    cluster = Cluster(database_url=database_url, redis_url=redis_url, log_dir=log_dir)
+async def bench(database_url: str, redis_server: EmbeddedRedis, log_dir: Path, args: argparse.Namespace) -> int:
+    cluster = Cluster(database_url=database_url, redis_url=redis_server.url, log_dir=log_dir)
     env = cluster.env(metrics_token=TOKEN, metrics_cache_seconds=0)
     written = 0
     async with db.database(database_url, apply_migrations=True):

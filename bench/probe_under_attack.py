@@ -47,6 +47,7 @@ from domain.statuses import JobStatus, StepStatus
 from domain.tenants import create_tenant, create_token
 from jobtower.settings import Settings
 from tests.cluster import Cluster, api_process
+from workers.redis_server import EmbeddedRedis
 
 PROBE = "{ viewer { name } }"
 JOBS, RECORDS, STEPS = 100, 100, 20
@@ -155,8 +156,8 @@ async def socket(url: str, token: str, opened: asyncio.Event, count: list[int], 
         await stop.wait()
 
 
-async def bench(database_url: str, redis_url: str, log_dir: Path, args: argparse.Namespace) -> int:
-    cluster = Cluster(database_url=database_url, redis_url=redis_url, log_dir=log_dir, job_type_modules=("jobtower.demo",))
+async def bench(database_url: str, redis_server: EmbeddedRedis, log_dir: Path, args: argparse.Namespace) -> int:
+    cluster = Cluster(database_url=database_url, redis_url=redis_server.url, log_dir=log_dir, job_type_modules=("jobtower.demo",))
     async with db.database(database_url, apply_migrations=True):
         began = time.perf_counter()
         attacker_token, socket_tokens, prober_token = await populate(args.sockets)

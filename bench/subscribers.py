@@ -23,12 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +37,7 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from bench.bulk_cancel import run_on_services
 from bench.throughput import cpu_seconds
 from domain import db
 from domain.access import Actor, Role
@@ -49,7 +48,7 @@ from domain.statuses import TERMINAL, EventKind
 from domain.tenants import create_tenant, create_token
 from gql.ids import to_global_id
 from tests.cluster import REPO, Cluster, wait_until
-from tests.services import free_port, postgres_server, wait_for_port
+from tests.services import free_port, wait_for_port
 from workers import keys
 from workers.dispatcher import live_worker_slots
 from workers.events import JobEventMessage
@@ -290,20 +289,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="jobtower-bench-subscribers-"))
-    (work / "logs").mkdir()
-    code = 1
-    try:
-        with postgres_server() as database_url, EmbeddedRedis(work / "redis") as redis:
-            # uvloop keeps the 500 clients' own overhead, which the latencies include, small.
-            code = uvloop.run(bench(database_url, redis, work / "logs", args))
-    finally:
-        if code or args.keep_logs:
-            print(f"logs: {work / 'logs'}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    raise SystemExit(code)
+    # uvloop keeps the clients' own overhead, which the latencies include, small.
+    run_on_services("subscribers", bench, parse_args(argv), run=uvloop.run)
 
 
 if __name__ == "__main__":
