@@ -1,7 +1,7 @@
 # Two entry points on a fresh clone: `make serve` and `make test`.
 
 VENV := .venv
-PYTEST_FLAGS := -q -ra -p no:cacheprovider
+PYTEST_FLAGS := -q -ra -p no:cacheprovider --durations=25
 
 .PHONY: serve test
 
