@@ -1,13 +1,17 @@
-"""While a heavy answer is made, the garbage collector's passes stay small: a pass over the older
-generations would walk the whole answer, and every other client of the process would wait for it."""
+"""While a heavy answer is made, the garbage collector's passes stay small, and once it is written
+it is freed a slice at a time: a pass over the older generations would walk the whole answer, and
+freeing it at once takes as long, and every other client of the process would wait for either."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from domain.access import Role
+from gql.pacing import let_go
 from tests.gql.support import TenantApi
 from tests.gql.trees import build_tree
 
@@ -62,3 +66,35 @@ async def test_no_pass_walks_a_heavy_answer_while_it_is_made(acme_api: TenantApi
     assert max(walked) < MOST_WALKED, sorted(walked)[-5:]
     # Once no heavy answer is being made, the collector runs as it did before.
     assert gc.get_threshold() == thresholds
+
+
+class Leaf:
+    """A value of an answer that tells when it is freed."""
+
+
+def answer_of(leaves: list[Leaf], shared: dict) -> dict:
+    return {"jobs": [{"node": {"value": leaf, "params": shared}} for leaf in leaves]}
+
+
+async def test_an_answer_is_let_go_of_over_several_turns_and_a_value_it_shares_is_left_as_it_was():
+    shared = {"properties": {"records": {"type": "integer"}}, "oneOf": [{"required": ["records"]}]}
+    leaves = [Leaf() for _ in range(100_000)]
+    freed = [weakref.ref(leaf) for leaf in leaves]
+    turns = 0
+    letting_go = True
+
+    async def other_client() -> None:
+        nonlocal turns
+        while letting_go:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_client())
+    await let_go(answer_of(leaves, shared))
+    del leaves
+    letting_go = False
+    await other
+
+    assert turns > 1
+    assert all(ref() is None for ref in freed)
+    assert shared == {"properties": {"records": {"type": "integer"}}, "oneOf": [{"required": ["records"]}]}
