@@ -125,7 +125,9 @@ class GraphQLView(GraphQL[Context, None]):
             response = _refusal_response(request, error)
         except ClientDisconnect:
             # Nobody is left to answer, and nothing went wrong here: the server closes the connection.
-            logger.info("%s %s: the client went away before its request arrived whole", request.method, request.url.path)
+            logger.info(
+                "%s %s: the client went away before its request arrived whole", request.method, request.url.path
+            )
             return
         await response(scope, receive, send)
 

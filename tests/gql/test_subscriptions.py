@@ -400,7 +400,9 @@ async def replays_held() -> AsyncIterator[Callable[[], Awaitable[object]]]:
 
 MOVING = "seq kind job { seq progress { done } }"
 RESUMED = {
-    "jobUpdated": f"subscription($id: ID!, $afterSeq: Int) {{ jobUpdated(id: $id, afterSeq: $afterSeq) {{ {MOVING} }} }}",
+    "jobUpdated": (
+        f"subscription($id: ID!, $afterSeq: Int) {{ jobUpdated(id: $id, afterSeq: $afterSeq) {{ {MOVING} }} }}"
+    ),
     "jobsChanged": f"subscription($afterSeq: BigInt) {{ jobsChanged(afterSeq: $afterSeq) {{ {MOVING} }} }}",
 }
 
