@@ -7,7 +7,8 @@ that is no request object (or nests too deep, see gql.http) a 400, and clients
 that accept ``application/graphql-response+json`` get it, with 400 and no
 ``data`` when the document does not parse or validate. A response is written in slices of the
 event loop and refused past ``max_response_bytes`` (gql.encoding): ``RESPONSE_TOO_LARGE``, as
-a request error is, never a truncated body.
+a request error is, never a truncated body. A client that goes away before its request arrives
+whole is logged (INFO) and not answered: nobody is left to read it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from redis.asyncio import Redis
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -124,6 +125,12 @@ class GraphQLView(GraphQL[Context, None]):
                 response = await self.run(request)
         except HTTPException as error:
             response = _refusal_response(request, error)
+        except ClientDisconnect:
+            # Nobody is left to answer, and nothing went wrong here: the server closes the connection.
+            logger.info(
+                "%s %s: the client went away before its request arrived whole", request.method, request.url.path
+            )
+            return
         await response(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> dict[str, Any]:

@@ -24,6 +24,7 @@ A mailbox that overflowed, or lost Redis, catches up from the database too.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -354,20 +355,53 @@ async def _passing(where: JobsFilter, items: list[JobEventItem]) -> list[JobEven
 
 # ---------------------------------------------------------------- the job as of delivery
 
+# Reads of jobs, numbered as they begin: one that begins later sees at least what an
+# earlier one saw, so a higher number is a job as of later.
+_reads = itertools.count()
+
 
 @dataclass(frozen=True)
 class JobState:
     job: Job | None
+    # Its read's number (``_reads``).
+    read: int
     # The stream entry it was read for, when it is shared by every subscriber delivering that entry.
     as_of: str | None = None
 
 
-async def job_states(hub: StreamHub, items: Sequence[JobEventItem]) -> dict[int, JobState]:
-    """The jobs of ``items`` as of now, as a pull refresh reads them.
+class DeliveredJobs:
+    """The jobs one subscriber's events carry, as of their delivery, as a pull refresh reads them.
 
-    A job whose newest item came live is read once per process for that stream
-    entry, however many subscribers deliver it; the others (replays) are read here.
+    A live event's job is read when the event arrives, once per process for every
+    subscriber (``read_states_ahead``); a replayed one's when it is replayed. Events
+    that arrive while a subscriber replays wait for the replay, and theirs were read
+    before it: delivered as read, the job would go back to fewer records done, or an
+    older seq. So a job is never shown as read before the last read of it the
+    subscriber showed: it is read again.
     """
+
+    def __init__(self, hub: StreamHub) -> None:
+        self.hub = hub
+        # Per job: the number of the read last shown (bounded like TenantSequence's seqs).
+        self._shown: OrderedDict[int, int] = OrderedDict()
+
+    async def states(self, items: Sequence[JobEventItem]) -> dict[int, JobState]:
+        states = await _states_of(self.hub, items)
+        older = sorted(job_id for job_id, state in states.items() if state.read < self._shown.get(job_id, -1))
+        if older:
+            states.update(await _read_states(older))
+        for job_id, state in states.items():
+            self._shown[job_id] = state.read
+            self._shown.move_to_end(job_id)
+        while len(self._shown) > REMEMBERED_JOBS:
+            self._shown.popitem(last=False)
+        return states
+
+
+async def _states_of(hub: StreamHub, items: Sequence[JobEventItem]) -> dict[int, JobState]:
+    """The jobs of ``items`` as of now. A job whose newest item came live is read once per
+    process for that stream entry, however many subscribers deliver it; the others
+    (replays) are read here."""
     if len(items) == 1 and items[0].entry_id is not None:  # the usual live event
         key = (items[0].job_id, items[0].entry_id)
         return {key[0]: (await hub.shared.get_many([key], _read_shared))[key]}
@@ -386,7 +420,7 @@ async def job_states(hub: StreamHub, items: Sequence[JobEventItem]) -> dict[int,
 
 async def read_states_ahead(hub: StreamHub, entries: list[Entry]) -> None:
     """The jobs of live entries, read before their subscribers wake: each then finds its
-    ``job_states`` done, instead of all of them waking twice, once to ask and once to get it."""
+    states read, instead of all of them waking twice, once to ask and once to get it."""
     await hub.shared.get_many(
         [(entry.message.job_id, entry.id) for entry in entries], _read_shared
     )
@@ -400,8 +434,9 @@ async def _read_shared(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Job
 async def _read_states(job_ids: list[int]) -> dict[int, JobState]:
     if not job_ids:
         return {}
+    read = next(_reads)
     jobs = {job.id: job for job in await Job.filter(id__in=job_ids)}
-    return {job_id: JobState(jobs.get(job_id)) for job_id in job_ids}
+    return {job_id: JobState(jobs.get(job_id), read) for job_id in job_ids}
 
 
 async def subscribed_job(actor: Actor, id: str) -> Job:

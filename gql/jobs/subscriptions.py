@@ -16,10 +16,10 @@ from domain.errors import InvalidInput
 from gql.context import Info
 from gql.jobs.events import JobEventNode
 from gql.jobs.feeds import (
+    DeliveredJobs,
     JobEventItem,
     JobsFilter,
     check_resumable,
-    job_states,
     job_updates,
     jobs_changed,
     subscribed_job,
@@ -42,8 +42,9 @@ class JobSubscriptions:
         job = await subscribed_job(info.context.viewer, id)
         if after_seq is not None and not 0 <= after_seq <= job.seq:
             raise InvalidInput("afterSeq", f"must be between 0 and the job's last seq ({job.seq})")
+        jobs = DeliveredJobs(info.context.streams)
         async for items in job_updates(info.context.streams, job, after_seq):
-            nodes = await _delivered(info, items)
+            nodes = await _delivered(info, jobs, items)
             for node in nodes:
                 yield node
             if len(nodes) < len(items):
@@ -62,15 +63,16 @@ class JobSubscriptions:
         where = JobsFilter(info.context.viewer, (filter or JobFilter()).to_domain())
         where.check()
         await check_resumable(where, after_seq)
+        jobs = DeliveredJobs(info.context.streams)
         async for items in jobs_changed(info.context.streams, where, after_seq):
-            for node in await _delivered(info, items):
+            for node in await _delivered(info, jobs, items):
                 yield node
 
 
-async def _delivered(info: Info, items: list[JobEventItem]) -> list[JobEventNode]:
+async def _delivered(info: Info, jobs: DeliveredJobs, items: list[JobEventItem]) -> list[JobEventNode]:
     """The events of ``items`` whose job still exists, each with the job as of now."""
     context = info.context
-    states = await job_states(context.streams, items)
+    states = await jobs.states(items)
     found = {job_id: state for job_id, state in states.items() if state.job is not None}
 
     def prime(loaders: Loaders) -> None:

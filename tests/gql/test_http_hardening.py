@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from domain.access import Role
+from tests.cluster import wait_until
 from tests.gql.conftest import READ_SECONDS, ServedApi
 from tests.gql.support import GRAPHQL_RESPONSE_JSON, Api, TenantApi
 
@@ -293,3 +294,29 @@ async def test_a_connection_that_sends_nothing_is_closed_and_one_kept_alive_is_n
         again = await client.post("/graphql", json={"query": "{ viewer { role } }"}, headers=viewer.headers())
         assert again.status_code == 200
         assert again.json() == {"data": {"viewer": {"role": "VIEWER"}}}
+
+
+async def test_a_client_that_goes_away_mid_body_is_logged_as_such_not_as_a_server_error(
+    served_api: ServedApi, viewer: Api
+):
+    logged_before = len(served_api.server_log())
+    reader, writer = await asyncio.open_connection("127.0.0.1", served_api.port)
+    writer.write(
+        b"POST /graphql HTTP/1.1\r\nhost: jobtower.test\r\ncontent-type: application/json\r\n"
+        + f"authorization: Bearer {viewer.token}\r\n".encode()
+        + b"content-length: 1000\r\n\r\n" + b'{"query": "'
+    )
+    await writer.drain()
+    writer.close()  # 989 bytes short
+    await writer.wait_closed()
+
+    def logged() -> str:
+        return served_api.server_log()[logged_before:]
+
+    async def noticed() -> bool:
+        return "went away" in logged() or "Traceback" in logged()
+
+    await wait_until(noticed, timeout=READ_SECONDS + 10, what="the API to notice that the client went away")
+    assert "Traceback" not in logged() and " ERROR " not in logged(), logged()
+    [line] = [line for line in logged().splitlines() if "went away" in line]
+    assert " INFO " in line, line

@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from tortoise.transactions import in_transaction
 
 from domain.access import Role
 from domain.jobs import (
@@ -375,6 +378,85 @@ async def test_a_running_job_streams_progress_and_a_dropped_subscriber_resumes_g
     final = rest[-1]["jobUpdated"]
     assert (final["kind"], final["job"]["status"]) == ("STATUS_CHANGED", "FINISHED")
     assert final["job"]["progress"] == {"done": records, "total": records}
+
+
+@asynccontextmanager
+async def replays_held() -> AsyncIterator[Callable[[], Awaitable[object]]]:
+    """While it lasts nobody reads job events: a replay waits, the workers' progress goes on.
+    Yields what waits until the API is held reading the events after a seq or a tenantSeq."""
+    async with in_transaction() as connection:
+        await connection.execute_query("LOCK TABLE job_event IN ACCESS EXCLUSIVE MODE")
+
+        async def replay_waiting() -> bool:
+            await connection.execute_query("SELECT pg_stat_clear_snapshot()")  # else one per transaction
+            _, rows = await connection.execute_query(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                """ AND query LIKE '%FROM "job_event"%' AND query LIKE '%seq">%'"""
+            )
+            return bool(rows)
+
+        yield lambda: wait_until(replay_waiting, timeout=30, what="the API to read the events to replay")
+
+
+MOVING = "seq kind job { seq progress { done } }"
+RESUMED = {
+    "jobUpdated": (
+        f"subscription($id: ID!, $afterSeq: Int) {{ jobUpdated(id: $id, afterSeq: $afterSeq) {{ {MOVING} }} }}"
+    ),
+    "jobsChanged": f"subscription($afterSeq: BigInt) {{ jobsChanged(afterSeq: $afterSeq) {{ {MOVING} }} }}",
+}
+
+
+def progress_of(data: dict[str, Any]) -> tuple[int, int, int]:
+    """What a live screen shows moving: the event's seq, the job's seq, records done."""
+    [event] = data.values()
+    return event["seq"], event["job"]["seq"], event["job"]["progress"]["done"]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+@pytest.mark.parametrize("subscription", list(RESUMED))
+async def test_a_resumed_subscriber_never_sees_progress_go_back_from_what_the_replay_showed(
+    api: Api, cluster: Cluster, acme: TenantFixture, subscription: str
+):
+    # The replay carries the job as it is once the missed events are read; the live progress
+    # that arrived meanwhile was read before. Holding the replay's read while the workers
+    # write more records puts exactly that between them.
+    cluster.start_worker(worker_concurrency=2)
+    cluster.start_dispatcher()
+    job = await start(acme, "test.plain", records=40_000, stepMs=50, chunk_size=5_000)
+    started = await wait_for_status(job, JobStatus.RUNNING, timeout=60)
+    running = await JobEvent.get(job_id=job.id, seq=started.seq)
+    # Resumed just before the job started running: the replay is that one event.
+    resume = {
+        "jobUpdated": {"id": gid(job), "afterSeq": running.seq - 1},
+        "jobsChanged": {"afterSeq": running.tenant_seq - 1},
+    }
+
+    async with graphql_ws(api.ws, await token(acme, Role.VIEWER)) as ws:
+        watching = await ws.subscribe(JOB_UPDATED, {"id": gid(job)})
+        resumes = []
+        for _ in range(3):
+            async with replays_held() as replay_waiting:
+                resumed = await ws.subscribe(RESUMED[subscription], resume[subscription])
+                await replay_waiting()
+                # Live progress reaches the resumed subscriber's mailbox too, as it reaches this one.
+                watching.pending()
+                shown = progress_of(await watching.data(timeout=30))[2]
+
+                async def written_since() -> bool:
+                    nonlocal shown
+                    for message in watching.pending():
+                        shown = progress_of(message["payload"]["data"])[2]
+                    return (await Job.get(id=job.id)).done > shown
+
+                await wait_until(written_since, timeout=30, what="records written after the live progress")
+            resumes.append(await resumed.collect(lambda got: len(got) >= 2, what="the replay, then live progress"))
+            await ws.complete(resumed)
+
+    for received in resumes:
+        assert [event["kind"] for event in received[0].values()] == ["STATUS_CHANGED"]  # the replayed RUNNING
+        for figure in zip(*map(progress_of, received), strict=True):
+            assert list(figure) == sorted(figure), [progress_of(data) for data in received]
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
