@@ -44,14 +44,15 @@ from pathlib import Path
 
 import uvloop
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from bench.throughput import cpu_seconds
 from domain import db
 from domain.access import Actor, Role
-from domain.jobs import StartJobRequest, start_job
-from domain.models import Job, JobEvent
+from domain.jobs import StartJobRequest, start_job, stop_job
+from domain.models import Job, JobEvent, Tenant
 from domain.registry import registry
 from domain.statuses import TERMINAL, EventKind
 from domain.tenants import create_tenant, create_token
@@ -129,7 +130,10 @@ async def read_raw(redis: Redis, stream: str, latencies_ms: list[float], stop: a
     """The floor: the same events read straight from Redis by a plain XREAD in this process."""
     position = "$"
     while not stop.is_set():
-        replies = await redis.xread({stream: position}, block=500, count=1000)
+        try:
+            replies = await redis.xread({stream: position}, block=500, count=1000)
+        except RedisTimeoutError:
+            continue  # this process is starved of CPU: the floor it reports shows it
         received = time.time()
         for _, entries in replies or ():
             for entry_id, fields in entries:
@@ -180,8 +184,19 @@ class Run:
 
 
 async def measure(
-    cluster: Cluster, redis: Redis, stream: str, job: Job, tokens: list[str], run: Run, args: argparse.Namespace
+    cluster: Cluster, redis: Redis, tenant: Tenant, tokens: list[str], run: Run, args: argparse.Namespace
 ) -> None:
+    admin = Actor(tenant_id=tenant.id, role=Role.ADMIN, name="bench")
+    # A job of the run's own. Sleeping steps: the workers publish progress steadily without
+    # loading the machine.
+    job = await start_job(
+        admin,
+        StartJobRequest(
+            type="noop",
+            params={"records": args.records, "steps": 1, "stepMs": args.step_ms},
+            chunk_size=args.chunk_size,
+        ),
+    )
     names = [f"api-{run.api_processes}x{run.subscribers}-{n + 1}" for n in range(run.api_processes)]
     ports = [free_port() for _ in names]
     apis = [cluster.start_api(port, name) for port, name in zip(ports, names, strict=True)]
@@ -200,7 +215,7 @@ async def measure(
         print(f"{run.connected} of {run.subscribers} subscribers on {run.api_processes} API processes", flush=True)
         for subscriber in subscribers:
             subscriber.latencies_ms.clear()  # measure from when everybody listens
-        raw_reader = asyncio.create_task(read_raw(redis, stream, run.floor_ms, stop))
+        raw_reader = asyncio.create_task(read_raw(redis, keys.tenant_events(tenant.id), run.floor_ms, stop))
         profilers = [
             _profile(api.pid, args.py_spy / f"{name}.txt") for api, name in zip(apis, names, strict=True)
         ] if args.py_spy else []
@@ -223,9 +238,13 @@ async def measure(
         await asyncio.gather(*tasks)
         for name in names:
             cluster.kill(name, signal.SIGTERM)
+    if (await Job.get(id=job.id)).status in TERMINAL:
+        run.errors.append("the job ended before the measurement did: raise --records")
+    else:
+        await stop_job(admin, job.id)
     recorded = await JobEvent.filter(job_id=job.id).order_by("seq").values_list("seq", flat=True)
     run.latencies_ms = [value for s in subscribers for value in s.latencies_ms]
-    run.errors = [s.error for s in subscribers if s.error]
+    run.errors += [s.error for s in subscribers if s.error]
     run.gaps = [
         s.number for s in subscribers if not s.error and s.status_seqs != list(recorded)[: len(s.status_seqs)]
     ]
@@ -282,25 +301,15 @@ async def bench(database_url: str, redis_server: EmbeddedRedis, log_dir: Path, a
                 return live >= args.workers and bool(await redis.exists(keys.DISPATCHER_LEADER))
 
             await wait_until(cluster_ready, timeout=120, interval=0.1, what="workers and a dispatcher")
-            # Sleeping steps: the workers publish progress steadily without loading the machine.
-            job = await start_job(
-                Actor(tenant_id=tenant.id, role=Role.ADMIN, name="bench"),
-                StartJobRequest(
-                    type="noop",
-                    params={"records": args.records, "steps": 1, "stepMs": args.step_ms},
-                    chunk_size=args.chunk_size,
-                ),
-            )
-            print(f"job: noop, {args.records:,} records, stepMs={args.step_ms}, {args.workers} workers", flush=True)
+            print(f"each run's job: noop, {args.records:,} records, stepMs={args.step_ms}, {args.workers} workers",
+                  flush=True)
             for processes in args.api_processes:
                 for count in args.subscribers:
                     run = Run(count, processes)
                     print(f"-- {count} subscribers, {processes} API process{'es' if processes > 1 else ''}", flush=True)
-                    await measure(cluster, redis, keys.tenant_events(tenant.id), job, tokens, run, args)
+                    await measure(cluster, redis, tenant, tokens, run, args)
                     report(run)
                     runs.append(run)
-            if (await Job.get(id=job.id)).status in TERMINAL:
-                print("the job ended during the runs: later runs measured no progress (raise --records)")
     finally:
         cluster.stop_all()
         await redis.aclose()
@@ -319,7 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-processes", type=int, nargs="+", default=[1], choices=(1, 2), metavar="1|2")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure each run")
-    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--records", type=int, default=1_000_000, help="each run's job's; it is stopped after the run")
     parser.add_argument("--step-ms", type=float, default=1000.0)
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a JOBTOWER_* setting")
