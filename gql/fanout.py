@@ -125,7 +125,7 @@ class SharedEventExecution(PlainFieldExecution):
         coerced = self.variable_values.coerced
         used = _variables_of_answers(self.operation, self.fragments.values())
         try:
-            variables = json.dumps({name: coerced.get(name) for name in sorted(used)}, default=str)
+            variables = json.dumps({variable: coerced.get(variable) for variable in sorted(used)}, default=str)
         except (TypeError, ValueError):
             return None
         return (source, name, variables, actor.tenant_id, actor.role)
