@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from graphql import ExecutionResult, FieldNode, OperationDefinitionNode, Visitor, visit
+from graphql import ExecutionResult, FieldNode, FragmentDefinitionNode, OperationDefinitionNode, Visitor, visit
 from graphql.language import ArgumentNode, VariableNode
 
 from gql.execution import PlainFieldExecution
@@ -123,7 +123,7 @@ class SharedEventExecution(PlainFieldExecution):
             return None
         name = self.operation.name.value if self.operation.name else None
         coerced = self.variable_values.coerced
-        used = _variables_of_answers(self.operation, self.fragments.values())
+        used = _variables_of_answers(self.operation, [details.definition for details in self.fragments.values()])
         try:
             variables = json.dumps({variable: coerced.get(variable) for variable in sorted(used)}, default=str)
         except (TypeError, ValueError):
@@ -151,7 +151,7 @@ class _VariablesUsed(Visitor):
         self.names.add(node.name.value)
 
 
-def _variables_of_answers(operation: OperationDefinitionNode, fragments: Any) -> set[str]:
+def _variables_of_answers(operation: OperationDefinitionNode, fragments: list[FragmentDefinitionNode]) -> set[str]:
     """The variables an event's answer may depend on: all those the operation uses but in the
     arguments of its root fields, which only choose the events (an event's root field
     resolves to the event itself)."""

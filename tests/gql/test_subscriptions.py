@@ -285,8 +285,8 @@ async def test_live_events_keep_seq_order_when_the_relay_skips_or_repeats_them(
     assert last["status"] == refreshed["job"]["status"] == "STOPPING"
 
 
-# The job's name only: an answer that differs from JOB_UPDATED's for the same event.
-JOB_NAME = "subscription($id: ID!) { jobUpdated(id: $id) { kind job { name } } }"
+# The job's name only, through a fragment: an answer that differs from JOB_UPDATED's for the same event.
+JOB_NAME = "subscription($id: ID!) { jobUpdated(id: $id) { kind job { ...Named } } } fragment Named on Job { name }"
 CHILDREN = "subscription($id: ID!) { jobUpdated(id: $id) { kind job { children { totalCount } } } }"
 
 
