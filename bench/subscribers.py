@@ -1,21 +1,28 @@
-"""Live progress fan-out: how long a worker's progress takes to reach 500 WebSocket subscribers.
+"""Live progress fan-out: how long a worker's progress takes to reach 500 to 2,000 WebSocket
+subscribers on one or two API processes, and the API's CPU per message delivered.
 
-    .venv/bin/python -m bench.subscribers [--subscribers 500] [--workers 2] [--seconds 30]
+    .venv/bin/python -m bench.subscribers [--subscribers 500 1000 2000] [--api-processes 1 2]
+        [--workers 2] [--seconds 30] [--py-spy FOLDER]
 
 It starts a throwaway PostgreSQL and Redis, a dispatcher, ``--workers`` real
-``jobtower worker`` processes and one ``jobtower api`` (uvicorn), then opens
-``--subscribers`` WebSocket connections, each subscribing once to
-``jobUpdated`` of one running ``noop`` job (sleeping steps, so the workers stay
-light and the API process is what is measured). For every PROGRESS event each
-subscriber receives, the latency is the receipt time minus the event's ``at``,
-which the worker stamps when it publishes. The clients share this process and
-its clock with the workers' machine.
+``jobtower worker`` processes and one running ``noop`` job (sleeping steps, so the
+workers stay light and the API processes are what is measured). Then, for each
+count of API processes and each count of subscribers, it starts that many
+``jobtower api`` processes (uvicorn, each on its own port, as behind a load
+balancer) and opens the subscribers' WebSocket connections, spread evenly over
+them, each subscribing once to ``jobUpdated`` of the job. Ten subscribers share a
+token (a viewer with ten screens open): every principal stays within its
+connection and subscription limits. For every PROGRESS event a subscriber
+receives, the latency is the receipt time minus the event's ``at``, which the
+worker stamps when it publishes. The clients share this process and its clock
+with the workers' machine.
 
-It prints p50, p99 and max against the target p99 < 100 ms; the floor (the same
-events read by one plain XREAD in this process, the machine's own noise); the
-CPU the API process used, per message delivered; and the clients' CPU. It is a
-benchmark, not a test: it exits non-zero only when a subscriber misses or
-repeats a status event. ``--py-spy FOLDER`` profiles the API process.
+Each run prints p50, p99 and max against the target p99 < 100 ms; the floor (the
+same events read by one plain XREAD in this process, the machine's own noise); the
+CPU the API processes used, per message delivered; and the clients' CPU. A table
+of every run ends the output. It is a benchmark, not a test: it exits non-zero only
+when a subscriber misses or repeats a status event. ``--py-spy FOLDER`` profiles
+the API processes.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -34,6 +42,7 @@ from pathlib import Path
 
 import uvloop
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
@@ -41,20 +50,22 @@ from bench.bulk_cancel import run_on_services
 from bench.throughput import cpu_seconds
 from domain import db
 from domain.access import Actor, Role
-from domain.jobs import StartJobRequest, start_job
-from domain.models import Job, JobEvent
+from domain.jobs import StartJobRequest, start_job, stop_job
+from domain.models import Job, JobEvent, Tenant
 from domain.registry import registry
 from domain.statuses import TERMINAL, EventKind
 from domain.tenants import create_tenant, create_token
 from gql.ids import to_global_id
-from tests.cluster import REPO, Cluster, wait_until
-from tests.services import free_port, wait_for_port
+from tests.cluster import Cluster, wait_until
+from tests.services import free_port
 from workers import keys
 from workers.dispatcher import live_worker_slots
 from workers.events import JobEventMessage
 from workers.redis_server import EmbeddedRedis
 
 TARGET_P99_MS = 100.0
+# A viewer with this many screens open: within the connection and subscription limits per principal.
+SUBSCRIBERS_PER_TOKEN = 10
 JOB_TYPE_MODULES = ("jobtower.demo",)
 PROTOCOL = Subprotocol("graphql-transport-ws")
 SUBSCRIPTION = """
@@ -118,7 +129,10 @@ async def read_raw(redis: Redis, stream: str, latencies_ms: list[float], stop: a
     """The floor: the same events read straight from Redis by a plain XREAD in this process."""
     position = "$"
     while not stop.is_set():
-        replies = await redis.xread({stream: position}, block=500, count=1000)
+        try:
+            replies = await redis.xread({stream: position}, block=500, count=1000)
+        except RedisTimeoutError:
+            continue  # this process is starved of CPU: the floor it reports shows it
         received = time.time()
         for _, entries in replies or ():
             for entry_id, fields in entries:
@@ -128,12 +142,12 @@ async def read_raw(redis: Redis, stream: str, latencies_ms: list[float], stop: a
                     latencies_ms.append((received - datetime.fromisoformat(message.at).timestamp()) * 1000)
 
 
-def _profile(pid: int, folder: Path) -> subprocess.Popen[bytes]:
-    """py-spy on the API process (an investigation aid, not a dependency)."""
-    folder.mkdir(parents=True, exist_ok=True)
+def _profile(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy on an API process (an investigation aid, not a dependency)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate", "250",
-         "--format", "raw", "--output", str(folder / "api.txt")],
+         "--format", "raw", "--output", str(output)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -142,6 +156,121 @@ def _profile(pid: int, folder: Path) -> subprocess.Popen[bytes]:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@dataclass
+class Run:
+    """What one count of subscribers on one count of API processes measured."""
+
+    subscribers: int
+    api_processes: int
+    connected: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    floor_ms: list[float] = field(default_factory=list)
+    messages: int = 0
+    elapsed: float = 0.0
+    api_cpu: float = 0.0
+    client_cpu: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    gaps: list[int] = field(default_factory=list)
+
+    @property
+    def us_per_message(self) -> float:
+        return 1e6 * self.api_cpu / max(1, self.messages)
+
+    def p(self, fraction: float) -> float:
+        return percentile(self.latencies_ms, fraction) if self.latencies_ms else float("nan")
+
+
+async def measure(
+    cluster: Cluster, redis: Redis, tenant: Tenant, tokens: list[str], run: Run, args: argparse.Namespace
+) -> None:
+    admin = Actor(tenant_id=tenant.id, role=Role.ADMIN, name="bench")
+    # A job of the run's own. Sleeping steps: the workers publish progress steadily without
+    # loading the machine.
+    job = await start_job(
+        admin,
+        StartJobRequest(
+            type="noop",
+            params={"records": args.records, "steps": 1, "stepMs": args.step_ms},
+            chunk_size=args.chunk_size,
+        ),
+    )
+    names = [f"api-{run.api_processes}x{run.subscribers}-{n + 1}" for n in range(run.api_processes)]
+    ports = [free_port() for _ in names]
+    apis = [cluster.start_api(port, name) for port, name in zip(ports, names, strict=True)]
+    stop = asyncio.Event()
+    subscribers = [Subscriber(n) for n in range(run.subscribers)]
+    tasks = []
+    try:
+        job_id = str(to_global_id("Job", job.id))
+        for subscriber in subscribers:
+            url = f"ws://127.0.0.1:{ports[subscriber.number % len(ports)]}/graphql"
+            token = tokens[subscriber.number // SUBSCRIBERS_PER_TOKEN]
+            tasks.append(asyncio.create_task(subscribe(url, token, job_id, subscriber)))
+            await asyncio.sleep(0.002)  # a steady stream of connections, not a SYN flood
+        await asyncio.wait_for(asyncio.gather(*(s.subscribed.wait() for s in subscribers)), timeout=300)
+        run.connected = sum(1 for s in subscribers if not s.error)
+        print(f"{run.connected} of {run.subscribers} subscribers on {run.api_processes} API processes", flush=True)
+        for subscriber in subscribers:
+            subscriber.latencies_ms.clear()  # measure from when everybody listens
+        raw_reader = asyncio.create_task(read_raw(redis, keys.tenant_events(tenant.id), run.floor_ms, stop))
+        profilers = [
+            _profile(api.pid, args.py_spy / f"{name}.txt") for api, name in zip(apis, names, strict=True)
+        ] if args.py_spy else []
+        cpu_before, began = sum(cpu_seconds(api.pid) for api in apis), time.monotonic()
+        messages_before = sum(s.messages for s in subscribers)
+        client_cpu_before = time.process_time()
+        await asyncio.sleep(args.seconds)
+        run.elapsed = time.monotonic() - began
+        run.api_cpu = sum(cpu_seconds(api.pid) for api in apis) - cpu_before
+        run.messages = sum(s.messages for s in subscribers) - messages_before
+        run.client_cpu = time.process_time() - client_cpu_before
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+            profiler.wait(timeout=60)
+        stop.set()
+        await raw_reader
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks)
+        for name in names:
+            cluster.kill(name, signal.SIGTERM)
+    if (await Job.get(id=job.id)).status in TERMINAL:
+        run.errors.append("the job ended before the measurement did: raise --records")
+    else:
+        await stop_job(admin, job.id)
+    recorded = await JobEvent.filter(job_id=job.id).order_by("seq").values_list("seq", flat=True)
+    run.latencies_ms = [value for s in subscribers for value in s.latencies_ms]
+    run.errors += [s.error for s in subscribers if s.error]
+    run.gaps = [
+        s.number for s in subscribers if not s.error and s.status_seqs != list(recorded)[: len(s.status_seqs)]
+    ]
+
+
+def report(run: Run) -> None:
+    print(f"PROGRESS deliveries measured: {len(run.latencies_ms):,} "
+          f"({len(run.latencies_ms) / max(1, run.subscribers):.1f} per subscriber); "
+          f"messages delivered while measured: {run.messages:,}")
+    if run.latencies_ms:
+        print(f"latency publish -> receipt: p50 {run.p(0.5):.1f} ms, p99 {run.p(0.99):.1f} ms, "
+              f"max {max(run.latencies_ms):.1f} ms, mean {statistics.fmean(run.latencies_ms):.1f} ms; "
+              f"target p99 < {TARGET_P99_MS:.0f} ms {'met' if run.p(0.99) < TARGET_P99_MS else 'NOT met'}")
+    if run.floor_ms:
+        print(f"floor, a plain XREAD here: p50 {percentile(run.floor_ms, 0.5):.1f} ms, "
+              f"p99 {percentile(run.floor_ms, 0.99):.1f} ms ({len(run.floor_ms)} events)")
+    print(f"API CPU: {run.api_cpu:.1f} s over {run.elapsed:.1f} s "
+          f"({100 * run.api_cpu / max(run.elapsed, 1e-9):.0f}% of a core), "
+          f"{run.us_per_message:.0f} us per message delivered")
+    print(f"subscribers' process CPU: {run.client_cpu:.1f} s ({100 * run.client_cpu / max(run.elapsed, 1e-9):.0f}% "
+          f"of a core); load average {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
+    if run.errors:
+        print(f"{len(run.errors)} subscribers failed, e.g. {run.errors[0]}")
+    if run.gaps:
+        print(f"{len(run.gaps)} subscribers missed or repeated a status event: {run.gaps[:10]}")
+    else:
+        print("status events: every subscriber got each one, once, in seq order")
 
 
 async def bench(database_url: str, redis_server: EmbeddedRedis, log_dir: Path, args: argparse.Namespace) -> int:
@@ -154,137 +283,56 @@ async def bench(database_url: str, redis_server: EmbeddedRedis, log_dir: Path, a
         job_type_modules=JOB_TYPE_MODULES,
     )
     redis = Redis.from_url(redis_server.url)
-    port = free_port()
+    runs = []
     try:
         async with db.database(database_url, apply_migrations=True):
             tenant = await create_tenant("bench")
-            token = (await create_token("bench", Role.VIEWER)).token
+            tokens = [
+                (await create_token("bench", Role.VIEWER, f"viewer {n}")).token
+                for n in range(-(-max(args.subscribers) // SUBSCRIBERS_PER_TOKEN))
+            ]
             cluster.start_dispatcher()
             for n in range(args.workers):
                 cluster.start_worker(f"worker{n + 1}")
-            api = subprocess.Popen(
-                [sys.executable, "-m", "jobtower.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=REPO,
-                env=cluster.env(),
-                stdout=open(log_dir / "api.log", "ab"),  # noqa: SIM115 - lives with the process
-                stderr=subprocess.STDOUT,
-            )
-            cluster.processes["api"] = api
-            wait_for_port(port, timeout=120)
 
             async def cluster_ready() -> bool:
                 live, _ = await live_worker_slots(redis)
                 return live >= args.workers and bool(await redis.exists(keys.DISPATCHER_LEADER))
 
             await wait_until(cluster_ready, timeout=120, interval=0.1, what="workers and a dispatcher")
-
-            # Sleeping steps: the workers publish progress steadily without loading the machine.
-            job = await start_job(
-                Actor(tenant_id=tenant.id, role=Role.ADMIN, name="bench"),
-                StartJobRequest(
-                    type="noop",
-                    params={"records": args.records, "steps": 1, "stepMs": args.step_ms},
-                    chunk_size=args.chunk_size,
-                ),
-            )
-            url = f"ws://127.0.0.1:{port}/graphql"
-            stop = asyncio.Event()
-            subscribers = [Subscriber(n) for n in range(args.subscribers)]
-            tasks = []
-            for subscriber in subscribers:
-                job_id = str(to_global_id("Job", job.id))
-                tasks.append(asyncio.create_task(subscribe(url, token, job_id, subscriber)))
-                await asyncio.sleep(0.002)  # a steady stream of connections, not a SYN flood
-            await asyncio.wait_for(asyncio.gather(*(s.subscribed.wait() for s in subscribers)), timeout=300)
-            failed = [s for s in subscribers if s.error]
-            print(f"{args.subscribers - len(failed)} subscribers connected ({len(failed)} failed)", flush=True)
-            for subscriber in subscribers:
-                subscriber.latencies_ms.clear()  # measure from when everybody listens
-            raw_latencies: list[float] = []
-            raw_reader = asyncio.create_task(read_raw(redis, keys.tenant_events(tenant.id), raw_latencies, stop))
-
-            profiler = _profile(api.pid, args.py_spy) if args.py_spy else None
-            cpu_before, began = cpu_seconds(api.pid), time.monotonic()
-            messages_before = sum(s.messages for s in subscribers)
-            client_cpu_before = time.process_time()
-            deadline = began + args.seconds
-            while time.monotonic() < deadline:
-                current = await Job.get(id=job.id)
-                if current.status in TERMINAL:
-                    break
-                await asyncio.sleep(0.5)
-            elapsed = time.monotonic() - began
-            api_cpu = cpu_seconds(api.pid) - cpu_before
-            delivered_while_measured = sum(s.messages for s in subscribers) - messages_before
-            client_cpu = time.process_time() - client_cpu_before
-            if profiler is not None:
-                profiler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
-                profiler.wait(timeout=60)
-            final_status = (await Job.get(id=job.id)).status
-            # Let the last status events arrive before the subscribers hang up.
-            if final_status in TERMINAL:
-                last_seq = (await Job.get(id=job.id)).seq
-
-                async def all_have_it() -> bool:
-                    return all(s.error or (s.status_seqs and s.status_seqs[-1] >= last_seq) for s in subscribers)
-
-                await wait_until(all_have_it, timeout=60, what="the final status event everywhere")
-            stop.set()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, raw_reader)
-
-            recorded = await JobEvent.filter(job_id=job.id).order_by("seq").values_list("seq", flat=True)
-            latencies = [value for s in subscribers for value in s.latencies_ms]
-            messages = sum(s.messages for s in subscribers)
-            gaps = [
-                s.number for s in subscribers
-                if not s.error and s.status_seqs != list(recorded)[: len(s.status_seqs)]
-            ]
-            errors = [s.error for s in subscribers if s.error]
+            print(f"each run's job: noop, {args.records:,} records, stepMs={args.step_ms}, {args.workers} workers",
+                  flush=True)
+            for processes in args.api_processes:
+                for count in args.subscribers:
+                    run = Run(count, processes)
+                    print(f"-- {count} subscribers, {processes} API process{'es' if processes > 1 else ''}", flush=True)
+                    await measure(cluster, redis, tenant, tokens, run, args)
+                    report(run)
+                    runs.append(run)
     finally:
         cluster.stop_all()
         await redis.aclose()
 
-    print(f"job: noop, {args.records:,} records, stepMs={args.step_ms}, {args.workers} workers; "
-          f"{final_status.value} after the {elapsed:.1f} s measured")
-    print(f"subscribers: {args.subscribers} on one API process, one WebSocket each")
-    print(f"PROGRESS deliveries measured: {len(latencies):,} "
-          f"({len(latencies) / max(1, args.subscribers):.1f} per subscriber); "
-          f"messages delivered in all: {messages:,}")
-    if latencies:
-        p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
-        print(f"latency publish -> receipt: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-              f"max {max(latencies):.1f} ms, mean {statistics.fmean(latencies):.1f} ms")
-        print(f"target: p99 < {TARGET_P99_MS:.0f} ms -> {'met' if p99 < TARGET_P99_MS else 'NOT met'}")
-    if raw_latencies:
-        print(f"floor, a plain XREAD here: p50 {percentile(raw_latencies, 0.5):.1f} ms, "
-              f"p99 {percentile(raw_latencies, 0.99):.1f} ms ({len(raw_latencies)} events)")
-    print(f"API process CPU: {api_cpu:.1f} s over {elapsed:.1f} s "
-          f"({100 * api_cpu / max(elapsed, 1e-9):.0f}% of a core), "
-          f"{1e6 * api_cpu / max(1, delivered_while_measured):.0f} us per message delivered")
-    print(f"subscribers' process CPU (all {args.subscribers} clients): {client_cpu:.1f} s "
-          f"({100 * client_cpu / max(elapsed, 1e-9):.0f}% of a core)")
-    if errors:
-        print(f"{len(errors)} subscribers failed, e.g. {errors[0]}")
-    if gaps:
-        print(f"{len(gaps)} subscribers missed or repeated a status event: {gaps[:10]}")
-        return 1
-    print("status events: every subscriber got each one, once, in seq order")
-    return 0
+    print("\n| subscribers | API processes | p50 ms | p99 ms | API CPU us / message | API CPU % of a core |")
+    print("|---|---|---|---|---|---|")
+    for run in runs:
+        print(f"| {run.subscribers:,} | {run.api_processes} | {run.p(0.5):.1f} | {run.p(0.99):.1f} | "
+              f"{run.us_per_message:.0f} | {100 * run.api_cpu / max(run.elapsed, 1e-9):.0f} |")
+    return 1 if any(run.gaps for run in runs) else 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.subscribers", description=__doc__.split("\n")[0])
-    parser.add_argument("--subscribers", type=int, default=500)
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[500], metavar="N")
+    parser.add_argument("--api-processes", type=int, nargs="+", default=[1], choices=(1, 2), metavar="1|2")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure")
-    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure each run")
+    parser.add_argument("--records", type=int, default=1_000_000, help="each run's job's; it is stopped after the run")
     parser.add_argument("--step-ms", type=float, default=1000.0)
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a JOBTOWER_* setting")
     parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--py-spy", type=Path, metavar="FOLDER", help="profile the API process into FOLDER")
+    parser.add_argument("--py-spy", type=Path, metavar="FOLDER", help="profile the API processes into FOLDER")
     return parser.parse_args(argv)
 
 

@@ -50,6 +50,11 @@ class PublicErrors(MaskErrors):
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         """Each result of a subscription, before it is sent."""
+        if not getattr(result, "errors", None):
+            # Nothing to mask, as in most results: skips the costly checks of Strawberry's.
+            self._stream_result_processed = True
+            yield
+            return
         _label(result)
         yield from super().on_stream_result(result)
 

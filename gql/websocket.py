@@ -12,6 +12,9 @@ a process that died end within ``LEASE_RECHECKS`` rechecks and free their places
 be unreachable, connections and operations are let through (and the log says so), as
 ``jobtower.throttle`` lets requests through.
 
+An operation of a connection that takes prepared frames (``gql.frames``) may have its shared
+answers sent at once, in the stream hub's turn (``gql.fanout.LiveOperation``), while it is open.
+
 Every ``recheck_seconds`` the tokens of this process's open connections are also checked again,
 in one query: a token revoked or a role changed closes its connections with 4403, and the
 client reconnects with what its token may now do.
@@ -40,6 +43,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 from domain.access import Actor
 from domain.tenants import current_actors
 from gql.context import Context
+from gql.fanout import LiveOperation, running
+from gql.frames import frame_writer
 from workers import keys
 
 log = logging.getLogger("jobtower.api")
@@ -294,8 +299,13 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.operation_leases[self.operations[message["id"]]] = lease
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        frames = frame_writer(self.websocket.ws.scope)
+        live = None if frames is None else LiveOperation(
+            frames, operation.id, lambda: not operation.completed and self.operations.get(operation.id) is operation
+        )
         try:
-            await super().run_operation(operation)
+            with running(live):
+                await super().run_operation(operation)
         finally:
             # However it ends: its last result, an error, the connection closing.
             await self._end(operation)

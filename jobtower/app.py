@@ -16,6 +16,7 @@ from domain.models import Tenant
 from domain.registry import registry
 from domain.usage import configure_ceilings
 from workers.streams import close_hub
+from gql.frames import FrameWriters
 from gql.view import GraphQLView
 from gql.websocket import WebSocketLimits
 from jobtower.collector import tune_garbage_collector
@@ -116,6 +117,8 @@ def create_app(settings: Settings, redis_url: str, *, dispatch: bool = False) ->
             *console_routes(),
         ],
         middleware=[
+            # Outermost: it hands WebSocket scopes the writer of uvicorn's connection.
+            Middleware(FrameWriters),
             Middleware(RequestIds),
             Middleware(DefaultHeaders),
             Middleware(HeaderSizeLimit),

@@ -10,6 +10,9 @@ own wake stream ends the blocking read early.
 A mailbox may name a read-ahead (``prepare``): what its subscriber will read
 for an entry (a job's state) is read once, before the entry is handed out, so
 500 subscribers wake once and find it done. Hand-outs of a stream keep its order.
+A subscriber waiting with nothing pending may even take entries in the hand-out
+itself (``take(offer)``): one that can send them at once, from what was read
+ahead, does not wake at all.
 
 A new stream is read from where it ended when the first mailbox asked for it,
 and a mailbox is registered before its subscriber reads the database, so
@@ -63,6 +66,9 @@ Coalesce = Callable[[Any], tuple[Hashable, bool]]
 Accept = Callable[[Any], bool]
 # Reads ahead what a mailbox's subscriber will need for entries, before they are handed out.
 Prepare = Callable[["StreamHub", list["Entry"]], Awaitable[None]]
+# Takes entries in the hand-out, in the hub's turn: True when it dealt with all of them,
+# False (having done nothing) when its subscriber must wake to take them.
+Offer = Callable[[list["Entry"]], bool]
 
 MAILBOX_CAPACITY = 1000
 # How long one XREAD waits for entries; well under the client's socket timeout
@@ -123,16 +129,20 @@ class Mailbox:
         self._arrived = asyncio.Event()
         self._last_read_at = utcnow()
         self._lost_since: datetime | None = None
+        self._offer: Offer | None = None
         self.closed = False
 
     def keep(self, entries: list[Entry]) -> list[Entry]:
         """The entries this mailbox takes."""
         return entries if self.accept is None else [entry for entry in entries if self.accept(entry.message)]
 
-    def put(self, entries: list[Entry]) -> None:
-        """Add entries it keeps (``keep``)."""
+    def put(self, entries: list[Entry], now: datetime | None = None) -> None:
+        """Add entries it keeps (``keep``), handed out at ``now``."""
         if self._lost_since is not None:
             return  # the subscriber reads the database before anything newer
+        if self._offer is not None and not self._entries and self._offered(self._offer, entries):
+            self._last_read_at = now or utcnow()
+            return
         if len(self._entries) + len(entries) > self.capacity:
             self.lose()
             return
@@ -145,11 +155,16 @@ class Mailbox:
             self._lost_since = self._last_read_at
         self._arrived.set()
 
-    async def take(self) -> Delivery:
-        """Wait until something arrived, then take all of it."""
+    async def take(self, offer: Offer | None = None) -> Delivery:
+        """Wait until something arrived, then take all of it; meanwhile ``offer`` may take
+        what arrives (in order: nothing else is waiting), and what it takes is not delivered here."""
         while not self._entries and self._lost_since is None:
             self._arrived.clear()
-            await self._arrived.wait()
+            self._offer = offer
+            try:
+                await self._arrived.wait()
+            finally:
+                self._offer = None
         delivery = Delivery(list(self._entries), self._lost_since)
         self._entries.clear()
         self._lost_since = None
@@ -159,6 +174,14 @@ class Mailbox:
     def close(self) -> None:
         self.closed = True
         self.hub.leave(self)
+
+    @staticmethod
+    def _offered(offer: Offer, entries: list[Entry]) -> bool:
+        try:
+            return offer(entries)
+        except Exception:  # one subscriber's fault must not stop the hand-out to the others
+            log.exception("a subscriber failed to take entries in the hand-out; it takes them itself")
+            return False
 
 
 class SharedLoads:
@@ -187,6 +210,13 @@ class SharedLoads:
             # Shielded: a subscriber that goes away does not cancel the others' load.
             found[key] = (batch.result() if batch.done() else await asyncio.shield(batch))[key]
         return found
+
+    def loaded(self, key: Hashable) -> tuple[bool, Any]:
+        """Whether ``key`` is loaded already, and its value: what a subscriber may use without waiting."""
+        batch = self._batches.get(key)
+        if batch is None or not batch.done() or batch.cancelled() or batch.exception() is not None:
+            return False, None
+        return True, batch.result()[key]
 
     def _usable(self, key: Hashable) -> bool:
         batch = self._batches.get(key)
@@ -456,8 +486,9 @@ class StreamHub:
 
 
 def _hand_out(deliveries: list[tuple[Mailbox, list[Entry]]]) -> None:
+    now = utcnow()
     for box, kept in deliveries:
-        box.put(kept)
+        box.put(kept, now)
 
 
 def _text(value: bytes | str) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -144,6 +144,25 @@ class JobSequence:
             return [_item_of(entry)]
         return await self._fill(message.seq)
 
+    def in_order(self, entries: list[Entry]) -> tuple[list[JobEventItem], int] | None:
+        """What ``accept`` would deliver for ``entries`` and the seq delivered after them, when
+        none of them needs the database (no gap, no progress behind); delivering is the caller's."""
+        delivered = self.delivered
+        items = []
+        for entry in entries:
+            message: JobEventMessage = entry.message
+            if message.kind is EventKind.PROGRESS:
+                if message.seq != delivered:
+                    return None
+            elif message.seq == delivered + 1:
+                delivered = message.seq
+            elif message.seq <= delivered:
+                continue
+            else:
+                return None
+            items.append(_item_of(entry))
+        return items, delivered
+
     async def _fill(self, through_seq: int) -> list[JobEventItem]:
         return self._take(await events_after(self.job_id, self.delivered, through_seq))
 
@@ -156,8 +175,18 @@ class JobSequence:
 # ---------------------------------------------------------------- jobUpdated
 
 
-async def job_updates(hub: StreamHub, job: Job, after_seq: int | None) -> AsyncIterator[list[JobEventItem]]:
-    """``job``'s events: those after ``after_seq`` from the database first, then live ones."""
+# Sends live items at once, in the stream hub's turn; False (having sent nothing) when it cannot.
+SendNow = Callable[[list[JobEventItem]], bool]
+
+
+async def job_updates(
+    hub: StreamHub, job: Job, after_seq: int | None, send_now: SendNow | None = None
+) -> AsyncIterator[list[JobEventItem]]:
+    """``job``'s events: those after ``after_seq`` from the database first, then live ones.
+
+    While the subscriber waits, live events that follow the last delivered one are given to
+    ``send_now`` as they are handed out; only the others are yielded.
+    """
     mailbox = await hub.subscribe(
         {keys.tenant_events(job.tenant_id): JOB_EVENTS},
         accept=lambda message: message.job_id == job.id,
@@ -171,8 +200,16 @@ async def job_updates(hub: StreamHub, job: Job, after_seq: int | None) -> AsyncI
         sequence = JobSequence(job.id, current if after_seq is None else after_seq)
         if after_seq is not None and (missed := await sequence.catch_up()):
             yield missed
+
+        def offer(entries: list[Entry]) -> bool:
+            taken = sequence.in_order(entries)
+            if taken is None or (taken[0] and not send_now(latest_progress(taken[0]))):
+                return False
+            sequence.delivered = taken[1]
+            return True
+
         while True:
-            delivery = await mailbox.take()
+            delivery = await mailbox.take(offer if send_now is not None else None)
             items = await sequence.catch_up() if delivery.lost_since else []
             for entry in delivery.entries:
                 items.extend(await sequence.accept(entry))
@@ -333,7 +370,7 @@ async def _caught_up(where: JobsFilter, sequences: Iterable[TenantSequence]) -> 
 
 def latest_progress(items: list[JobEventItem]) -> list[JobEventItem]:
     """A subscriber that fell behind gets a job's newest progress only: older figures are stale."""
-    if sum(1 for item in items if item.kind is EventKind.PROGRESS) < 2:
+    if len(items) < 2 or sum(1 for item in items if item.kind is EventKind.PROGRESS) < 2:
         return items
     newest = {item.job_id: index for index, item in enumerate(items) if item.kind is EventKind.PROGRESS}
     return [
@@ -390,12 +427,30 @@ class DeliveredJobs:
         older = sorted(job_id for job_id, state in states.items() if state.read < self._shown.get(job_id, -1))
         if older:
             states.update(await _read_states(older))
+        self._show(states)
+        return states
+
+    def states_read(self, items: Sequence[JobEventItem]) -> dict[int, JobState] | None:
+        """What ``states`` answers for live ``items`` if the process read it already (read
+        ahead for their entries), without waiting; None if it did not, or if a job would
+        go back from what this subscriber showed."""
+        states = {}
+        for item in items:
+            if item.entry_id is None:
+                return None
+            loaded, state = self.hub.shared.loaded((item.job_id, item.entry_id))
+            if not loaded or state.read < self._shown.get(item.job_id, -1):
+                return None
+            states[item.job_id] = state
+        self._show(states)
+        return states
+
+    def _show(self, states: dict[int, JobState]) -> None:
         for job_id, state in states.items():
             self._shown[job_id] = state.read
             self._shown.move_to_end(job_id)
         while len(self._shown) > REMEMBERED_JOBS:
             self._shown.popitem(last=False)
-        return states
 
 
 async def _states_of(hub: StreamHub, items: Sequence[JobEventItem]) -> dict[int, JobState]:

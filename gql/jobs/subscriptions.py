@@ -8,17 +8,21 @@ screen and a refresh show the same truth.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Hashable
+from functools import partial
 
 import strawberry
 
 from domain.errors import InvalidInput
-from gql.context import Info
+from domain.models import Job
+from gql.context import Context, Info
 from gql.jobs.events import JobEventNode
+from gql.fanout import live_operation, shared_payload
 from gql.jobs.feeds import (
     DeliveredJobs,
     JobEventItem,
     JobsFilter,
+    JobState,
     check_resumable,
     job_updates,
     jobs_changed,
@@ -42,8 +46,19 @@ class JobSubscriptions:
         job = await subscribed_job(info.context.viewer, id)
         if after_seq is not None and not 0 <= after_seq <= job.seq:
             raise InvalidInput("afterSeq", f"must be between 0 and the job's last seq ({job.seq})")
-        jobs = DeliveredJobs(info.context.streams)
-        async for items in job_updates(info.context.streams, job, after_seq):
+        context, live = info.context, live_operation()
+        hub = context.streams
+        jobs = DeliveredJobs(hub)
+
+        def send_now(items: list[JobEventItem]) -> bool:
+            """Live items whose jobs were read ahead, sent at once if their answers are shared ones."""
+            states = jobs.states_read(items)
+            if states is None or live is None:
+                return False
+            nodes = _nodes(context, items, states)
+            return len(nodes) == len(items) and live.send_now(nodes)
+
+        async for items in job_updates(hub, job, after_seq, send_now if live else None):
             nodes = await _delivered(info, jobs, items)
             for node in nodes:
                 yield node
@@ -71,8 +86,12 @@ class JobSubscriptions:
 
 async def _delivered(info: Info, jobs: DeliveredJobs, items: list[JobEventItem]) -> list[JobEventNode]:
     """The events of ``items`` whose job still exists, each with the job as of now."""
-    context = info.context
-    states = await jobs.states(items)
+    return _nodes(info.context, items, await jobs.states(items))
+
+
+def _nodes(context: Context, items: list[JobEventItem], states: dict[int, JobState]) -> list[JobEventNode]:
+    """The events of ``items`` whose job still exists in ``states``; the loaders of the next
+    answer start from those jobs."""
     found = {job_id: state for job_id, state in states.items() if state.job is not None}
 
     def prime(loaders: Loaders) -> None:
@@ -87,6 +106,12 @@ async def _delivered(info: Info, jobs: DeliveredJobs, items: list[JobEventItem])
             continue  # pruned meanwhile: nothing left to show
         share_key = None
         if item.entry_id is not None and state.as_of is not None:
-            share_key = (item.job_id, item.seq, item.kind, item.entry_id, state.as_of)
-        nodes.append(JobEventNode.of(item, JobNode.of(state.job), share_key))
+            # With seq and tenantSeq: a subscriber's sequence may have rewritten them (progress
+            # carries the last one it delivered).
+            share_key = (item.job_id, item.seq, item.tenant_seq, item.kind, item.entry_id, state.as_of)
+        nodes.append(shared_payload(share_key, partial(_event_node, item, state.job, share_key)))
     return nodes
+
+
+def _event_node(item: JobEventItem, job: Job, share_key: Hashable | None) -> JobEventNode:
+    return JobEventNode.of(item, JobNode.of(job), share_key)

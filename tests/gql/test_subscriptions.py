@@ -25,12 +25,14 @@ from tortoise.transactions import in_transaction
 
 from domain.access import Role
 from domain.jobs import (
+    StartJobRequest,
     finish_job,
     hide_job,
     mark_drained,
     mark_running,
     resume_job,
     set_job_low_priority,
+    start_job,
     stop_job,
 )
 from domain.logs import LogLevel, LogLine, write_logs
@@ -284,6 +286,82 @@ async def test_live_events_keep_seq_order_when_the_relay_skips_or_repeats_them(
     last = received[-1]["jobUpdated"]["job"]
     assert last["progress"] == refreshed["job"]["progress"] and last["progress"]["done"] == 3
     assert last["status"] == refreshed["job"]["status"] == "STOPPING"
+
+
+# The job's name only, through a fragment: an answer that differs from JOB_UPDATED's for the same event.
+JOB_NAME = "subscription($id: ID!) { jobUpdated(id: $id) { kind job { ...Named } } } fragment Named on Job { name }"
+CHILDREN = "subscription($id: ID!) { jobUpdated(id: $id) { kind job { children { totalCount } } } }"
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_many_subscribers_of_a_job_each_get_their_own_answer_in_order_until_they_complete(
+    api: Api, acme: TenantFixture, redis: Redis
+):
+    """Subscribers whose answers are shared are sent them at once; what each receives is still
+    what its document, role and resume point ask for, under its own operation id."""
+    admin = acme.actor(Role.ADMIN)
+    job = await start(acme, "test.plain", records=5)
+    await start_job(admin, StartJobRequest(type="test.system", parent_id=job.id))  # a child only admins see
+    await mark_running(job.id)
+    await relay_all(redis)
+    progress = ProgressPublisher(redis, min_interval=0)
+
+    async def progress_report(done: int) -> None:
+        await Job.filter(id=job.id).update(done=done, succeeded=done)
+        current = await Job.get(id=job.id)
+        await progress.progress(job_id=job.id, tenant_id=job.tenant_id, seq=current.seq, status="RUNNING")
+
+    def progress_done(events: list[dict[str, Any]]) -> list[int]:
+        return [e["jobUpdated"]["job"]["progress"]["done"] for e in events if e["jobUpdated"]["kind"] == "PROGRESS"]
+
+    def reached(done: int):
+        return lambda received: done in progress_done(received)
+
+    async with (
+        graphql_ws(api.ws, await token(acme, Role.VIEWER)) as viewer,
+        graphql_ws(api.ws, await token(acme, Role.ADMIN)) as admins,
+    ):
+        resumed = {after: await viewer.subscribe(JOB_UPDATED, {"id": gid(job), "afterSeq": after}) for after in (0, 1)}
+        received = {after: await op.collect(last_seq_is(2), what="the replay") for after, op in resumed.items()}
+        named = await viewer.subscribe(JOB_NAME, {"id": gid(job)})
+        children = {"viewer": viewer, "admin": admins}
+        children = {who: await ws.subscribe(CHILDREN, {"id": gid(job)}) for who, ws in children.items()}
+        # Progress until the subscriptions without a replay listen too.
+        first = {op.id: asyncio.ensure_future(op.message()) for op in (named, *children.values())}
+        for done in range(1, 200):
+            await progress_report(done)
+            await asyncio.wait(first.values(), timeout=0.2)
+            if all(task.done() for task in first.values()):
+                break
+        firsts = {op_id: task.result() for op_id, task in first.items()}
+        # Live: progress, a status event between, more progress.
+        for done in range(1000, 1003):
+            await progress_report(done)
+            for after, op in resumed.items():
+                received[after] += await op.collect(reached(done), what=f"progress {done}")
+        await set_job_low_priority(admin, job.id, True)
+        await relay_all(redis)
+        for after, op in resumed.items():
+            received[after] += await op.collect(last_seq_is(3), what="the priority change")
+        await viewer.complete(resumed[1])
+        await query(viewer, JOB_QUERY, {"id": gid(job)})  # the server has taken the complete: it answered after it
+        for done in range(1003, 1006):
+            await progress_report(done)
+            received[0] += await resumed[0].collect(reached(done), what=f"progress {done}")
+        await query(viewer, JOB_QUERY, {"id": gid(job)})  # every frame written before its answer is here
+        after_complete = resumed[1].pending()
+
+    assert all(message["type"] == "next" and not message["payload"].get("errors") for message in firsts.values())
+    assert firsts[named.id]["payload"]["data"] == {"jobUpdated": {"kind": "PROGRESS", "job": {"name": job.name}}}
+    totals = {who: firsts[op.id]["payload"]["data"]["jobUpdated"]["job"]["children"] for who, op in children.items()}
+    assert totals == {"viewer": {"totalCount": 0}, "admin": {"totalCount": 1}}
+    history = await recorded(job)
+    for after, events in received.items():
+        assert [(s, k) for s, k, _ in summary(events) if k != "PROGRESS"] == [(s, k) for s, k, _ in history[after:3]]
+        seqs = [e["jobUpdated"]["seq"] for e in events]
+        assert seqs == sorted(seqs)
+        assert [done for done in progress_done(events) if done >= 1000] == list(range(1000, 1006 - 3 * after))
+    assert after_complete == []
 
 
 def what_changed(events: list[dict[str, Any]]) -> list[tuple]:
