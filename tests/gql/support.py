@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,3 +139,23 @@ def counting_statements() -> Iterator[StatementCounter]:
     finally:
         logger.removeHandler(counter)
         logger.setLevel(previous)
+
+
+@asynccontextmanager
+async def turns_of_another_client() -> AsyncIterator[list[int]]:
+    """How many turns of the event loop another task got while the block ran (``turns[0]``)."""
+    turns = [0]
+
+    async def other_client() -> None:
+        while True:
+            turns[0] += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_client())
+    await asyncio.sleep(0)
+    started = turns[0]
+    try:
+        yield turns
+    finally:
+        other.cancel()
+        turns[0] -= started

@@ -4,7 +4,6 @@ freeing it at once takes as long, and every other client of the process would wa
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from contextlib import contextmanager
 
 from domain.access import Role
 from gql.pacing import let_go
-from tests.gql.support import TenantApi
+from tests.gql.support import TenantApi, turns_of_another_client
 from tests.gql.trees import build_tree
 
 # 20 jobs of 100 records with their journeys: a heavy operation (gql.pacing) that the cost limit
@@ -80,21 +79,11 @@ async def test_an_answer_is_let_go_of_over_several_turns_and_a_value_it_shares_i
     shared = {"properties": {"records": {"type": "integer"}}, "oneOf": [{"required": ["records"]}]}
     leaves = [Leaf() for _ in range(100_000)]
     freed = [weakref.ref(leaf) for leaf in leaves]
-    turns = 0
-    letting_go = True
 
-    async def other_client() -> None:
-        nonlocal turns
-        while letting_go:
-            turns += 1
-            await asyncio.sleep(0)
+    async with turns_of_another_client() as turns:
+        await let_go(answer_of(leaves, shared))
+        del leaves
 
-    other = asyncio.create_task(other_client())
-    await let_go(answer_of(leaves, shared))
-    del leaves
-    letting_go = False
-    await other
-
-    assert turns > 1
+    assert turns[0] > 1
     assert all(ref() is None for ref in freed)
     assert shared == {"properties": {"records": {"type": "integer"}}, "oneOf": [{"required": ["records"]}]}
