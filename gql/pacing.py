@@ -20,10 +20,11 @@ tenant's ``{ viewer { name } }`` too, waits for the turn to end. Two bounds:
 - **One heavy operation at a time per process.** An operation whose cost (the
   items ``gql.complexity`` counts) passes ``HEAVY_ITEMS`` runs only while no
   other heavy one executes in this process; the others wait their turn (FIFO),
-  light ones never do. Slices bound how long one request holds a turn of the
-  loop; this bounds how many requests do.
+  light ones never do; over HTTP it keeps its turn until its answer is written. Slices bound
+  how long one request holds a turn of the loop; this bounds how many requests do.
 
-Writing the answer is sliced as well (gql.encoding).
+Writing the answer is sliced as well (gql.encoding), and so is freeing it (``let_go``); while a
+heavy answer lives, the garbage collector's older generations wait (jobtower.collector).
 """
 
 from __future__ import annotations
