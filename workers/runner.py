@@ -121,6 +121,33 @@ class StepContext:
         return child.id
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class RunClock:
+    """``perf_counter_ns`` and the time of day, read once for a chunk's run: the records' times
+    derive from ``perf_counter_ns`` through it. Read both per record, a preemption between the
+    two reads (a loaded machine) would give records that start together different times."""
+
+    origin_ns: int
+    at: datetime
+
+    @classmethod
+    def now(cls) -> RunClock:
+        return cls(time.perf_counter_ns(), utcnow())
+
+    def whole_microseconds(self, ns: int) -> int:
+        """``ns`` on this clock's microseconds: offsets from it then add up without rounding."""
+        return ns - (ns - self.origin_ns) % 1000
+
+    def time_of(self, ns: int) -> datetime:
+        return self.at + (ns - self.origin_ns) // 1000 * _MICROSECOND
+
+    def ns_of(self, at: datetime) -> int:
+        return self.origin_ns + (at - self.at) // _MICROSECOND * 1000
+
+
 @dataclass(slots=True)
 class RecordRun:
     """A record on its way through the steps, in one run of its chunk."""
@@ -142,10 +169,11 @@ class RecordRun:
     status: RecordStatus | None = None
     error: str | None = None
 
-    def starts(self) -> None:
+    def starts(self, clock: RunClock, now_ns: int | None = None) -> None:
+        """Its first step begins, now or at ``now_ns`` (the records of a batch call share it)."""
         if self.origin is None:
-            self.origin = time.perf_counter_ns()
-            self.started_at = utcnow()
+            self.origin = clock.whole_microseconds(time.perf_counter_ns() if now_ns is None else now_ns)
+            self.started_at = clock.time_of(self.origin)
 
     def step_ran(self, status: StepStatus, error: str | None, began_ns: int, ended_ns: int) -> None:
         assert self.origin is not None
@@ -191,6 +219,7 @@ class ChunkRunner:
         self.job_status: JobStatus = self.job.status
         self.lease_lost = False
         self.forced = asyncio.Event()
+        self.clock = RunClock.now()
         self.job_failure: str | None = None
         self.logs: list[LogLine] = []
         self.failure_lines = 0
@@ -295,7 +324,7 @@ class ChunkRunner:
         origin = None
         if started_at is not None:
             # Journey offsets count from the record's first start, also across a wait.
-            origin = time.perf_counter_ns() - (utcnow() - started_at) // timedelta(microseconds=1) * 1000
+            origin = self.clock.ns_of(started_at)
         context = StepContext(
             runner=self,
             job_id=self.job.id,
@@ -340,7 +369,7 @@ class ChunkRunner:
         """One record through its per-record steps before ``stop``, until one ends it."""
         steps = self.steps
         context = run.context
-        run.starts()
+        run.starts(self.clock)
         while run.status is None and run.next_step < stop:
             context.detail = None
             began = time.perf_counter_ns()
@@ -374,10 +403,10 @@ class ChunkRunner:
         while they have retries left. Each record's entry spans from the first call to the end
         of the call that settled it."""
         assert step.run_batch is not None
-        for run in runs:
-            run.starts()
-            run.context.detail = None
         began = time.perf_counter_ns()
+        for run in runs:
+            run.starts(self.clock, began)
+            run.context.detail = None
         attempt = 0
         while runs:
             contexts = [run.context for run in runs]
