@@ -4,7 +4,8 @@ msgspec writes the heaviest answer the cost limit lets through (8.8 MB) in one c
 tens of milliseconds, and nothing else in the process runs meanwhile; and the items a query
 may ask for are bounded, but not what each holds (a step's ``detail``, a job's ``params``).
 So a big response is written in pieces (a list whose items hold lists item by item, what holds
-no such list whole), the loop's other callbacks run between them once a slice of time is used,
+no such list whole), the other requests get turns of the loop between them once a slice of time
+is used (``gql.pacing.give_way``),
 and writing stops as soon as the pieces pass the byte limit: the client then gets
 ``ResponseTooLarge``, never a truncated body. The heaviest answer takes about twice the CPU of
 one call, in slices of ``SLICE_SECONDS``.
@@ -12,13 +13,12 @@ one call, in slices of ``SLICE_SECONDS``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from gql.http import response_body
-from gql.pacing import SLICE_SECONDS
+from gql.pacing import SLICE_SECONDS, give_way
 
 
 class ResponseTooLarge(Exception):
@@ -38,7 +38,7 @@ async def encode_response(response: Any, limit_bytes: int) -> bytes:
             raise ResponseTooLarge(limit_bytes)
         pieces.append(piece)
         if time.monotonic() - began > SLICE_SECONDS:
-            await asyncio.sleep(0)
+            await give_way()
             began = time.monotonic()
     return b"".join(pieces)
 

@@ -9,8 +9,11 @@ tenant's ``{ viewer { name } }`` too, waits for the turn to end. Two bounds:
 
 - **Slices.** Once a request has used about ``SLICE_SECONDS`` of a turn of the
   loop (``behind``), what it still has to complete waits for later turns, one
-  waiting part a turn, in the order they asked; the other requests' callbacks
-  run between turns. In a heavy operation, that is each page that arrived with
+  waiting part a slice, in the order they asked; between two slices the other
+  requests get ``TURNS_BETWEEN_SLICES`` turns of the loop. One turn would not do:
+  a light request needs a turn for each step of its own (a Redis reply, each
+  statement, writing the answer), about twenty for ``{ viewer { name } }``, and
+  each of them would wait a whole slice. In a heavy operation, that is each page that arrived with
   the pages of other parents (``pace_page``: the records of each of 100 jobs);
   in any operation, each record's journey (``pace``). Parts wait only after
   their statements ran: the pages' loaders batched all the parents first. What
@@ -32,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 
@@ -42,6 +45,8 @@ from jobtower.collector import older_generations
 
 # How long one request's fields may run in one turn of the event loop.
 SLICE_SECONDS = 0.005
+# How many turns of the loop the other requests get between two slices of one request.
+TURNS_BETWEEN_SLICES = 8
 # From this cost on (gql.complexity's items) an operation is heavy: the console's pages cost
 # a few hundred to a few thousand.
 HEAVY_ITEMS = 5_000
@@ -89,8 +94,7 @@ class Pacer:
 
     def _grant(self) -> None:
         self._granted_at = time.monotonic()
-        # Runs in the loop's next turn, after whatever else became ready in this one.
-        asyncio.get_running_loop().call_soon(self._next_turn)
+        _after_turns(TURNS_BETWEEN_SLICES, self._next_turn)
 
     def _next_turn(self) -> None:
         self._granted_at = None
@@ -105,6 +109,26 @@ class Pacer:
         if self._settled is not None:
             self._settled.set_result(None)
             self._settled = None
+
+
+def _after_turns(turns: int, callback: Callable[[], None]) -> None:
+    """Calls ``callback`` ``turns`` turns of the loop from now, after what became ready meanwhile."""
+    loop = asyncio.get_running_loop()
+
+    def hop(left: int) -> None:
+        if left:
+            loop.call_soon(hop, left - 1)
+        else:
+            callback()
+
+    loop.call_soon(hop, turns - 1)
+
+
+async def give_way() -> None:
+    """Lets the other requests have ``TURNS_BETWEEN_SLICES`` turns of the loop: after a slice of
+    work that is not paced by fields (writing or freeing an answer)."""
+    for _ in range(TURNS_BETWEEN_SLICES):
+        await asyncio.sleep(0)
 
 
 _pacer: ContextVar[Pacer | None] = ContextVar("jobtower_pacer", default=None)
@@ -153,13 +177,13 @@ async def let_go(tree: object) -> None:
         children = item.values() if type(item) is dict else item if type(item) is list else ()
         held.extend(child for child in children if type(child) is dict or type(child) is list)
         if time.monotonic() - began > SLICE_SECONDS:
-            await asyncio.sleep(0)
+            await give_way()
             began = time.monotonic()
     del item, children
     for position in range(len(held)):
         held[position] = None
         if position % 1000 == 0 and time.monotonic() - began > SLICE_SECONDS:
-            await asyncio.sleep(0)
+            await give_way()
             began = time.monotonic()
 
 
