@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 from tortoise.migrations import operations as ops
+from tortoise.migrations.api import migrate as tortoise_migrate
 
 import domain.migrations
+from domain import db
+from domain.tenants import create_tenant
 from tests.cli import TIMEOUT_SECONDS, Jobtower, clean_environment, console_script
 from tests.databases import fetch_rows, fresh_postgres_database, model_tables, table_names
+from tests.gql.trees import build_tree
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path("domain") / "migrations"
@@ -125,6 +129,40 @@ async def test_two_migrations_started_at_once_both_succeed_and_apply_each_step_o
         applied = await fetch_rows(url, "SELECT name FROM tortoise_migrations")
         assert sorted(name for (name,) in applied) == sorted(migration_names())
         assert model_tables() <= await table_names(url)
+
+
+PARTITIONED_TABLES = "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid ORDER BY 1"
+
+
+@pytest.mark.postgres
+async def test_the_partitioning_migration_rolls_back_and_forward_keeping_every_record(
+    postgres_url: str,
+) -> None:
+    """``tortoise downgrade`` past it, as an operator backing out of the release, then migrating again."""
+    async with fresh_postgres_database(postgres_url) as url:
+        async with db.database(url, apply_migrations=True):
+            tenant = await create_tenant("acme")
+            await build_tree(tenant.id, jobs=2, chunks=2, records=3)
+        assert await fetch_rows(url, PARTITIONED_TABLES) == [("job_log",), ("record",)]
+
+        await tortoise_migrate(config=db.tortoise_config(url), target="jobtower.0015_job_trace_context")
+        await db.close()
+
+        assert await fetch_rows(url, PARTITIONED_TABLES) == []
+        assert await fetch_rows(url, "SELECT count(*) FROM record") == [(12,)]
+        keys = await fetch_rows(
+            url,
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'record'::regclass AND contype IN ('p', 'u') ORDER BY 1",
+        )
+        assert ("record_pkey", "PRIMARY KEY (id)") in keys
+        assert all("partition_id" not in definition for _, definition in keys), keys
+
+        await tortoise_migrate(config=db.tortoise_config(url))
+        await db.close()
+
+        assert await fetch_rows(url, PARTITIONED_TABLES) == [("job_log",), ("record",)]
+        assert await fetch_rows(url, "SELECT count(*) FROM record") == [(12,)]
 
 
 def migration_names() -> list[str]:

@@ -98,15 +98,8 @@ def _partitioned(schema_editor: BaseSchemaEditor, table: str, partition: int) ->
         f"INSERT INTO {table} SELECT * FROM {old}",
         f"DROP TABLE {old}",
         f"ALTER SEQUENCE {table}_id_seq OWNED BY {table}.id",
-        f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id, partition_id)",
     ]
-    for columns in UNIQUE[table]:
-        name = schema_editor._generate_index_name_for_table("uid", table, columns)
-        statements.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE ({_columns(columns)}, partition_id)")
-    for columns in INDEXES[table]:
-        name = schema_editor._generate_index_name_for_table("idx", table, columns)
-        statements.append(f"CREATE INDEX {name} ON {table} ({_columns(columns)})")
-    return ";\n".join(statements)
+    return ";\n".join(statements + _keys(schema_editor, table, partitioned=True))
 
 
 async def unpartition(apps: StateApps, schema_editor: BaseSchemaEditor) -> None:
@@ -131,15 +124,22 @@ def _unpartitioned(schema_editor: BaseSchemaEditor, table: str) -> str:
         f"INSERT INTO {table} SELECT * FROM {old}",
         f"DROP TABLE {old}",
         f"ALTER SEQUENCE {table}_id_seq OWNED BY {table}.id",
-        f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id)",
     ]
+    return ";\n".join(statements + _keys(schema_editor, table, partitioned=False))
+
+
+def _keys(schema_editor: BaseSchemaEditor, table: str, *, partitioned: bool) -> list[str]:
+    """The primary key, unique constraints and indexes of a rebuilt ``table``: a partitioned
+    table's keys hold ``partition_id`` too, as PostgreSQL requires."""
+    partition = ", partition_id" if partitioned else ""
+    statements = [f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id{partition})"]
     for columns in UNIQUE[table]:
         name = schema_editor._generate_index_name_for_table("uid", table, columns)
-        statements.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE ({_columns(columns)})")
+        statements.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE ({_columns(columns)}{partition})")
     for columns in INDEXES[table]:
         name = schema_editor._generate_index_name_for_table("idx", table, columns)
         statements.append(f"CREATE INDEX {name} ON {table} ({_columns(columns)})")
-    return ";\n".join(statements)
+    return statements
 
 
 def _columns(names: list[str]) -> str:
