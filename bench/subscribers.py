@@ -122,7 +122,8 @@ async def subscribe(url: str, token: str, job_id: str, subscriber: Subscriber) -
         return
     except Exception as error:  # reported with the figures
         subscriber.error = f"{type(error).__name__}: {error}"
-        subscriber.subscribed.set()
+    finally:
+        subscriber.subscribed.set()  # a subscriber that got no replay is counted as failed
 
 
 async def read_raw(redis: Redis, stream: str, latencies_ms: list[float], stop: asyncio.Event) -> None:

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobtower.settings import settings
 from tests.cli import clean_environment
 from tests.services import free_port, wait_for_port
 
@@ -51,6 +52,9 @@ class Cluster:
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,
             JOBTOWER_JOB_TYPES=json.dumps(list(self.job_type_modules)),
+            # The processes open the ids this one seals, whichever secret it found first (a
+            # benchmark reads the data dir's before tests/__init__ sets the session's).
+            JOBTOWER_ID_SECRET=settings.resolved_id_secret().decode(),
             PYTHONUNBUFFERED="1",
         )
         for key, value in {**self.settings, **overrides}.items():
