@@ -83,7 +83,7 @@ async def run_record(position: int, step_ms: float = 0, state: TaskiqState = Tas
     await state.pool.execute(
         f"INSERT INTO {TABLE} (job_id, chunk_id, position, key, status, error, attempts,"
         " started_at, ended_at, journey) VALUES (0, 0, $1, $2, $3, $4, 1, $5, $6, $7)"
-        " ON CONFLICT (job_id, position) DO NOTHING",
+        " ON CONFLICT (job_id, position, partition_id) DO NOTHING",
         position,
         key,
         status.value,
