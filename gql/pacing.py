@@ -9,17 +9,19 @@ tenant's ``{ viewer { name } }`` too, waits for the turn to end. Two bounds:
 
 - **Slices.** Once a request has used about ``SLICE_SECONDS`` of a turn of the
   loop (``behind``), what it still has to complete waits for later turns, one
-  waiting part a slice, in the order they asked; between two slices the other
-  requests get ``TURNS_BETWEEN_SLICES`` turns of the loop. One turn would not do:
-  a light request needs a turn for each step of its own (a Redis reply, each
-  statement, writing the answer), about twenty for ``{ viewer { name } }``, and
-  each of them would wait a whole slice. In a heavy operation, that is each page that arrived with
-  the pages of other parents (``pace_page``: the records of each of 100 jobs);
-  in any operation, each record's journey (``pace``). Parts wait only after
-  their statements ran: the pages' loaders batched all the parents first. What
-  a paced page holds may load in a later turn than its siblings' (a record's
-  ``chunk``): loads wait as long as parts of the request wait for their turns
-  (``settled``), so the parts' loads still make one batch, one statement each.
+  waiting part a slice, in the order they asked. In a heavy operation, a part is
+  each page that arrived with the pages of other parents (``pace_page``: the
+  records of each of 100 jobs); in any operation, each record's journey
+  (``pace``). Between two slices the other requests get ``TURNS_BETWEEN_SLICES``
+  turns of the loop. One turn would not do: a light request needs a turn for each
+  step of its own (a Redis reply, each statement, writing the answer), about
+  twenty for ``{ viewer { name } }``, and each of them would wait a whole slice.
+  Parts wait only after their statements ran: the pages' loaders batched all
+  the parents first. What a paced page holds may load in a later turn than its
+  siblings' (a record's ``chunk``): loads wait as long as parts of the request
+  wait for their turns (``settled``), so the parts' loads still make one batch,
+  one statement each.
+
 - **One heavy operation at a time per process.** An operation whose cost (the
   items ``gql.complexity`` counts) passes ``HEAVY_ITEMS`` runs only while no
   other heavy one executes in this process; the others wait their turn (FIFO),
