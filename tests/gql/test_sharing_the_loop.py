@@ -69,4 +69,3 @@ async def test_unpaced_work_gives_way_for_several_turns():
 
     assert len(counts) == 9
     assert min(counts) >= SEVERAL, counts
-
