@@ -40,6 +40,7 @@ from domain.registry import FailJob, JobType, SkipRecord, Step, StepSignal, Wait
 from domain.statuses import ChunkOperation, JobStatus, RecordStatus, StepStatus, keeps_working
 from jobtower import tracing
 from jobtower.tracing import CHUNK_INDEX, JOB_ID, JOB_TYPE, OUTCOME, RECORDS_WITH
+from workers.deadline import Deadline
 from workers.progress import ProgressPublisher
 
 log = logging.getLogger(__name__)
@@ -382,11 +383,10 @@ class ChunkRunner:
         assert step.run is not None
         attempt = 0
         while True:
-            deadline = asyncio.timeout(step.timeout.total_seconds())
+            deadline = Deadline(step.timeout.total_seconds())
             context.failure = None
             try:
-                async with deadline:
-                    await step.run(context)
+                await deadline.run(step.run(context))
             except (Exception, asyncio.CancelledError) as error:
                 raised: BaseException | None = error
             else:
@@ -412,11 +412,10 @@ class ChunkRunner:
             contexts = [run.context for run in runs]
             for context in contexts:
                 context.failure = None
-            deadline = asyncio.timeout(step.timeout.total_seconds())
+            deadline = Deadline(step.timeout.total_seconds())
             raised: BaseException | None = None
             try:
-                async with deadline:
-                    await step.run_batch(contexts)
+                await deadline.run(step.run_batch(contexts))
             except (Exception, asyncio.CancelledError) as error:
                 raised = error  # it befalls every record of the call
             ended = time.perf_counter_ns()
