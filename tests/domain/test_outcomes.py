@@ -118,3 +118,17 @@ async def test_a_worker_that_lost_its_lease_counts_nothing(acme):
     assert await save_results(job, chunk.id, "another-worker", [outcome(0)], cursor=1) is None
 
     assert ((await Chunk.get(id=chunk.id)).done, (await Job.get(id=job.id)).done) == (0, 0)
+
+
+async def test_step_details_are_stored_as_their_json_reads_back_whatever_they_hold(acme):
+    job, chunk = await leased_chunk(acme.actor(), 2)
+    detail = {"count": 2**70, "text": "naïve ✓ \"quoted\"", "nested": [1, 2.5, {"none": None, "flag": False}]}
+    plain, bool_keyed = outcome(0), outcome(1)
+    plain.journey[1][4] = detail
+    bool_keyed.journey[1][4] = {True: "yes", 3: "three"}
+
+    assert await save_results(job, chunk.id, OWNER, [plain, bool_keyed], cursor=2)
+
+    rows = await rows_by_position(job)
+    assert rows[0].journey[1][4] == detail
+    assert rows[1].journey[1][4] == {"true": "yes", "3": "three"}
