@@ -2,19 +2,18 @@
 
 ``asyncio.timeout`` arms a timer on the loop for every attempt and cancels it after: for
 steps that finish without ever waiting (a computation, a lookup in memory), that was over a
-quarter of a worker's time per record. ``Deadline.run`` takes the awaitable's first step by
-hand; only if it stops to wait for something is the rest awaited under ``asyncio.timeout_at``,
-with the deadline counted from the attempt's start. Its behaviour is the same: a step that
+quarter of a worker's time per record. ``Deadline.start`` takes the awaitable's first step
+by hand; only if it stops to wait for something is the rest awaited under
+``asyncio.timeout_at``, with the deadline counted from the attempt's start. Its behaviour is the same: a step that
 never waits cannot be interrupted by a timeout in either case.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Generator, Iterator
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 class Deadline:
@@ -26,17 +25,23 @@ class Deadline:
         self._seconds = seconds
         self._timeout: asyncio.Timeout | None = None
 
-    async def run(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable``; ``TimeoutError`` once it has waited past the deadline."""
-        when = asyncio.get_running_loop().time() + self._seconds
+    def start(self, awaitable: Awaitable[None]) -> Awaitable[None] | None:
+        """Take ``awaitable``'s first step: None if that finished it, else the rest of it to
+        await, which raises ``TimeoutError`` once it has waited past the deadline. What the
+        first step raises, it raises."""
+        began = time.monotonic()
         steps = awaitable.__await__()
         try:
             waits_on = steps.send(None)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        self._timeout = asyncio.timeout_at(when)
+        except StopIteration:
+            return None
+        return self._rest(_Resumed(steps, waits_on), began)
+
+    async def _rest(self, rest: _Resumed, began: float) -> None:
+        now = time.monotonic()
+        self._timeout = asyncio.timeout_at(asyncio.get_running_loop().time() + self._seconds - (now - began))
         async with self._timeout:
-            return await _Resumed(steps, waits_on)
+            await rest
 
     def expired(self) -> bool:
         return self._timeout is not None and self._timeout.expired()

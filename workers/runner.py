@@ -386,7 +386,8 @@ class ChunkRunner:
             deadline = Deadline(step.timeout.total_seconds())
             context.failure = None
             try:
-                await deadline.run(step.run(context))
+                if (rest := deadline.start(step.run(context))) is not None:
+                    await rest
             except (Exception, asyncio.CancelledError) as error:
                 raised: BaseException | None = error
             else:
@@ -415,7 +416,8 @@ class ChunkRunner:
             deadline = Deadline(step.timeout.total_seconds())
             raised: BaseException | None = None
             try:
-                await deadline.run(step.run_batch(contexts))
+                if (rest := deadline.start(step.run_batch(contexts))) is not None:
+                    await rest
             except (Exception, asyncio.CancelledError) as error:
                 raised = error  # it befalls every record of the call
             ended = time.perf_counter_ns()

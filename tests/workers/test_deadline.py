@@ -4,29 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 
 import pytest
 
 from workers.deadline import Deadline
 
 
-async def test_a_step_that_never_waits_gives_its_result():
-    async def compute() -> int:
-        return 42
+async def attempt(deadline: Deadline, step: Awaitable[None]) -> None:
+    """As the runner makes an attempt."""
+    if (rest := deadline.start(step)) is not None:
+        await rest
+
+
+async def test_a_step_that_never_waits_is_done_at_once():
+    done: list[int] = []
+
+    async def compute() -> None:
+        done.append(42)
 
     deadline = Deadline(0.01)
-    assert await deadline.run(compute()) == 42
+    assert deadline.start(compute()) is None
+    assert done == [42]
     assert not deadline.expired()
 
 
-async def test_a_step_that_waits_within_its_deadline_gives_its_result():
-    async def fetch() -> str:
+async def test_a_step_that_waits_within_its_deadline_runs_to_its_end():
+    steps: list[str] = []
+
+    async def fetch() -> None:
         await asyncio.sleep(0.01)
+        steps.append("fetched")
         await asyncio.sleep(0)
-        return "answer"
+        steps.append("stored")
 
     deadline = Deadline(5)
-    assert await deadline.run(fetch()) == "answer"
+    await attempt(deadline, fetch())
+    assert steps == ["fetched", "stored"]
     assert not deadline.expired()
 
 
@@ -42,7 +56,7 @@ async def test_a_step_that_waits_past_its_deadline_is_cancelled_and_times_out():
     deadline = Deadline(0.05)
     began = time.monotonic()
     with pytest.raises(TimeoutError):
-        await deadline.run(hang())
+        await attempt(deadline, hang())
     assert time.monotonic() - began < 5
     assert deadline.expired()
     assert cleaned_up.is_set()
@@ -56,7 +70,7 @@ async def test_the_deadline_counts_from_the_start_of_the_attempt_not_from_its_fi
     deadline = Deadline(0.25)
     began = time.monotonic()
     with pytest.raises(TimeoutError):
-        await deadline.run(busy_then_wait())
+        await attempt(deadline, busy_then_wait())
     assert time.monotonic() - began < 0.45
     assert deadline.expired()
 
@@ -71,10 +85,10 @@ async def test_a_steps_own_errors_keep_their_type_before_and_after_a_wait():
 
     first = Deadline(5)
     with pytest.raises(ValueError, match="bad input"):
-        await first.run(refuses_at_once())
+        await attempt(first, refuses_at_once())
     later = Deadline(5)
     with pytest.raises(TimeoutError, match="remote service"):
-        await later.run(refuses_later())
+        await attempt(later, refuses_later())
     assert not first.expired() and not later.expired()
 
 
@@ -91,11 +105,11 @@ async def test_cancelling_the_attempt_reaches_the_waiting_step_and_is_not_a_time
             raise
 
     deadline = Deadline(60)
-    attempt = asyncio.create_task(deadline.run(wait_forever()))
+    waiting = asyncio.create_task(attempt(deadline, wait_forever()))
     await reached.wait()
-    attempt.cancel()
+    waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await attempt
+        await waiting
     assert cancelled.is_set()
     assert not deadline.expired()
 
@@ -103,7 +117,7 @@ async def test_cancelling_the_attempt_reaches_the_waiting_step_and_is_not_a_time
 async def test_a_step_that_catches_the_cancel_and_waits_again_finishes_its_cleanup():
     steps: list[str] = []
 
-    async def careful() -> str:
+    async def careful() -> None:
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -111,9 +125,8 @@ async def test_a_step_that_catches_the_cancel_and_waits_again_finishes_its_clean
             await asyncio.sleep(0.01)  # its cleanup waits too
             steps.append("cleaned up")
             raise
-        return "unreachable"
 
     deadline = Deadline(0.05)
     with pytest.raises(TimeoutError):
-        await deadline.run(careful())
+        await attempt(deadline, careful())
     assert steps == ["cancelled", "cleaned up"]
