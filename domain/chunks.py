@@ -82,11 +82,12 @@ async def claim(chunk_id: int, owner: str, ttl: timedelta) -> bool:
 
 async def start(chunk_id: int, owner: str) -> bool:
     """The worker starts the chunk's records; False if a job's verb took it back meanwhile."""
-    started = await Chunk.filter(id=chunk_id, lease_owner=owner, status__in=chunk_sources(CO.START)).update(
-        status=chunk_target(CO.START)
+    sources = [status.value for status in chunk_sources(CO.START)]
+    started = await db.fetch(
+        "UPDATE chunk SET status = ?, started_at = COALESCE(started_at, ?)"
+        f" WHERE id = ? AND lease_owner = ? AND status IN ({', '.join('?' * len(sources))}) RETURNING id",
+        [chunk_target(CO.START).value, utcnow(), chunk_id, owner, *sources],
     )
-    if started:
-        await Chunk.filter(id=chunk_id, started_at=None).update(started_at=utcnow())
     return bool(started)
 
 

@@ -158,12 +158,12 @@ async def claim_next_chunk(owner: str, ttl: timedelta) -> ClaimedChunk | None:
     )
     if not rows:
         return None
-    chunk_id = rows[0]["id"]
-    chunk = await Chunk.get(id=chunk_id)
-    job = await Job.get(id=chunk.job_id)
-    existing = {
+    chunk = await Chunk.get(id=rows[0]["id"]).select_related("job")
+    job = chunk.job
+    # Only a run of the chunk writes its records: on its first claim it has none.
+    existing = {} if chunk.attempts == 1 else {
         record.position: record
-        for record in await Record.filter(chunk_id=chunk_id, partition_id=job.partition_id).only(
+        for record in await Record.filter(chunk_id=chunk.id, partition_id=job.partition_id).only(
             "id", "position", "key", "status", "wait_payload", "journey", "attempts", "started_at"
         )
     }
