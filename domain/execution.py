@@ -270,6 +270,7 @@ def _encode_journey(journey: list[Any]) -> str:
     except (TypeError, msgspec.EncodeError):
         return _JOURNEY_JSON_FALLBACK.encode(journey)
 
+
 _RECORD_COLUMNS = (
     "job_id", "partition_id", "chunk_id", "position", "key", "status", "error", "attempts", "started_at",
     "ended_at", "journey", "wait_deadline", "waiting_since",

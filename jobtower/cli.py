@@ -40,8 +40,8 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
-    """Run a long-lived process's loop on uvloop: its callbacks, timers and sockets cost a
-    worker about half of what asyncio's own loop does per record."""
+    """Run a long-lived process's loop on uvloop: its callbacks, timers and sockets in C took a
+    worker's CPU per record from 48 to 44 µs (``bench.throughput``)."""
     uvloop.run(main)
 
 

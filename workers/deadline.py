@@ -4,8 +4,8 @@
 steps that finish without ever waiting (a computation, a lookup in memory), that was over a
 quarter of a worker's time per record. ``Deadline.start`` takes the awaitable's first step
 by hand; only if it stops to wait for something is the rest awaited under
-``asyncio.timeout_at``, with the deadline counted from the attempt's start. Its behaviour is the same: a step that
-never waits cannot be interrupted by a timeout in either case.
+``asyncio.timeout_at``, with the deadline counted from the attempt's start. Its behaviour is
+the same: a step that never waits cannot be interrupted by a timeout in either case.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class Deadline:
         return self._rest(_Resumed(steps, waits_on), began)
 
     async def _rest(self, rest: _Resumed, began: float) -> None:
-        now = time.monotonic()
-        self._timeout = asyncio.timeout_at(asyncio.get_running_loop().time() + self._seconds - (now - began))
+        left = self._seconds - (time.monotonic() - began)
+        self._timeout = asyncio.timeout_at(asyncio.get_running_loop().time() + left)
         async with self._timeout:
             await rest
 
