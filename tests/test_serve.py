@@ -51,6 +51,8 @@ def serving(folder: Path, log: Path) -> Iterator[tuple[subprocess.Popen[str], in
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
+            # A process group of its own, as a terminal gives it: Ctrl-C reaches the whole group.
+            start_new_session=True,
         )
     try:
         wait_for_port(port, timeout=START_SECONDS)
@@ -137,11 +139,16 @@ def run_noop(http: httpx.Client, auth: dict[str, str]) -> dict:
     return eventually(finished, START_SECONDS, f"job {job_id} to finish")
 
 
-def stop_and_check_everything_ended(process: subprocess.Popen[str], log: Path) -> None:
+def stop_and_check_everything_ended(process: subprocess.Popen[str], log: Path, *, whole_group: bool = False) -> None:
+    """SIGTERM to serve, or to its whole process group (Ctrl-C in a terminal, a supervisor
+    stopping ``make serve``), ends every process it started, and nothing fails on the way."""
     spawned = children(process.pid)
     # The workers and the embedded Redis server.
     assert len(spawned) == SERVE_WORKERS + 1, spawned
-    process.send_signal(signal.SIGTERM)
+    if whole_group:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGTERM)
     process.wait(timeout=STOP_SECONDS)
     assert [pid for pid in spawned if running(pid)] == [], log.read_text()
     assert "Traceback" not in log.read_text()
@@ -159,6 +166,14 @@ def test_serve_runs_a_job_and_sigterm_stops_its_workers_and_redis(served) -> Non
         assert run_noop(http, auth) == {"status": "FINISHED", "progress": {"done": 200, "total": 200}}
 
     stop_and_check_everything_ended(process, log)
+
+
+def test_sigterm_to_serves_process_group_stops_it_with_no_errors(served) -> None:
+    process, port, log = served
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        assert run_noop(http, admin_headers(log))["status"] == "FINISHED"
+
+    stop_and_check_everything_ended(process, log, whole_group=True)
 
 
 def test_serve_replaces_a_worker_that_died_and_work_still_runs(served) -> None:

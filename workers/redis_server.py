@@ -56,6 +56,9 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own process group: a Ctrl-C or SIGTERM to its owner's group must not stop it
+            # while the owner's processes still drain through it; the owner stops it last.
+            process_group=0,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
