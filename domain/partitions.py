@@ -187,39 +187,24 @@ async def _drop(partition_id: int, batch: int) -> int:
             while ids := await rows.limit(batch).values_list("id", flat=True):
                 await model.filter(partition_id=partition_id, id__in=ids).delete()
         return await StoragePartition.filter(id=partition_id).delete()
-    tables = {table: table_of(table, partition_id) for table in PARTITIONED}
     try:
         async with db.transaction() as connection:
             await connection.execute_script(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            for table in await _attached(list(tables.values())):
-                await connection.execute_script(f"ALTER TABLE {table} DETACH PARTITION {tables[table]}")
+            for table in PARTITIONED:
+                await connection.execute_script(f"ALTER TABLE {table} DETACH PARTITION {table_of(table, partition_id)}")
+            await connection.execute_script(
+                f"DROP TABLE {', '.join(table_of(table, partition_id) for table in PARTITIONED)}"
+            )
             if await Job.filter(partition_id=partition_id).exists():
                 raise _StillUsed
+            await StoragePartition.filter(id=partition_id).delete()
     except _StillUsed:
         return 0
     except Exception as error:
         if db.sqlstate(error) == _LOCK_NOT_AVAILABLE:
             return 0
         raise
-    # Detached, the tables are nobody's: dropping them locks nothing that others use, for the
-    # while the filesystem takes to free their files at commit (about a second per gigabyte on a
-    # disk that trims what is freed). A run that stops in between finds them detached and drops
-    # them next time.
-    async with db.transaction() as connection:
-        await connection.execute_script(f"DROP TABLE IF EXISTS {', '.join(tables.values())}")
-        await StoragePartition.filter(id=partition_id).delete()
     return 1
-
-
-async def _attached(children: list[str]) -> list[str]:
-    """The partitioned tables that ``children`` are still attached to."""
-    rows = await db.fetch(
-        "SELECT parent.relname AS parent FROM pg_inherits i JOIN pg_class child ON child.oid = i.inhrelid"
-        " JOIN pg_class parent ON parent.oid = i.inhparent"
-        f" WHERE child.relname IN ({', '.join('?' for _ in children)})",
-        children,
-    )
-    return [row["parent"] for row in rows]
 
 
 class _StillUsed(Exception):

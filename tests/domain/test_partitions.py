@@ -7,7 +7,6 @@ plain tables, the same rows and partitions come and go.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import asyncpg
@@ -172,59 +171,3 @@ async def test_a_partition_others_hold_locked_is_dropped_on_a_later_run(acme, po
     assert await rows_of(big) == NONE_LEFT
     assert await tables_of(big.partition_id) == gone()
     assert not await StoragePartition.exists(id=big.partition_id)
-
-
-@pytest.mark.postgres
-async def test_others_read_records_while_a_big_jobs_partition_is_being_dropped(acme, postgres_url):
-    if db.dialect() != "postgres":
-        pytest.skip("SQLite deletes the rows of a partition; it has no tables to drop")
-    actor = acme.actor()
-    big = await ended(await job_with_history(actor, **BIG))
-    running = await put_in(await job_with_history(actor, **BIG), JobStatus.RUNNING)
-    others = await asyncpg.connect(postgres_url)
-    pruning = None
-    try:
-        # A slow disk: the drop's transaction lasts seconds after its DROP, as freeing the
-        # files of a big partition does at commit.
-        await others.execute(
-            "CREATE FUNCTION slow_disk() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(3); END $$;"
-            " CREATE EVENT TRIGGER slow_disk ON sql_drop EXECUTE FUNCTION slow_disk()"
-        )
-        pruning = asyncio.create_task(prune_finished_jobs(RETENTION, tenant_id=acme.tenant.id))
-        while not await others.fetchval("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"):
-            assert not pruning.done(), pruning
-            await asyncio.sleep(0.02)
-        await others.execute("SET lock_timeout = '500ms'")
-
-        read = await others.fetchval(
-            "SELECT COUNT(*) FROM record WHERE job_id = $1 AND partition_id = $2", running.id, running.partition_id
-        )
-
-        assert read == await Record.filter(job_id=running.id).count() > 0
-        assert not pruning.done()
-        assert await pruning == 1
-    finally:
-        if pruning is not None:
-            await asyncio.gather(pruning, return_exceptions=True)
-        await others.execute("DROP EVENT TRIGGER IF EXISTS slow_disk; DROP FUNCTION IF EXISTS slow_disk()")
-        await others.close()
-    assert await tables_of(big.partition_id) == gone()
-    assert not await StoragePartition.exists(id=big.partition_id)
-
-
-@pytest.mark.postgres
-async def test_a_partition_a_stopped_run_left_detached_is_dropped_on_the_next(acme):
-    if db.dialect() != "postgres":
-        pytest.skip("SQLite has no tables to detach")
-    big = await ended(await job_with_history(acme.actor(), **BIG))
-    await prune_finished_jobs(RETENTION, tenant_id=acme.tenant.id)
-    # As a run that stopped between detaching the job's partition and dropping it leaves it.
-    partition = await StoragePartition.create(created_at=utcnow())
-    for table in PARTITIONED:
-        await db.fetch(f"CREATE TABLE {table_of(table, partition.id)} (LIKE {table})", [])
-    assert not await Job.exists(id=big.id)
-
-    await prune_finished_jobs(RETENTION, tenant_id=acme.tenant.id)
-
-    assert await tables_of(partition.id) == gone()
-    assert not await StoragePartition.exists(id=partition.id)
