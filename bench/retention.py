@@ -15,7 +15,8 @@ with ``--records`` records (journeys of three steps, one in a hundred failed), i
 Each is pruned by ``domain.retention.prune_finished_jobs`` alone (one tenant each), and the
 bench prints the seconds each took, their ratio, and the size of what the job's rows took on
 disk before and after (``pg_total_relation_size`` of the partitions, and the dead tuples left
-for vacuum). It exits non-zero if a job's rows are not all gone or the partitioned job's
+for vacuum), and the longest another client's read of records waited meanwhile (it reads in a
+loop while each job is pruned). It exits non-zero if a job's rows are not all gone or the partitioned job's
 tables are still in the catalog.
 """
 
@@ -23,12 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
 from datetime import timedelta
+
+import asyncpg
 
 from domain import db, retention
 from domain.clock import utcnow
@@ -168,6 +172,30 @@ def file_removal_seconds(size: int) -> float:
     return time.perf_counter() - began
 
 
+@contextlib.asynccontextmanager
+async def others_reading(database_url: str, partition: int):
+    """Another client reading records (of ``partition``) in a loop while the block runs; yields the
+    list that ends up holding how long each read took, in seconds: what retention made it wait."""
+    waits: list[float] = []
+    connection = await asyncpg.connect(database_url)
+    stop = asyncio.Event()
+
+    async def read() -> None:
+        while not stop.is_set():
+            began = time.perf_counter()
+            await connection.fetchval("SELECT COUNT(*) FROM record WHERE partition_id = $1", partition)
+            waits.append(time.perf_counter() - began)
+            await asyncio.sleep(0.005)
+
+    reading = asyncio.create_task(read())
+    try:
+        yield waits
+    finally:
+        stop.set()
+        await reading
+        await connection.close()
+
+
 def mib(size: int) -> str:
     return f"{size / 2**20:,.0f} MiB"
 
@@ -197,9 +225,10 @@ async def run(database_url: str, args: argparse.Namespace) -> int:
         for name, tenant, job in cases:
             before, _ = await partition_bytes(job.partition_id)
             load_before = os.getloadavg()[0]
-            began = time.perf_counter()
-            pruned = await retention.prune_finished_jobs(RETENTION, tenant_id=tenant.id)
-            seconds = time.perf_counter() - began
+            async with others_reading(database_url, await shared_partition(now)) as waits:
+                began = time.perf_counter()
+                pruned = await retention.prune_finished_jobs(RETENTION, tenant_id=tenant.id)
+                seconds = time.perf_counter() - began
             after, dead = await partition_bytes(job.partition_id)
             print(f"{name}: pruned in {seconds:.2f} s (load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)",
                   flush=True)
@@ -207,14 +236,15 @@ async def run(database_url: str, args: argparse.Namespace) -> int:
                 failures.append(f"{name}: {pruned} jobs pruned, {await rows_left(job)} rows left")
             if name == "partitioned" and await tables_left(job.partition_id):
                 failures.append("the partitioned job's tables are still in the catalog")
-            results.append((name, seconds, before, after, dead))
+            results.append((name, seconds, before, after, dead, max(waits)))
 
     print()
     print(f"retention of one job of {args.records:,} records, {args.chunk_size:,} per chunk,"
           f" {args.logs_per_record:g} log lines per record (PostgreSQL, 2 cores):")
-    for name, seconds, before, after, dead in results:
+    for name, seconds, before, after, dead, wait in results:
         print(f"  {name:<12} {seconds:8.2f} s   its partition's tables {mib(before)} before, {mib(after)} after"
-              f" ({dead:,} dead tuples left for vacuum)")
+              f" ({dead:,} dead tuples left for vacuum); another client's read of records waited"
+              f" {wait * 1000:,.0f} ms at most")
     print(f"  of which the partitioned job's partition (DETACH and DROP of its two tables): {dropping[0]:.3f} s;"
           " the rest deletes its chunks, events and job row")
     removal = file_removal_seconds(results[0][2])
