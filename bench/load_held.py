@@ -61,12 +61,12 @@ from workers.redis_server import EmbeddedRedis
 
 JOB_TYPE_MODULES = ("jobtower.demo",)
 # What a console asks while an operator watches: the job with its chunks, the list, live ops.
-QUERIES = (
-    """query($id: ID!) { job(id: $id) { status progress { done total percent } durationSeconds
+QUERIES = {
+    "the job": """query($id: ID!) { job(id: $id) { status progress { done total percent } durationSeconds
         chunks(first: 10) { edges { node { index status progress { done } } } } } }""",
-    """query { jobs(first: 20) { totalCount edges { node { id name status progress { percent } } } } }""",
-    """query { liveOps { counts { status count } workersOnline queueDepth failedLast24h } }""",
-)
+    "the job list": """query { jobs(first: 20) { totalCount edges { node { id name status progress { percent } } } } }""",
+    "live ops": """query { liveOps { counts { status count } workersOnline queueDepth failedLast24h } }""",
+}
 # A client sends its next query once the last one was answered, at most this many a second:
 # 200 a second take 100 clients, so that a slow answer holds up few of them.
 CLIENT_QUERIES_PER_SECOND = 2
@@ -128,6 +128,16 @@ class Phase:
     def latencies(self) -> list[float]:
         return [value for asker in self.askers for value in asker.latencies_ms]
 
+    def latencies_by(self, apis: list[str]) -> dict[str, list[float]]:
+        """The latencies of each query, and of each API process (its URL), by that name."""
+        found: dict[str, list[float]] = {name: [] for name in [*QUERIES, *(api.rstrip("/") for api in apis)]}
+        for asker in self.askers:
+            name = next(name for name, query in QUERIES.items() if query == asker.query)
+            for url, ms in asker.answers:
+                found[name].append(ms)
+                found[url.rstrip("/")].append(ms)
+        return found
+
     @property
     def errors(self) -> list[str]:
         return [error for asker in self.askers for error in asker.errors]
@@ -145,7 +155,7 @@ async def queries(phase: Phase, apis: list[str], token: str, job_id: str, args: 
     clients = max(1, round(args.queries_per_second / CLIENT_QUERIES_PER_SECOND))
     per_client = args.queries_per_second / clients
     for number in range(clients):
-        query = QUERIES[number % len(QUERIES)]
+        query = list(QUERIES.values())[number % len(QUERIES)]
         variables = {"id": job_id} if "$id" in query else {}
         rotated = [*apis[number % len(apis):], *apis[: number % len(apis)]]
         phase.askers.append(Requester(rotated, token, query, variables, per_client, int(per_client * seconds) + 1, seconds))
@@ -269,9 +279,14 @@ async def bench(database_url: str, redis_server: EmbeddedRedis, log_dir: Path, a
               f"({len(values) / max(phase.seconds, 1e-9):.0f}/s of {args.queries_per_second} asked), "
               f"p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms, "
               f"max {max(values, default=float('nan')):.1f} ms")
+        for name, part in phase.latencies_by(apis).items():
+            print(f"  {name:<24} {len(part):>7,}  p50 {percentile(part, 0.5):8.1f} ms, p99 {percentile(part, 0.99):8.1f} ms")
         print("  CPU, % of a core: " + ", ".join(
             f"{name} {100 * used / max(phase.seconds, 1e-9):.0f}" for name, used in phase.cpu.used.items()
         ))
+        api_cpu = sum(used for name, used in phase.cpu.used.items() if name.startswith("api-"))
+        print(f"  API CPU per query: {1000 * api_cpu / max(len(values), 1):.1f} ms"
+              " (with the subscribers' events and anything else the API processes did)")
     print(f"event delivery (PROGRESS, publish -> receipt) to {len(watchers)} subscribers: {len(delivered):,} "
           f"deliveries, p50 {percentile(delivered, 0.5):.1f} ms, p99 {percentile(delivered, 0.99):.1f} ms, "
           f"max {max(delivered, default=float('nan')):.1f} ms")

@@ -18,7 +18,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
+import msgspec
 from websockets.exceptions import WebSocketException
 
 from domain.statuses import EventKind
@@ -33,6 +34,9 @@ subscription($id: ID!, $afterSeq: Int) {
 RECONNECT_SECONDS = 60.0
 # A pause between two rounds over every process, so that a client does not spin while all refuse.
 RECONNECT_PAUSE_SECONDS = 0.05
+# A request not answered in this long counts as an error.
+REQUEST_TIMEOUT_SECONDS = 10.0
+JSON_BODY = {"content-type": "application/json"}
 # The most connections one subscriber makes: a restart costs one.
 MAX_CONNECTIONS = 100
 
@@ -176,45 +180,54 @@ class Requester:
     per_second: float
     requests: int
     seconds: float
-    latencies_ms: list[float] = field(default_factory=list)
+    # Each answer's process (its base URL) and milliseconds, in order.
+    answers: list[tuple[str, float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # Requests sent again to another process because their connection failed.
     reconnects: int = 0
 
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [ms for _, ms in self.answers]
+
     async def run(self) -> None:
         headers = {"authorization": f"Bearer {self.token}", "accept": GRAPHQL_RESPONSE_JSON}
-        clients = [httpx.AsyncClient(base_url=url, headers=headers, timeout=10) for url in self.urls]
-        began = time.monotonic()
-        try:
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
+        async with AsyncExitStack() as stack:
+            sessions = [
+                await stack.enter_async_context(aiohttp.ClientSession(url, headers=headers, timeout=timeout))
+                for url in self.urls
+            ]
+            began = time.monotonic()
             for number in range(self.requests):
                 if time.monotonic() - began >= self.seconds:
                     return
-                await self._send(clients, number)
+                await self._send(sessions, number)
                 await asyncio.sleep(max(0.0, began + (number + 1) / self.per_second - time.monotonic()))
-        finally:
-            for client in clients:
-                await client.aclose()
 
-    async def _send(self, clients: list[httpx.AsyncClient], number: int) -> None:
+    async def _send(self, sessions: list[aiohttp.ClientSession], number: int) -> None:
         deadline = time.monotonic() + RECONNECT_SECONDS
         attempt = 0
+        body = msgspec.json.encode({"query": self.query, "variables": self.variables})
         while time.monotonic() < deadline:
-            client = clients[(number + attempt) % len(clients)]
+            which = (number + attempt) % len(sessions)
+            session, url = sessions[which], self.urls[which]
             attempt += 1
             sent = time.monotonic()
             try:
-                response = await client.post("/graphql", json={"query": self.query, "variables": self.variables})
-            except httpx.TimeoutException as error:
-                self.errors.append(f"{client.base_url}: {type(error).__name__}")
+                async with session.post("/graphql", data=body, headers=JSON_BODY) as response:
+                    status, answer = response.status, await response.read()
+            except TimeoutError as error:
+                self.errors.append(f"{url}: {type(error).__name__}")
                 return
-            except httpx.TransportError:
+            except aiohttp.ClientError:
                 self.reconnects += 1  # that process is going or gone: the next one takes it
-                if attempt % len(clients) == 0:
+                if attempt % len(sessions) == 0:
                     await asyncio.sleep(RECONNECT_PAUSE_SECONDS)
                 continue
-            self.latencies_ms.append((time.monotonic() - sent) * 1000)
-            if response.status_code != 200 or "errors" in response.json():
-                self.errors.append(f"{client.base_url}: {response.status_code} {response.text[:300]}")
+            self.answers.append((url, (time.monotonic() - sent) * 1000))
+            if status != 200 or "errors" in msgspec.json.decode(answer):
+                self.errors.append(f"{url}: {status} {answer[:300].decode(errors='replace')}")
             return
         self.errors.append(f"no API process answered within {RECONNECT_SECONDS} s")
 
