@@ -36,7 +36,6 @@ RECONNECT_SECONDS = 60.0
 RECONNECT_PAUSE_SECONDS = 0.05
 # A request not answered in this long counts as an error.
 REQUEST_TIMEOUT_SECONDS = 10.0
-JSON_BODY = {"content-type": "application/json"}
 # The most connections one subscriber makes: a restart costs one.
 MAX_CONNECTIONS = 100
 
@@ -191,7 +190,9 @@ class Requester:
         return [ms for _, ms in self.answers]
 
     async def run(self) -> None:
-        headers = {"authorization": f"Bearer {self.token}", "accept": GRAPHQL_RESPONSE_JSON}
+        headers = {
+            "authorization": f"Bearer {self.token}", "accept": GRAPHQL_RESPONSE_JSON, "content-type": "application/json"
+        }
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
         async with AsyncExitStack() as stack:
             sessions = [
@@ -215,7 +216,7 @@ class Requester:
             attempt += 1
             sent = time.monotonic()
             try:
-                async with session.post("/graphql", data=body, headers=JSON_BODY) as response:
+                async with session.post("/graphql", data=body) as response:
                     status, answer = response.status, await response.read()
             except TimeoutError as error:
                 self.errors.append(f"{url}: {type(error).__name__}")
