@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from redis.asyncio import Redis
+
 from domain.models import Job, JobEvent, Record
 from domain.statuses import JobOutcome, JobStatus, RecordStatus
-from tests.cluster import FAST_SETTINGS, Cluster
+from tests.cluster import FAST_SETTINGS, Cluster, wait_until
 from tests.gql.failover import Subscriber
 from tests.gql.support import gid
 from tests.gql.ws import ws_url
 from tests.workers.support import wait_for_status
+from workers import keys
 
 LEASE = timedelta(seconds=float(FAST_SETTINGS["lease_seconds"]))
 # What recovery may take beyond a lease: a dispatcher round, a reconnect, a claim.
@@ -18,14 +21,28 @@ GRACE = timedelta(seconds=5)
 SLOTS = 4
 
 
-def start_workers(cluster: Cluster, *names: str) -> None:
+async def start_workers(cluster: Cluster, *names: str) -> None:
+    """Workers ``names`` of ``SLOTS`` slots each, once every one announces its slots: work
+    started after is shared by all of them, not taken by whichever came up first."""
     for name in names:
         cluster.start_worker(name, worker_concurrency=SLOTS)
+    # A worker's presence key names it "<host>-<pid>-<id>".
+    pids = {f"-{cluster.processes[name].pid}-" for name in names}
+    redis = Redis.from_url(cluster.redis_url)
+
+    async def all_announced() -> bool:
+        present = [key.decode() async for key in redis.scan_iter(match=keys.WORKER_PATTERN)]
+        return all(any(pid in key for key in present) for pid in pids)
+
+    try:
+        await wait_until(all_announced, timeout=60, what=f"{', '.join(names)} to announce their slots")
+    finally:
+        await redis.aclose()
 
 
-def start_deployment(cluster: Cluster) -> list[str]:
+async def start_deployment(cluster: Cluster) -> list[str]:
     """What production runs: two API processes, two workers, two dispatchers; the APIs' URLs."""
-    start_workers(cluster, "worker-1", "worker-2")
+    await start_workers(cluster, "worker-1", "worker-2")
     cluster.start_dispatcher("dispatcher-1")
     cluster.start_dispatcher("dispatcher-2")
     return cluster.start_apis(2)

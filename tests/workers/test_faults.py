@@ -46,16 +46,22 @@ from workers.redis_server import EmbeddedRedis
 
 pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 
+
+async def held_by(cluster: Cluster, name: str, job: Job) -> list[int]:
+    """The ids of the chunks of ``job`` the worker ``name`` holds."""
+    owned_by_it = f"-{cluster.processes[name].pid}-"  # lease owners are "<host>-<pid>-<id>/<run>"
+    return await Chunk.filter(
+        job_id=job.id, status__in=[ChunkStatus.QUEUED, ChunkStatus.RUNNING], lease_owner__contains=owned_by_it
+    ).values_list("id", flat=True)
+
+
 async def worker_holding_chunks(cluster: Cluster, name: str, job: Job) -> list[int]:
     """Freeze ``name`` (SIGSTOP) at a moment it holds chunks of ``job``; their ids."""
     process = cluster.processes[name]
-    owned_by_it = f"-{process.pid}-"  # lease owners are "<host>-<pid>-<id>/<run>"
 
     async def frozen_holding() -> list[int]:
         process.send_signal(signal.SIGSTOP)
-        held = await Chunk.filter(
-            job_id=job.id, status__in=[ChunkStatus.QUEUED, ChunkStatus.RUNNING], lease_owner__contains=owned_by_it
-        ).values_list("id", flat=True)
+        held = await held_by(cluster, name, job)
         if not held:
             process.send_signal(signal.SIGCONT)
         return held
@@ -64,10 +70,14 @@ async def worker_holding_chunks(cluster: Cluster, name: str, job: Job) -> list[i
 
 
 async def test_a_worker_killed_after_the_last_chunks_were_handed_out(cluster: Cluster, acme: TenantFixture):
-    records, chunk = 3000, 250
-    start_workers(cluster, "doomed", "survivor")
+    records, chunk = 3000, 250  # 12 chunks of 2 s each
+    await start_workers(cluster, "doomed")
     cluster.start_dispatcher()
     job = await start(acme, "test.counted", records=records, stepMs=8, chunk_size=chunk)
+    # Ahead of the survivor by its start, the doomed worker is the first to free its slots
+    # and takes the last chunks, which it still runs when the test freezes it.
+    await wait_until(lambda: held_by(cluster, "doomed", job), what="doomed to take the first chunks")
+    await start_workers(cluster, "survivor")
 
     async def all_handed_out() -> bool:
         return await Chunk.filter(job_id=job.id).count() == records // chunk and not await Chunk.filter(
@@ -99,7 +109,7 @@ async def test_redis_restarted_with_its_data_pauses_the_work_no_longer_than_a_le
     monkeypatch.setenv("REDIS_URL", cluster.redis_url)  # test.counted counts here
     try:
         records = 4000
-        start_workers(cluster, "worker-1", "worker-2")
+        await start_workers(cluster, "worker-1", "worker-2")
         cluster.start_dispatcher()
         job = await start(acme, "test.counted", records=records, stepMs=6, chunk_size=100)
         await wait_for_records(job, 500)
@@ -130,7 +140,7 @@ async def test_postgres_restarted_pauses_the_work_no_longer_than_a_lease(
     if postgres is None:
         pytest.skip("the tests cannot restart a PostgreSQL server of your own")
     records = 4000
-    start_workers(cluster, "worker-1", "worker-2")
+    await start_workers(cluster, "worker-1", "worker-2")
     cluster.start_dispatcher()
     job = await start(acme, "test.counted", records=records, stepMs=6, chunk_size=100)
     await wait_for_records(job, 500)
@@ -153,7 +163,7 @@ async def test_the_dispatcher_leader_killed_hands_over_to_the_one_standing_by(
     cluster: Cluster, acme: TenantFixture
 ):
     records = 3000
-    start_workers(cluster, "worker")
+    await start_workers(cluster, "worker")
     first = cluster.start_dispatcher("dispatcher-1")
     second = cluster.start_dispatcher("dispatcher-2")
     redis = Redis.from_url(cluster.redis_url)
@@ -186,14 +196,14 @@ async def test_the_dispatcher_leader_killed_hands_over_to_the_one_standing_by(
 
 async def test_workers_killed_in_a_loop_lose_nothing_and_double_nothing(cluster: Cluster, acme: TenantFixture):
     records = 20_000
-    start_workers(cluster, "worker-0", "steady")
+    await start_workers(cluster, "worker-0", "steady")
     cluster.start_dispatcher()
     job = await start(acme, "test.counted", records=records, stepMs=1, chunk_size=200)
     for round_ in range(3):
         await wait_for_records(job, (round_ + 1) * records // 5, timeout=90)
         await worker_holding_chunks(cluster, f"worker-{round_}", job)
         cluster.kill(f"worker-{round_}")
-        start_workers(cluster, f"worker-{round_ + 1}")
+        await start_workers(cluster, f"worker-{round_ + 1}")
     job = await finished_once_each(job, records, timeout=180)
     rerun = await Chunk.filter(job_id=job.id, attempts__gte=2).count()
     print(f"\n3 workers killed: {rerun} chunks ran again, {job.done} outcomes for {records} records")
@@ -202,7 +212,7 @@ async def test_workers_killed_in_a_loop_lose_nothing_and_double_nothing(cluster:
 
 async def test_stop_then_every_worker_killed_then_resume_finishes_the_job(cluster: Cluster, acme: TenantFixture):
     records = 3000
-    start_workers(cluster, "worker-1", "worker-2")
+    await start_workers(cluster, "worker-1", "worker-2")
     cluster.start_dispatcher()
     job = await start(acme, "test.counted", records=records, stepMs=4, chunk_size=100)
     await wait_for_records(job, 300)
@@ -213,14 +223,14 @@ async def test_stop_then_every_worker_killed_then_resume_finishes_the_job(cluste
     assert job.done < records
 
     await resume_job(acme.actor(Role.OPERATOR), job.id)
-    start_workers(cluster, "worker-3")
+    await start_workers(cluster, "worker-3")
     await finished_once_each(job, records)
 
 
 async def test_an_api_process_restarted_under_job_updated_subscribers_loses_them_no_event(
     cluster: Cluster, acme: TenantFixture
 ):
-    apis = start_deployment(cluster)
+    apis = await start_deployment(cluster)
     # Far longer than the restart (20 ms a record on 8 slots: 50 s at the least); stopped after it.
     job = await start(acme, "test.counted", records=20_000, stepMs=20, chunk_size=100)
     watchers = subscribers(apis, (await create_token(acme.tenant.slug, Role.VIEWER)).token, job, 12)

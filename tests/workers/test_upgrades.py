@@ -77,7 +77,7 @@ async def restart(cluster: Cluster, redis: Redis, name: str) -> float:
 async def test_a_rolling_restart_of_every_process_loses_no_record_no_event_and_no_request(
     cluster: Cluster, acme: TenantFixture, redis: Redis
 ):
-    apis = start_deployment(cluster)
+    apis = await start_deployment(cluster)
     viewer = (await create_token(acme.tenant.slug, Role.VIEWER)).token
     jobs = [await start(acme, "test.counted", records=RECORDS, stepMs=10, chunk_size=50)]
     watchers = subscribers(apis, viewer, jobs[0], 8)
@@ -192,7 +192,7 @@ async def test_jobtower_migrate_while_the_running_release_works_leaves_it_workin
         token = jobtower("token", "create", "--tenant", "acme", "--role", "OPERATOR").stdout.strip()
         cluster = Cluster(database_url=url, redis_url=redis_url, log_dir=tmp_path / "logs", settings=dict(FAST_SETTINGS))
         try:
-            start_workers(cluster, "worker-1", "worker-2")
+            await start_workers(cluster, "worker-1", "worker-2")
             cluster.start_dispatcher()
             [api] = cluster.start_apis(1)
             headers = {"authorization": f"Bearer {token}", "accept": GRAPHQL_RESPONSE_JSON}
