@@ -32,8 +32,8 @@ class EnumerationError(Exception):
     pass
 
 
-async def enumerate_job(job_id: int, lease: timedelta, chunks_ready: Callable[[], Awaitable[None]]) -> None:
-    """``chunks_ready`` is told after each round of chunks written, so they start at once."""
+async def enumerate_job(job_id: int, lease: timedelta, chunks_ready: Callable[[int], Awaitable[None]]) -> None:
+    """``chunks_ready`` is told how many chunks each round wrote, so they start at once."""
     job = await begin_enumeration(job_id, lease)
     if job is None:
         return
@@ -52,7 +52,7 @@ async def enumerate_job(job_id: int, lease: timedelta, chunks_ready: Callable[[]
         span.set_attribute(RECORDS, total)
 
 
-async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[], Awaitable[None]]) -> int | None:
+async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[int], Awaitable[None]]) -> int | None:
     """The number of records, or None when the job stopped being runnable meanwhile."""
     largest_round = job.chunk_size * max(1, min(CHUNKS_PER_ROUND, KEYS_PER_ROUND // job.chunk_size))
     round_size = job.chunk_size
@@ -64,8 +64,9 @@ async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[], 
             raise EnumerationError(f"record key {text[:40]!r}… is longer than {MAX_KEY_LENGTH}")
         buffer.append(text)
         if len(buffer) >= round_size:
-            index += await add_chunks(job, index, position, buffer)
-            await chunks_ready()
+            added = await add_chunks(job, index, position, buffer)
+            await chunks_ready(added)
+            index += added
             position += len(buffer)
             buffer = []
             round_size = min(2 * round_size, largest_round)
@@ -73,8 +74,7 @@ async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[], 
             if status is None or (status not in IN_FLIGHT and status is not JobStatus.PENDING):
                 return None
     if buffer:
-        await add_chunks(job, index, position, buffer)
-        await chunks_ready()
+        await chunks_ready(await add_chunks(job, index, position, buffer))
         position += len(buffer)
     return position
 

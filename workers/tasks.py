@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from contextlib import suppress
@@ -32,19 +33,65 @@ async def run_free_slot(state: TaskiqState = TaskiqDepends()) -> None:
     """A slot of this worker is free: run the fairest ready chunk, then the next, until none is ready.
 
     The notice names no chunk, so which chunk runs is decided when the slot can start
-    it; a surplus notice finds nothing and returns. A draining worker takes nothing.
+    it; a surplus notice finds nothing and returns, and so does one read while every slot
+    runs a chunk this worker started itself: the dispatcher sends idle slots elsewhere
+    another. A draining worker takes nothing.
     """
     runtime: WorkerRuntime = state.runtime
+    if runtime.slots.locked():
+        return
+    async with runtime.slots:
+        await _run_slot(runtime, None)
+
+
+async def take_free_slot(runtime: WorkerRuntime) -> bool:
+    """Chunks were just enumerated here: a free slot of this worker, if it has one, takes the
+    fairest ready chunk now, with no notice to wait for, and runs on as any slot does; whether
+    one did."""
+    if runtime.slots.locked() or runtime.draining.is_set():
+        return False
+    await runtime.slots.acquire()
+    try:
+        first = await _claim(runtime)
+    except BaseException:
+        runtime.slots.release()
+        raise
+    if first is None:
+        runtime.slots.release()
+        return False
+    task = asyncio.create_task(_own_slot(runtime, first))
+    runtime.own_slots.add(task)
+    task.add_done_callback(runtime.own_slots.discard)
+    return True
+
+
+async def _own_slot(runtime: WorkerRuntime, first: tuple[ClaimedChunk, str]) -> None:
+    try:
+        await _run_slot(runtime, first)
+    except Exception:  # as a notice's slot would, it ends; the chunk is given back or its lease runs out
+        log.exception("a slot ended with an error")
+    finally:
+        runtime.slots.release()
+
+
+async def _run_slot(runtime: WorkerRuntime, first: tuple[ClaimedChunk, str] | None) -> None:
+    """Run ``first`` (a claimed chunk and its owner), then the next fairest ready chunk, until none is."""
     while not runtime.draining.is_set():
-        owner = f"{runtime.worker_id}/{uuid.uuid4().hex[:8]}"
-        claimed = await claim_next_chunk(owner, runtime.settings.lease)
-        if claimed is None:
+        taken = first or await _claim(runtime)
+        first = None
+        if taken is None or not await _run(*taken, runtime):
             return
-        if claimed.chunk.ready_at is not None:
-            waited = (utcnow() - claimed.chunk.ready_at).total_seconds()
-            await DISPATCH_LATENCY.observe(runtime.redis, [max(0.0, waited)])
-        if not await _run(claimed, owner, runtime):
-            return
+
+
+async def _claim(runtime: WorkerRuntime) -> tuple[ClaimedChunk, str] | None:
+    owner = f"{runtime.worker_id}/{uuid.uuid4().hex[:8]}"
+    claimed = await claim_next_chunk(owner, runtime.settings.lease)
+    if claimed is None:
+        return None
+    if claimed.chunk.ready_at is not None:
+        waited = (utcnow() - claimed.chunk.ready_at).total_seconds()
+        await DISPATCH_LATENCY.observe(runtime.redis, [max(0.0, waited)])
+    return claimed, owner
 
 
 async def _run(claimed: ClaimedChunk, owner: str, runtime: WorkerRuntime) -> bool:

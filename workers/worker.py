@@ -3,7 +3,8 @@
 It announces its slots in Redis while alive. A slot that is free reads a
 free-slot notice, takes the fairest ready chunk, and when that chunk ends takes
 the next one itself, until none is ready; the dispatcher sends notices only
-for idle slots, and so does a worker that has just enumerated chunks. On
+for idle slots. A worker that has just enumerated chunks starts a free slot of
+its own on one at once, and sends notices to idle slots for the rest. On
 SIGTERM or SIGINT it drains: it takes no more chunks, running ones save their
 cursor at the next batch and go back to PENDING for another worker, then the
 process exits.
@@ -32,6 +33,7 @@ from workers.broker import JobtowerBroker, build_broker, wake_idle_slots
 from workers.dispatcher import live_worker_slots
 from workers.progress import ProgressPublisher
 from workers.runtime import WorkerRuntime
+from workers.tasks import take_free_slot
 from workers.redis_client import redis_client
 from workers.wakeups import announcing
 
@@ -49,10 +51,13 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
     redis = redis_client(redis_url)
     slots = build_broker(redis_url, keys.FREE_SLOT_STREAM)
 
-    async def chunks_ready() -> None:
+    async def chunks_ready(count: int) -> None:
+        """A free slot of this worker takes one of ``count`` new chunks; idle slots are told of the rest."""
         if not settings.dispatch_wakeups:
             return
         try:
+            if await take_free_slot(runtime) and count == 1:
+                return  # as many chunks are ready as before, and idle slots were told of those
             _, live_slots = await live_worker_slots(redis)
             await wake_idle_slots(redis, slots, live_slots)
         except Exception as error:  # the dispatcher's next round sends the notices: never fail the enumeration
@@ -102,9 +107,10 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
         runtime.draining.set()
         await redis.delete(keys.worker(worker_id))
         await _wait_for_chunks(runtime, timeout=settings.lease_seconds)
-        for task in (presence, *receivers):
+        tasks = (presence, *receivers, *runtime.own_slots)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(presence, *receivers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for broker in brokers:
             await broker.shutdown()
         await redis.delete(keys.worker(worker_id))
