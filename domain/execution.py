@@ -28,7 +28,7 @@ from domain import chunks, db
 from domain.access import Actor, PlatformActor
 from domain.clock import utcnow
 from domain.counts import Counts
-from domain.jobs import fail_job, finish_job, lead_children, mark_drained, mark_running, mark_waiting
+from domain.jobs import fail_job, finish_job, lead_children, mark_drained, mark_running, mark_waiting, start_running
 from domain.logs import LogLevel, LogLine, write_logs
 from domain.models import Chunk, Job, Record
 from domain.rollup import forget_end_of
@@ -61,8 +61,9 @@ async def begin_enumeration(job_id: int, ttl: timedelta) -> Job | None:
     job = await Job.get_or_none(id=job_id)
     if job is None or job.enumerated or not keeps_working(job.status, job.stoppable):
         return None
-    await Job.filter(id=job_id).update(enumeration_lease_expires_at=utcnow() + ttl)
-    return await Job.get(id=job_id)
+    job.enumeration_lease_expires_at = utcnow() + ttl
+    await Job.filter(id=job_id).update(enumeration_lease_expires_at=job.enumeration_lease_expires_at)
+    return job
 
 
 async def add_chunks(job: Job, first_index: int, first_position: int, keys: Sequence[str]) -> int:
@@ -175,8 +176,9 @@ async def start_chunk(claimed: ClaimedChunk, owner: str) -> bool:
     if not await chunks.start(claimed.chunk.id, owner):
         return False
     if claimed.job.status is JobStatus.PENDING:
-        await mark_running(claimed.job.id)
-    await claimed.job.refresh_from_db()
+        await start_running(claimed.job)  # reads it again
+    else:
+        await claimed.job.refresh_from_db()
     return True
 
 

@@ -545,6 +545,12 @@ async def mark_running(job_id: int, by: PlatformActor = Actor.worker) -> Job | N
     return await _event(job_id, Operation.CHUNK_STARTED, by)
 
 
+async def start_running(job: Job) -> None:
+    """The first chunk of ``job``, as read when it was claimed, started: the job moves to
+    RUNNING if that is still legal, and ``job`` is read again either way."""
+    await _try_transition(job, Operation.CHUNK_STARTED, Actor.worker(job.tenant_id))
+
+
 async def mark_waiting(job_id: int, by: PlatformActor = Actor.worker) -> Job | None:
     return await _event(job_id, Operation.ALL_WAITING, by)
 
