@@ -62,6 +62,8 @@ from workers.redis_client import redis_client
 log = logging.getLogger(__name__)
 
 LEADER_SECONDS = 5.0
+# How long what a round read of the leadership and the live workers serves the wake-ups after it.
+FRESH_SECONDS = 1.0
 # Bulk operations handed out per round at most.
 BULK_HAND_OUT = 100
 
@@ -92,6 +94,11 @@ class Dispatcher:
         self.redis = redis
         self.broker = broker
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        # Whether this dispatcher leads, and the live workers and their slots, as read at
+        # ``read_at`` (loop time): see ``_round``.
+        self.leads = False
+        self.live: tuple[int, int] = (0, 0)
+        self.read_at = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
         """A whole round every ``dispatch_interval_seconds``; between rounds, a wake-up hands out
@@ -138,8 +145,18 @@ class Dispatcher:
         return False
 
     async def _round(self, whole: bool) -> None:
-        await self.redis.set(keys.dispatcher(self.id), 1, px=int(LEADER_SECONDS * 1000))
-        if await self._lead():
+        """A whole round reads whether this dispatcher leads and which workers are live; a
+        wake-up less than ``FRESH_SECONDS`` after that hands out with what it read, unless it
+        saw no slot (a worker may have come up since)."""
+        now = asyncio.get_running_loop().time()
+        if whole or not self.live[1] or now - self.read_at > FRESH_SECONDS:
+            self.leads, self.live = False, (0, 0)
+            await self.redis.set(keys.dispatcher(self.id), 1, px=int(LEADER_SECONDS * 1000))
+            self.leads = await self._lead()
+            if self.leads:
+                self.live = await live_worker_slots(self.redis)
+            self.read_at = now
+        if self.leads:
             await (self.tick() if whole else self.hand_out())
 
     async def tick(self) -> None:
@@ -159,7 +176,7 @@ class Dispatcher:
         """Enumerations to free lanes and notices to idle slots that ready chunks could use;
         how many workers are live."""
         # A worker offers as many enumeration lanes as chunk slots.
-        workers, slots = await live_worker_slots(self.redis)
+        workers, slots = self.live
         await self._hand_out_enumerations(lanes=slots)
         await wake_idle_slots(self.redis, self.broker, slots)
         return workers
