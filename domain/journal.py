@@ -59,6 +59,7 @@ def transition_line(job: Job, source: JobStatus, operation: Operation, actor: Ac
     )
     return LogLine(
         job_id=job.id,
+        partition_id=job.partition_id,
         level=level,
         message=message,
         fields={

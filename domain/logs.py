@@ -32,6 +32,9 @@ class LogLine:
     chunk_index: int | None = None
     record_key: str | None = None
     at: datetime = field(default_factory=utcnow)
+    # The job's partition, set by a writer holding the job's row in its transaction: the
+    # job exists, and its partition is not looked up again.
+    partition_id: int | None = None
 
 
 async def write_logs(lines: Iterable[LogLine]) -> None:
@@ -40,11 +43,11 @@ async def write_logs(lines: Iterable[LogLine]) -> None:
     Lines go to their job's partition; those of a job that is gone (pruned) go nowhere.
     """
     lines = list(lines)
-    if not lines:
-        return
-    partitions = dict(
-        await Job.filter(id__in={line.job_id for line in lines}).values_list("id", "partition_id")
-    )
+    unplaced = {line.job_id for line in lines if line.partition_id is None}
+    partitions = dict(await Job.filter(id__in=unplaced).values_list("id", "partition_id")) if unplaced else {}
+    for line in lines:
+        if line.partition_id is not None:
+            partitions[line.job_id] = line.partition_id
     lines = [line for line in lines if line.job_id in partitions]
     if not lines:
         return

@@ -90,7 +90,6 @@ async def reserve(tenant: Tenant, at: datetime, records: int | None, *, root: bo
             f"a job may process at most {ceilings.records_per_job} records; {records} requested",
         )
     month = month_of(at)
-    await PlanUsage.bulk_create([PlanUsage(tenant_id=tenant.id, month=month)], ignore_conflicts=True)
     requested = records or 0
     usage = PlanUsage.filter(tenant_id=tenant.id, month=month)
     if tenant.jobs_per_month is not None:
@@ -103,7 +102,13 @@ async def reserve(tenant: Tenant, at: datetime, records: int | None, *, root: bo
             usage = usage.filter(committed__lte=tenant.records_per_month - requested)
     # The guarded update is the reservation: a racer that lost waits on the row,
     # then finds the condition false and updates nothing.
-    if await usage.update(jobs_used=F("jobs_used") + 1, records_reserved=F("records_reserved") + requested):
+    reserving = {"jobs_used": F("jobs_used") + 1, "records_reserved": F("records_reserved") + requested}
+    reserved = await usage.update(**reserving)
+    if not reserved and not await PlanUsage.exists(tenant_id=tenant.id, month=month):
+        # The month's first job makes the month's row.
+        await PlanUsage.bulk_create([PlanUsage(tenant_id=tenant.id, month=month)], ignore_conflicts=True)
+        reserved = await usage.update(**reserving)
+    if reserved:
         if root:
             await _count_in_minute(tenant, month, at.replace(second=0, microsecond=0))
         return
