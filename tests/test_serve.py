@@ -38,15 +38,19 @@ T = TypeVar("T")
 
 
 @contextmanager
-def serving(folder: Path, log: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    """``jobtower serve`` run in ``folder`` with its data in ``folder/data``, writing to ``log``."""
+def serving(
+    folder: Path, log: Path, settings: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """``jobtower serve`` run in ``folder`` with its data in ``folder/data``, writing to ``log``;
+    ``settings``: more of its environment."""
     port = free_port()
     with open(log, "w") as output:
         process = subprocess.Popen(
             [console_script("jobtower"), "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=folder,
             env=clean_environment()
-            | {"JOBTOWER_DATA_DIR": str(folder / "data"), "JOBTOWER_SERVE_WORKERS": str(SERVE_WORKERS)},
+            | {"JOBTOWER_DATA_DIR": str(folder / "data"), "JOBTOWER_SERVE_WORKERS": str(SERVE_WORKERS)}
+            | (settings or {}),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -166,6 +170,23 @@ def test_serve_runs_a_job_and_sigterm_stops_its_workers_and_redis(served) -> Non
         assert run_noop(http, auth) == {"status": "FINISHED", "progress": {"done": 200, "total": 200}}
 
     stop_and_check_everything_ended(process, log)
+
+
+def test_serve_runs_a_job_at_once_with_its_dispatchers_rounds_an_hour_apart(tmp_path: Path) -> None:
+    """The API wakes the dispatcher that runs beside it in serve: once the workers are up (a
+    round goes by as serve starts), a job runs without another."""
+    rounds = {"JOBTOWER_DISPATCH_INTERVAL_SECONDS": "3600"}
+    with serving(tmp_path, tmp_path / "serve.log", rounds) as (process, port, log):
+        auth = admin_headers(log)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+
+            def workers_online() -> bool:
+                online = http.post("/graphql", json={"query": WORKERS_ONLINE}, headers=auth).json()
+                return online["data"]["liveOps"]["workersOnline"] == SERVE_WORKERS
+
+            eventually(workers_online, START_SECONDS, "serve's workers online")
+            assert run_noop(http, auth) == {"status": "FINISHED", "progress": {"done": 200, "total": 200}}
+        stop_and_check_everything_ended(process, log)
 
 
 def test_sigterm_to_serves_process_group_stops_it_with_no_errors(served) -> None:

@@ -44,6 +44,7 @@ from domain.jobs import expire_waits
 from domain.registry import registry
 from domain.usage import configure_ceilings
 from domain.scheduling import enumerations_to_hand_out
+from domain.wakeups import announce_with
 from jobtower.settings import Settings
 from jobtower.tracing import tracing
 from workers import keys
@@ -99,13 +100,15 @@ class Dispatcher:
         self.leads = False
         self.live: tuple[int, int] = (0, 0)
         self.read_at = float("-inf")
+        # Set by a wake-up: heard on Redis, or announced in this process (``dispatching``).
+        self.woken = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """A whole round every ``dispatch_interval_seconds``; between rounds, a wake-up hands out
         the work it announced at once (``hand_out``), and the next whole round keeps its time.
         While rounds fail (Redis or the database is down) they back off (``round_pause``)."""
         loop = asyncio.get_running_loop()
-        woken = asyncio.Event()
+        woken = self.woken
         listening = asyncio.create_task(listen_for_wakeups(self.redis, woken))
         next_round = loop.time()
         failures = 0
@@ -233,15 +236,30 @@ async def run_dispatcher(settings: Settings, redis_url: str) -> None:
 @asynccontextmanager
 async def dispatching(settings: Settings, redis_url: str) -> AsyncIterator[None]:
     """A dispatcher in this event loop for as long as the block runs, inside an open database:
-    it ends its round before the block's end, so it never meets a closed one."""
+    it ends its round before the block's end, so it never meets a closed one.
+
+    Work this process announces (``workers.wakeups.announcing``, entered around this block)
+    wakes it at once while it leads, with no round trip through Redis; while it stands by,
+    the announcement goes to Redis for the leader."""
     stop = asyncio.Event()
     redis = redis_client(redis_url)
     broker = build_broker(redis_url)
     await broker.startup()
-    running = asyncio.create_task(Dispatcher(settings, redis, broker).run(stop))
+    dispatcher = Dispatcher(settings, redis, broker)
+    running = asyncio.create_task(dispatcher.run(stop))
+    published = announce_with(None)
+
+    async def announce() -> None:
+        if dispatcher.leads:
+            dispatcher.woken.set()
+        elif published is not None:
+            await published()
+
+    announce_with(announce if published is not None else None)
     try:
         yield
     finally:
+        announce_with(published)
         stop.set()
         await running
         await broker.shutdown()
