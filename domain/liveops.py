@@ -12,9 +12,10 @@ does not read) and passes ``workers_online``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
@@ -28,6 +29,8 @@ from domain.jobs import visible_jobs
 from domain.models import Chunk, Job
 from domain.report_sql import scoped_jobs, seconds_between
 from domain.statuses import DISPATCHABLE, ChunkStatus, JobStatus
+
+T = TypeVar("T")
 
 FAILED_WINDOW = timedelta(hours=24)
 WAIT_WINDOW = timedelta(hours=1)
@@ -69,24 +72,61 @@ class WaitHistogram:
     total_seconds: float
 
 
-async def live_ops_summary(actor: Actor, workers_online: int, now: datetime | None = None) -> LiveOps:
-    """The summary as of ``now``; ``stalled`` counts the jobs ``domain.health.is_stalled`` flags."""
-    now = now or utcnow()
-    listed = _listed(actor)
-    waits = await wait_histogram(actor, since=now - WAIT_WINDOW)
-    failed = _failed(listed, since=now - FAILED_WINDOW)
-    return LiveOps(
-        counts=await _counts_by_status(listed),
-        stalled=await stalled_jobs(actor, workers_online, now),
-        stalled_job_ids=await _stalled_ids(listed, now, workers_online),
-        failed_last_24h=await failed.count(),
-        failed_job_ids_last_24h=tuple(
-            await failed.order_by("-ended_at", "-id").limit(LISTED_JOBS).values_list("id", flat=True)
-        ),
-        avg_wait_seconds_last_hour=round(waits.total_seconds / waits.count, 3) if waits.count else None,
-        workers_online=workers_online,
-        queue_depth=await queue_depth(actor),
-    )
+class LiveOpsFigures:
+    """The summary's figures for ``actor`` as of ``now``, each read when first asked for and
+    kept: a screen that shows a few of them costs their statements only."""
+
+    def __init__(self, actor: Actor, workers_online: int, now: datetime | None = None) -> None:
+        self.actor = actor
+        self.workers_online = workers_online
+        self.now = now or utcnow()
+        self._listed = _listed(actor)
+        self._failed = _failed(self._listed, since=self.now - FAILED_WINDOW)
+        self._read: dict[str, object] = {}
+
+    async def _once(self, name: str, read: Callable[[], Awaitable[T]]) -> T:
+        if name not in self._read:
+            self._read[name] = await read()
+        return self._read[name]  # type: ignore[return-value]
+
+    async def counts(self) -> tuple[StatusCount, ...]:
+        return await self._once("counts", lambda: _counts_by_status(self._listed))
+
+    async def stalled(self) -> int:
+        return await self._once("stalled", lambda: _stalled(self._listed, self.now, self.workers_online))
+
+    async def stalled_job_ids(self) -> tuple[int, ...]:
+        return await self._once("stalled_ids", lambda: _stalled_ids(self._listed, self.now, self.workers_online))
+
+    async def failed_last_24h(self) -> int:
+        return await self._once("failed", self._failed.count)
+
+    async def failed_job_ids_last_24h(self) -> tuple[int, ...]:
+        async def read() -> tuple[int, ...]:
+            latest = self._failed.order_by("-ended_at", "-id").limit(LISTED_JOBS)
+            return tuple(await latest.values_list("id", flat=True))
+
+        return await self._once("failed_ids", read)
+
+    async def avg_wait_seconds_last_hour(self) -> float | None:
+        waits = await self._once("waits", lambda: wait_histogram(self.actor, since=self.now - WAIT_WINDOW))
+        return round(waits.total_seconds / waits.count, 3) if waits.count else None
+
+    async def queue_depth(self) -> int:
+        return await self._once("queue_depth", lambda: queue_depth(self.actor))
+
+    async def summary(self) -> LiveOps:
+        """Every figure; ``stalled`` counts the jobs ``domain.health.is_stalled`` flags."""
+        return LiveOps(
+            counts=await self.counts(),
+            stalled=await self.stalled(),
+            stalled_job_ids=await self.stalled_job_ids(),
+            failed_last_24h=await self.failed_last_24h(),
+            failed_job_ids_last_24h=await self.failed_job_ids_last_24h(),
+            avg_wait_seconds_last_hour=await self.avg_wait_seconds_last_hour(),
+            workers_online=self.workers_online,
+            queue_depth=await self.queue_depth(),
+        )
 
 
 # PostgreSQL: the changes a fold deletes are the ones it adds, so two folds at once (two API

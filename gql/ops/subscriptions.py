@@ -1,6 +1,7 @@
 """``liveOps``: the live-ops summary now, and again whenever it changes.
 
-The summary is the ``liveOps`` query's, computed by the same domain call. It is
+The figures are the ``liveOps`` query's (``domain.liveops.LiveOpsFigures``), all
+of them read, whichever the subscriber asked for: it is told of a change in any. They are
 worked out again after the subscriber's tenants' job events (read from their
 streams by the process's one reader), at most once a second however busy they
 are, and every few seconds anyway: stalled jobs, live workers and the queue
@@ -17,7 +18,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from domain.access import Actor
-from domain.liveops import LiveOps, live_ops_summary
+from domain.liveops import LiveOps, LiveOpsFigures
 from domain.models import Tenant
 from gql.context import Context, Info
 from gql.ops.types import LiveOpsSummary
@@ -28,15 +29,17 @@ MIN_INTERVAL_SECONDS = 1.0
 REFRESH_SECONDS = 5.0
 
 
-async def _summary(context: Context, actor: Actor) -> LiveOps:
-    """What this second's summary is for everybody who sees what ``actor`` sees."""
+async def _summary(context: Context, actor: Actor) -> LiveOpsFigures:
+    """What this second's figures are for everybody who sees what ``actor`` sees, all of them
+    read: a subscriber is told of a change in any."""
     audience = (None if actor.is_platform else actor.tenant_id, actor.sees_system_jobs)
     key = ("liveOps", audience, int(time.monotonic() / MIN_INTERVAL_SECONDS))
 
-    async def compute(keys: list[tuple]) -> dict[tuple, LiveOps]:
+    async def compute(keys: list[tuple]) -> dict[tuple, LiveOpsFigures]:
         context.refresh()
-        summary = await live_ops_summary(actor, await context.workers_online(), context.now)
-        return dict.fromkeys(keys, summary)
+        figures = LiveOpsFigures(actor, await context.workers_online(), context.now)
+        await figures.summary()
+        return dict.fromkeys(keys, figures)
 
     return (await context.streams.shared.get_many([key], compute))[key]
 
@@ -57,12 +60,13 @@ class OpsSubscriptions:
         try:
             last: LiveOps | None = None
             while True:
-                summary = await _summary(context, actor)
+                figures = await _summary(context, actor)
+                summary = await figures.summary()
                 if summary != last:
                     last = summary
                     # Its listed jobs are read as they are now, not from an earlier event's loaders.
                     context.refresh()
-                    yield LiveOpsSummary.of(summary)
+                    yield LiveOpsSummary(figures=figures)
                 await asyncio.sleep(MIN_INTERVAL_SECONDS)  # the rate limit, not a wait for something
                 try:
                     await asyncio.wait_for(mailbox.take(), REFRESH_SECONDS - MIN_INTERVAL_SECONDS)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from domain.liveops import LISTED_JOBS, LiveOps
+from domain.liveops import LISTED_JOBS, LiveOpsFigures
 from domain.statistics import Bucket, StatsBucketSize
 from domain.statuses import JobStatus
 from gql.context import Info
@@ -49,37 +49,43 @@ class StatusCount:
 
 @strawberry.type
 class LiveOpsSummary:
-    counts: list[StatusCount]
-    stalled: int
-    failed_last_24h: int
-    avg_wait_seconds_last_hour: float | None
-    workers_online: int
-    queue_depth: BigInt
-    stalled_job_ids: strawberry.Private[tuple[int, ...]]
-    failed_job_ids_last_24h: strawberry.Private[tuple[int, ...]]
+    """Each figure is read when asked for (``domain.liveops.LiveOpsFigures``)."""
+
+    figures: strawberry.Private[LiveOpsFigures]
+
+    @strawberry.field
+    async def counts(self) -> list[StatusCount]:
+        return [StatusCount(status=item.status, count=item.count) for item in await self.figures.counts()]
+
+    @strawberry.field
+    async def stalled(self) -> int:
+        return await self.figures.stalled()
+
+    @strawberry.field
+    async def failed_last_24h(self) -> int:
+        return await self.figures.failed_last_24h()
+
+    @strawberry.field
+    async def avg_wait_seconds_last_hour(self) -> float | None:
+        return await self.figures.avg_wait_seconds_last_hour()
+
+    @strawberry.field
+    def workers_online(self) -> int:
+        return self.figures.workers_online
+
+    @strawberry.field
+    async def queue_depth(self) -> BigInt:
+        return await self.figures.queue_depth()
 
     @strawberry.field(description=f"Up to {LISTED_JOBS} of the stalled jobs, the longest without progress first.")
     async def stalled_jobs(self, info: Info) -> list[JobNode]:
-        return await _jobs(info, self.stalled_job_ids)
+        return await _jobs(info, await self.figures.stalled_job_ids())
 
     @strawberry.field(
         name="failedJobsLast24h", description=f"Up to {LISTED_JOBS} of the jobs failed in the last 24 hours, latest first."
     )
     async def failed_jobs_last_24h(self, info: Info) -> list[JobNode]:
-        return await _jobs(info, self.failed_job_ids_last_24h)
-
-    @classmethod
-    def of(cls, summary: LiveOps) -> LiveOpsSummary:
-        return cls(
-            counts=[StatusCount(status=item.status, count=item.count) for item in summary.counts],
-            stalled=summary.stalled,
-            failed_last_24h=summary.failed_last_24h,
-            avg_wait_seconds_last_hour=summary.avg_wait_seconds_last_hour,
-            workers_online=summary.workers_online,
-            queue_depth=summary.queue_depth,
-            stalled_job_ids=summary.stalled_job_ids,
-            failed_job_ids_last_24h=summary.failed_job_ids_last_24h,
-        )
+        return await _jobs(info, await self.figures.failed_job_ids_last_24h())
 
 
 async def _jobs(info: Info, ids: tuple[int, ...]) -> list[JobNode]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from domain.access import Actor, Role
 from domain.clock import utcnow
 from domain.health import is_stalled
-from domain.liveops import LISTED_JOBS, StatusCount, live_ops_summary, platform_job_counts
+from domain.liveops import LISTED_JOBS, LiveOpsFigures, StatusCount, platform_job_counts
 from domain.models import Chunk, Job, Tenant
 from domain.partitions import shared_partition
 from domain.registry import JobType, Step, registry
@@ -106,8 +106,8 @@ async def test_counts_by_status_list_every_status_of_the_jobs_in_the_job_list(ac
     other = await make_tenant()
     await job(other.tenant, JobStatus.STOPPED, ended=MINUTE)
 
-    for_operator = await live_ops_summary(acme.actor(Role.VIEWER), workers_online=1, now=NOW)
-    for_admin = await live_ops_summary(acme.actor(Role.ADMIN), workers_online=1, now=NOW)
+    for_operator = await LiveOpsFigures(acme.actor(Role.VIEWER), workers_online=1, now=NOW).summary()
+    for_admin = await LiveOpsFigures(acme.actor(Role.ADMIN), workers_online=1, now=NOW).summary()
 
     assert for_operator.counts == counts(PENDING=2, RUNNING=1, FINISHED=1)
     assert for_admin.counts == counts(PENDING=2, RUNNING=2, FINISHED=1)
@@ -132,7 +132,7 @@ async def test_a_running_job_stalls_after_its_types_threshold_without_progress(a
     ]
     await job(t, JobStatus.RUNNING, progress=60 * MINUTE, hidden=True)
 
-    summary = await live_ops_summary(acme.actor(), workers_online=2, now=NOW)
+    summary = await LiveOpsFigures(acme.actor(), workers_online=2, now=NOW).summary()
 
     assert summary.stalled == 4
     # Listed longest without progress first: a few minutes' quiet before half an hour's.
@@ -149,7 +149,7 @@ async def test_every_running_job_is_stalled_when_no_worker_is_online(acme):
     ]
     waiting = await job(t, JobStatus.WAITING, progress=MINUTE)
 
-    summary = await live_ops_summary(acme.actor(), workers_online=0, now=NOW)
+    summary = await LiveOpsFigures(acme.actor(), workers_online=0, now=NOW).summary()
 
     assert (summary.stalled, summary.workers_online) == (2, 0)
     assert await stall_flags([*running, waiting], workers_online=0) == [True, True, False]
@@ -163,7 +163,7 @@ async def test_failed_in_the_last_24_hours(acme):
     await job(t, JobStatus.FINISHED, ended=MINUTE)
     await job(t, JobStatus.FAILED, ended=MINUTE, hidden=True)
 
-    summary = await live_ops_summary(acme.actor(), workers_online=1, now=NOW)
+    summary = await LiveOpsFigures(acme.actor(), workers_online=1, now=NOW).summary()
 
     assert summary.failed_last_24h == 2
     assert summary.failed_job_ids_last_24h == (latest.id, earlier.id)
@@ -175,7 +175,7 @@ async def test_a_few_stalled_and_failed_jobs_are_listed_however_many_there_are(a
         await job(t, JobStatus.RUNNING, progress=(10 + n) * MINUTE)
         await job(t, JobStatus.FAILED, ended=(10 + n) * MINUTE)
 
-    summary = await live_ops_summary(acme.actor(), workers_online=1, now=NOW)
+    summary = await LiveOpsFigures(acme.actor(), workers_online=1, now=NOW).summary()
 
     assert (summary.stalled, summary.failed_last_24h) == (LISTED_JOBS + 2, LISTED_JOBS + 2)
     assert len(summary.stalled_job_ids) == len(summary.failed_job_ids_last_24h) == LISTED_JOBS
@@ -190,8 +190,8 @@ async def test_average_wait_of_the_jobs_started_in_the_last_hour(acme, make_tena
     idle = await make_tenant()
     await job(idle.tenant, JobStatus.PENDING)
 
-    summary = await live_ops_summary(acme.actor(), workers_online=1, now=NOW)
-    nothing_started = await live_ops_summary(idle.actor(), workers_online=1, now=NOW)
+    summary = await LiveOpsFigures(acme.actor(), workers_online=1, now=NOW).summary()
+    nothing_started = await LiveOpsFigures(idle.actor(), workers_online=1, now=NOW).summary()
 
     assert summary.avg_wait_seconds_last_hour == 60.0  # (30 + 90) / 2
     assert nothing_started.avg_wait_seconds_last_hour is None
@@ -214,7 +214,7 @@ async def test_queue_depth_counts_pending_chunks_of_jobs_that_may_run(acme, make
     other = await make_tenant()
     await chunks(await job(other.tenant, JobStatus.PENDING), ChunkStatus.PENDING)
 
-    summary = await live_ops_summary(acme.actor(), workers_online=3, now=NOW)
+    summary = await LiveOpsFigures(acme.actor(), workers_online=3, now=NOW).summary()
 
     assert summary.queue_depth == 3 + 1 + 1 + 1 + 2
     assert summary.workers_online == 3
@@ -222,13 +222,13 @@ async def test_queue_depth_counts_pending_chunks_of_jobs_that_may_run(acme, make
 
 async def test_the_platform_sees_every_tenant(acme, make_tenant):
     other = await make_tenant()
-    before = await live_ops_summary(platform(), workers_online=1, now=NOW)
+    before = await LiveOpsFigures(platform(), workers_online=1, now=NOW).summary()
 
     await job(acme.tenant, JobStatus.RUNNING, progress=10 * MINUTE)
     await chunks(await job(other.tenant, JobStatus.PENDING), ChunkStatus.PENDING)
     await job(other.tenant, JobStatus.FAILED, ended=MINUTE)
-    after = await live_ops_summary(platform(), workers_online=1, now=NOW)
-    for_acme = await live_ops_summary(acme.actor(), workers_online=1, now=NOW)
+    after = await LiveOpsFigures(platform(), workers_online=1, now=NOW).summary()
+    for_acme = await LiveOpsFigures(acme.actor(), workers_online=1, now=NOW).summary()
 
     grew = {
         later.status: later.count - earlier.count
@@ -244,7 +244,7 @@ async def test_the_platform_sees_every_tenant(acme, make_tenant):
 
 
 async def counted_by_scanning() -> tuple[StatusCount, ...]:
-    return (await live_ops_summary(platform(), workers_online=1, now=NOW)).counts
+    return (await LiveOpsFigures(platform(), workers_online=1, now=NOW).summary()).counts
 
 
 async def test_the_platform_counts_follow_every_change_of_a_job_whatever_the_statement(acme):

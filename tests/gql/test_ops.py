@@ -8,6 +8,7 @@ from domain.access import Role
 from domain.jobs import StartJobRequest, start_job
 from domain.models import Job
 from domain.statuses import JobStatus
+from tests.gql.support import counting_statements
 
 STATISTICS = """
 query ($from: DateTime!, $to: DateTime!, $tenant: ID) {
@@ -114,3 +115,17 @@ async def test_tenants_lists_the_viewers_own_and_every_one_for_the_platform(tena
         {"from": "2026-03-01T00:00:00Z", "to": "2026-03-01T01:00:00Z", "tenant": everyone[-1]["id"]},
     )
     assert len(statistics["jobStatistics"]["buckets"]) == 1, "a listed tenant's id narrows the statistics"
+
+
+async def test_a_live_ops_screen_costs_the_statements_of_the_figures_it_shows(tenant_api):
+    viewer = await (await tenant_api()).as_(Role.VIEWER)
+
+    async def statements(query: str) -> int:
+        with counting_statements() as counter:
+            await viewer.data(query)
+        return len(counter.statements)
+
+    await viewer.data("{ liveOps { workersOnline } }")  # the token's first use is noted once
+    workers_only = await statements("{ liveOps { workersOnline } }")
+    assert await statements("{ liveOps { counts { status count } } }") == workers_only + 1
+    assert await statements(LIVE_OPS) == workers_only + 4  # counts, stalled, failedLast24h, queueDepth
