@@ -3,7 +3,6 @@ free-slot notice, or taken at once by a slot of its own after it enumerated the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -12,17 +11,10 @@ from domain.models import Chunk
 from domain.statuses import JobStatus
 from tests.cluster import Cluster
 from tests.conftest import TenantFixture
-from tests.workers.support import discard_open_jobs, start, wait_for_status
+from tests.workers.support import start, wait_for_status
 
 SLOTS = 2
 JOBS = 10
-
-
-@pytest.fixture(autouse=True)
-async def only_this_tests_work(cluster: Cluster) -> AsyncIterator[None]:
-    await discard_open_jobs()
-    yield
-    await discard_open_jobs()
 
 
 def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
