@@ -45,6 +45,7 @@ from domain.statuses import (
     chunk_target,
     keeps_working,
 )
+from domain.wakeups import work_ready
 
 CHUNKS_PER_INSERT = 200
 
@@ -459,8 +460,13 @@ async def hold_enumeration(job_id: int, ttl: timedelta) -> bool:
     )
 
 
-async def release_enumerations() -> int:
-    """Hand every unfinished enumeration out again (the broker lost its messages)."""
-    return await Job.filter(enumerated=False).exclude(enumeration_lease_expires_at=None).update(
+async def release_enumerations(job_id: int | None = None) -> int:
+    """Hand unfinished enumerations out again: every one (the broker lost its messages), or
+    ``job_id``'s (its worker drains); how many."""
+    held = Job.filter(enumerated=False).exclude(enumeration_lease_expires_at=None)
+    released = await (held.filter(id=job_id) if job_id is not None else held).update(
         enumeration_lease_expires_at=None
     )
+    if released:
+        await work_ready()
+    return released

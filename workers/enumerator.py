@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from domain.execution import (
     enumeration_failed,
     extend_enumeration,
     failed_record_keys,
+    release_enumerations,
 )
 from domain.models import Job
 from domain.registry import registry
@@ -32,14 +34,18 @@ class EnumerationError(Exception):
     pass
 
 
-async def enumerate_job(job_id: int, lease: timedelta, chunks_ready: Callable[[int], Awaitable[None]]) -> None:
-    """``chunks_ready`` is told how many chunks each round wrote, so they start at once."""
+async def enumerate_job(
+    job_id: int, lease: timedelta, chunks_ready: Callable[[int], Awaitable[None]], draining: asyncio.Event
+) -> None:
+    """``chunks_ready`` is told how many chunks each round wrote, so they start at once. Once
+    ``draining`` is set the enumeration stops at its next key and is handed out again at once;
+    the next one writes the same chunks again (``add_chunks`` is safe to repeat)."""
     job = await begin_enumeration(job_id, lease)
     if job is None:
         return
     with tracing.span("enumerate", job.trace_context, {JOB_ID: job.id, JOB_TYPE: job.type}) as span:
         try:
-            total = await _create_chunks(job, lease, chunks_ready)
+            total = await _create_chunks(job, lease, chunks_ready, draining)
         except Exception as error:  # the job type's enumerator raised: the run fails, with why
             await enumeration_failed(job.id, f"{type(error).__name__}: {error}")
             span.set_attribute(OUTCOME, "failed")
@@ -52,13 +58,19 @@ async def enumerate_job(job_id: int, lease: timedelta, chunks_ready: Callable[[i
         span.set_attribute(RECORDS, total)
 
 
-async def _create_chunks(job: Job, lease: timedelta, chunks_ready: Callable[[int], Awaitable[None]]) -> int | None:
-    """The number of records, or None when the job stopped being runnable meanwhile."""
+async def _create_chunks(
+    job: Job, lease: timedelta, chunks_ready: Callable[[int], Awaitable[None]], draining: asyncio.Event
+) -> int | None:
+    """The number of records, or None when the job stopped being runnable meanwhile or the
+    worker drains."""
     largest_round = job.chunk_size * max(1, min(CHUNKS_PER_ROUND, KEYS_PER_ROUND // job.chunk_size))
     round_size = job.chunk_size
     buffer: list[str] = []
     position = index = 0
     async for key in _keys(job):
+        if draining.is_set():
+            await release_enumerations(job.id)
+            return None
         text = str(key)
         if len(text) > MAX_KEY_LENGTH:
             raise EnumerationError(f"record key {text[:40]!r}… is longer than {MAX_KEY_LENGTH}")

@@ -75,12 +75,15 @@ async def _own_slot(runtime: WorkerRuntime, first: tuple[ClaimedChunk, str]) -> 
 
 
 async def _run_slot(runtime: WorkerRuntime, first: tuple[ClaimedChunk, str] | None) -> None:
-    """Run ``first`` (a claimed chunk and its owner), then the next fairest ready chunk, until none is."""
-    while not runtime.draining.is_set():
-        taken = first or await _claim(runtime)
-        first = None
-        if taken is None or not await _run(*taken, runtime):
-            return
+    """Run ``first`` (a claimed chunk and its owner), then the next fairest ready chunk, until none
+    is. A chunk claimed is always run, even once the worker drains: its run gives it back at once."""
+    taken = first or await _claim_unless_draining(runtime)
+    while taken is not None and await _run(*taken, runtime):
+        taken = await _claim_unless_draining(runtime)
+
+
+async def _claim_unless_draining(runtime: WorkerRuntime) -> tuple[ClaimedChunk, str] | None:
+    return None if runtime.draining.is_set() else await _claim(runtime)
 
 
 async def _claim(runtime: WorkerRuntime) -> tuple[ClaimedChunk, str] | None:
@@ -116,7 +119,6 @@ async def _run(claimed: ClaimedChunk, owner: str, runtime: WorkerRuntime) -> boo
         runtime.publisher,
         runtime.draining,
     )
-    runtime.active_chunks += 1
     try:
         with log_fields(tenant_id=claimed.job.tenant_id, job_id=claimed.job.id, chunk=claimed.chunk.index):
             await runner.run()
@@ -127,15 +129,17 @@ async def _run(claimed: ClaimedChunk, owner: str, runtime: WorkerRuntime) -> boo
         with suppress(Exception):
             await release_chunk(claimed.chunk.id, owner, ChunkOperation.REQUEUE)
         raise
-    finally:
-        runtime.active_chunks -= 1
     return True
 
 
 async def run_enumeration(job_id: int, state: TaskiqState = TaskiqDepends()) -> None:
     runtime: WorkerRuntime = state.runtime
-    with log_fields(job_id=job_id):
-        await enumerate_job(job_id, runtime.settings.lease, runtime.chunks_ready)
+    runtime.enumerations += 1
+    try:
+        with log_fields(job_id=job_id):
+            await enumerate_job(job_id, runtime.settings.lease, runtime.chunks_ready, runtime.draining)
+    finally:
+        runtime.enumerations -= 1
 
 
 async def run_bulk(operation_id: int, state: TaskiqState = TaskiqDepends()) -> None:

@@ -6,8 +6,8 @@ the next one itself, until none is ready; the dispatcher sends notices only
 for idle slots. A worker that has just enumerated chunks starts a free slot of
 its own on one at once, and sends notices to idle slots for the rest. On
 SIGTERM or SIGINT it drains: it takes no more chunks, running ones save their
-cursor at the next batch and go back to PENDING for another worker, then the
-process exits.
+cursor at the next batch and go back to PENDING for another worker, an
+enumeration under way is handed out again, then the process exits.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
         log.info("worker %s drains", worker_id)
         runtime.draining.set()
         await redis.delete(keys.worker(worker_id))
-        await _wait_for_chunks(runtime, timeout=settings.lease_seconds)
+        await _wait_for_runs(runtime, timeout=settings.lease_seconds)
         tasks = (presence, *receivers, *runtime.own_slots)
         for task in tasks:
             task.cancel()
@@ -137,7 +137,7 @@ async def _announce(runtime: WorkerRuntime) -> None:
         await asyncio.sleep(PRESENCE_SECONDS)
 
 
-async def _wait_for_chunks(runtime: WorkerRuntime, timeout: float) -> None:
+async def _wait_for_runs(runtime: WorkerRuntime, timeout: float) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
-    while runtime.active_chunks and asyncio.get_running_loop().time() < deadline:
+    while runtime.busy() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
