@@ -13,6 +13,7 @@ flight; ``release`` then only lets go.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,8 +38,33 @@ from domain.statuses import (
 
 # A chunk that lost its worker this many times is given up (FAILED) instead of run again.
 MAX_CHUNK_ATTEMPTS = 5
+CHUNKS_PER_INSERT = 200
 
 CO = ChunkOperation
+
+
+async def create(job: Job, first_index: int, first_position: int, keys: Sequence[str]) -> int:
+    """PENDING chunks, ready now, for ``keys`` (consecutive from ``first_position``); how many.
+    One that exists already is kept, so writing them again after a crash is safe."""
+    rows = []
+    now = utcnow()
+    for offset in range(0, len(keys), job.chunk_size):
+        part = list(keys[offset : offset + job.chunk_size])
+        start = first_position + offset
+        rows.append(
+            Chunk(
+                job_id=job.id,
+                index=first_index + len(rows),
+                range_start=start,
+                range_end=start + len(part),
+                cursor=start,
+                keys=part,
+                ready_at=now,
+            )
+        )
+    for offset in range(0, len(rows), CHUNKS_PER_INSERT):
+        await Chunk.bulk_create(rows[offset : offset + CHUNKS_PER_INSERT], ignore_conflicts=True)
+    return len(rows)
 
 
 async def _move(

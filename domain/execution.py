@@ -47,8 +47,6 @@ from domain.statuses import (
 )
 from domain.wakeups import work_ready
 
-CHUNKS_PER_INSERT = 200
-
 
 # ---------------------------------------------------------------- enumeration
 
@@ -68,31 +66,14 @@ async def begin_enumeration(job_id: int, ttl: timedelta) -> Job | None:
 
 
 async def add_chunks(job: Job, first_index: int, first_position: int, keys: Sequence[str]) -> int:
-    """Chunk rows for ``keys`` (consecutive from ``first_position``); safe to repeat after a crash.
+    """Chunk rows for ``keys`` (``domain.chunks.create``); safe to repeat after a crash.
 
     A job stopped, failed or canceled while its records were being enumerated has
     already moved the chunks it had: the new ones follow it (``domain.chunks.follow_job``).
     """
-    rows = []
-    now = utcnow()
-    for offset in range(0, len(keys), job.chunk_size):
-        part = list(keys[offset : offset + job.chunk_size])
-        start = first_position + offset
-        rows.append(
-            Chunk(
-                job_id=job.id,
-                index=first_index + len(rows),
-                range_start=start,
-                range_end=start + len(part),
-                cursor=start,
-                keys=part,
-                ready_at=now,
-            )
-        )
-    for offset in range(0, len(rows), CHUNKS_PER_INSERT):
-        await Chunk.bulk_create(rows[offset : offset + CHUNKS_PER_INSERT], ignore_conflicts=True)
+    created = await chunks.create(job, first_index, first_position, keys)
     await chunks.follow_job(job.id)
-    return len(rows)
+    return created
 
 
 async def extend_enumeration(job_id: int, ttl: timedelta) -> JobStatus | None:

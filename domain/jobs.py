@@ -21,6 +21,7 @@ from tortoise.queryset import QuerySet
 from domain import chunks, db, trace_context
 from domain.access import Actor, PlatformActor, Role
 from domain.clock import utcnow
+from domain.enumeration import keys_at_admission
 from domain.errors import (
     InvalidInput,
     InvalidTransition,
@@ -227,6 +228,12 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
     job.created_at = utcnow()
     job.records_reserved = records_requested or 0
     job.trace_context = trace_context.current()
+    # A small job's chunk is written with it (``domain.enumeration``).
+    keys = None if job.retry_failed else await keys_at_admission(
+        registry.get(job.type), job.params, job.chunk_size, records_requested
+    )
+    if keys is not None:
+        job.enumerated, job.total = True, len(keys)
     async with db.transaction():
         await reserve(tenant, job.created_at, records_requested, root=job.parent_id is None)
         job.partition_id = await partition_for_new_job(records_requested, job.created_at)
@@ -235,6 +242,8 @@ async def _admit(actor: Actor, job: Job, records_requested: int | None) -> Job:
         if job.root_id is None:
             job.root_id = job.id
             await Job.filter(id=job.id).update(root_id=job.id)
+        if keys is not None:
+            await chunks.create(job, 0, 0, keys)
         await _record_event(job, EventKind.CREATED, None, JobStatus.PENDING, actor)
     await work_ready()
     return job

@@ -9,7 +9,7 @@ import pytest
 import jobtower.demo  # noqa: F401  (registers the catalogue)
 from domain.errors import InvalidInput
 from domain.registry import registry
-from workers.enumerator import MAX_KEY_LENGTH
+from domain.enumeration import MAX_KEY_LENGTH
 
 CATALOGUE = (
     "ai_embedding_batch",

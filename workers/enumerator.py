@@ -1,4 +1,5 @@
-"""Turns a job's records into chunks, streaming, so a million keys never sit in memory at once."""
+"""Turns a job's records into chunks, streaming, so a million keys never sit in memory at once
+(a small job's are written at its admission: ``domain.enumeration``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
+from domain.enumeration import record_key
 from domain.execution import (
     add_chunks,
     begin_enumeration,
@@ -21,17 +23,12 @@ from domain.statuses import IN_FLIGHT, JobStatus
 from jobtower import tracing
 from jobtower.tracing import JOB_ID, JOB_TYPE, OUTCOME, RECORDS
 
-MAX_KEY_LENGTH = 255
 # Chunk rows written per round trip while enumerating, and at most this many keys
 # held at once, so big chunks do not make the buffer big. The first round writes one
 # chunk and each next one twice as many, up to these: the first records start as soon
 # as one chunk's keys are known, whatever the job's size.
 CHUNKS_PER_ROUND = 100
 KEYS_PER_ROUND = 100_000
-
-
-class EnumerationError(Exception):
-    pass
 
 
 async def enumerate_job(
@@ -71,10 +68,7 @@ async def _create_chunks(
         if draining.is_set():
             await release_enumerations(job.id)
             return None
-        text = str(key)
-        if len(text) > MAX_KEY_LENGTH:
-            raise EnumerationError(f"record key {text[:40]!r}… is longer than {MAX_KEY_LENGTH}")
-        buffer.append(text)
+        buffer.append(record_key(key))
         if len(buffer) >= round_size:
             added = await add_chunks(job, index, position, buffer)
             await chunks_ready(added)

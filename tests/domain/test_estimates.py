@@ -120,7 +120,7 @@ async def test_without_workers_the_line_is_known_but_not_when(acme: TenantFixtur
 
 
 async def test_a_job_without_ready_chunks_or_not_pending_has_no_place(acme: TenantFixture):
-    enumerating = await start(acme, "test.plain", records=3)  # no chunk yet
+    enumerating = await start(acme, "test.plain", records=300)  # beyond one chunk: none yet
     running = await job_with_chunks(acme, 3)
     await claim_and_start("slot")
     queued = await job_with_chunks(acme, 1)
