@@ -111,20 +111,25 @@ class Cluster:
         return process.wait(timeout=timeout)
 
     def stop_all(self) -> None:
-        """SIGTERM to every process; one still running 30 s later is killed, and said so with
-        the end of its log (a warning: the test's own checks decide whether it passes)."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        """SIGTERM to every process; one still running 30 s later is killed. One that had to be
+        killed, or that SIGTERM ended with an error, is said so with the end of its log (a
+        warning: the test's own checks decide whether it passes)."""
+        asked = {name for name, process in self.processes.items() if process.poll() is None}
+        for name in asked:
+            self.processes[name].send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
-        for name, process in self.processes.items():
+        for name in asked:
+            process = self.processes[name]
             try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                code = process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                said = f"exited with status {code} on SIGTERM"
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-                tail = "\n".join(self.logs(name).splitlines()[-20:])
-                warnings.warn(f"{name} was still running 30 s after SIGTERM; its log ends:\n{tail}", stacklevel=2)
+                code, said = None, "was still running 30 s after SIGTERM"
+            if code not in (0, -signal.SIGTERM):  # uvicorn ends by raising the signal it handled
+                tail = "\n".join(self.logs(name).splitlines()[-60:])
+                warnings.warn(f"{name} {said}; its log ends:\n{tail}", stacklevel=2)
         self.processes.clear()
 
     def logs(self, name: str) -> str:

@@ -3,7 +3,7 @@
 ``test.counted`` records every execution of its step in Redis
 (``executions_key(job_id)``: key -> runs), so tests can tell a record that ran
 twice from one whose outcome was written twice; so does ``test.hanging``, whose
-step never ends by itself. ``test.batched`` records the keys of each call of its
+step never ends by itself, and ``test.stubborn``, whose step swallows its cancellation. ``test.batched`` records the keys of each call of its
 batch step (``batch_calls_key(job_id)``).
 """
 
@@ -75,6 +75,16 @@ async def hangs(context: RecordContext) -> None:
     """Counts its run, then never ends by itself: only its step's timeout ends it."""
     await _count_execution(context)
     await asyncio.sleep(3600)
+
+
+async def will_not_be_cancelled(context: RecordContext) -> None:
+    """Counts its run, then never ends: it swallows every cancellation."""
+    await _count_execution(context)
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            continue
 
 
 async def _count_execution(context: RecordContext) -> None:
@@ -213,3 +223,4 @@ HANGING = _register(
     "Hanging test",
     steps=(Step("hang", hangs, retries=1, timeout=HANGING_STEP_TIMEOUT), Step("after", passes)),
 )
+STUBBORN = _register("test.stubborn", "Stubborn test", steps=(Step("stuck", will_not_be_cancelled),))

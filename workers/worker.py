@@ -13,6 +13,7 @@ enumeration under way is handed out again, then the process exits.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -40,6 +41,7 @@ from workers.wakeups import announcing
 log = logging.getLogger(__name__)
 
 PRESENCE_SECONDS = 2.0
+SHUTDOWN_SECONDS = 10.0
 # Bulk operations one worker process runs at once (each acts on several jobs at a time).
 BULK_RUNS_AT_ONCE = 2
 
@@ -107,6 +109,7 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
         runtime.draining.set()
         await redis.delete(keys.worker(worker_id))
         await _wait_for_runs(runtime, timeout=settings.lease_seconds)
+        _watch_shutdown(worker_id)
         tasks = (presence, *receivers, *runtime.own_slots)
         for task in tasks:
             task.cancel()
@@ -135,6 +138,33 @@ async def _announce(runtime: WorkerRuntime) -> None:
         except Exception:  # Redis restarting: announce again next round
             log.exception("worker presence update failed")
         await asyncio.sleep(PRESENCE_SECONDS)
+
+
+def _watch_shutdown(worker_id: str) -> None:
+    """Once the worker has drained, nothing it still does matters to anyone, and it must end: a
+    shutdown still under way ``SHUTDOWN_SECONDS`` later (a step that will not be cancelled, a
+    connection that will not close) logs what each of its tasks waits for, and twice as late
+    the process exits with status 1 and its threads' stacks on stderr (which also say where a
+    blocked event loop stands). The process ends before either when all goes well."""
+    asyncio.get_running_loop().call_later(SHUTDOWN_SECONDS, _log_waiting_tasks, worker_id)
+    faulthandler.dump_traceback_later(2 * SHUTDOWN_SECONDS, exit=True)
+
+
+def _log_waiting_tasks(worker_id: str) -> None:
+    chains = "\n".join(f"{task.get_name()}: {_awaiting(task.get_coro())}" for task in asyncio.all_tasks())
+    log.error("worker %s has not shut down %.0f s after it drained; its tasks wait in:\n%s", worker_id, SHUTDOWN_SECONDS, chains)
+
+
+def _awaiting(coroutine: object) -> str:
+    """Where a task waits: each coroutine it awaits, down to the innermost (a task's own stack
+    shows only its outermost)."""
+    frames = []
+    while coroutine is not None:
+        frame = getattr(coroutine, "cr_frame", None) or getattr(coroutine, "ag_frame", None)
+        if frame is not None:
+            frames.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
+        coroutine = getattr(coroutine, "cr_await", None)
+    return " → ".join(frames)
 
 
 async def _wait_for_runs(runtime: WorkerRuntime, timeout: float) -> None:

@@ -1,5 +1,6 @@
 """A worker stopped with SIGTERM: what it enumerates or has just claimed is handed over at once,
-not once its hold runs out, and it exits soon and cleanly."""
+not once its hold runs out, and it exits soon and cleanly; one that cannot end cleanly still
+ends, and says why."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from domain.access import Role
 from domain.models import Chunk
 from domain.statuses import ChunkStatus, RecordStatus
 from jobtower.settings import Settings
-from tests.cluster import Cluster, wait_until
+from tests.cluster import FAST_SETTINGS, Cluster, wait_until
 from tests.conftest import TenantFixture
+from tests.job_types import executions_key
 from tests.domain import scenarios
 from tests.workers.deployment import finished_once_each, start_workers
 from tests.workers.support import discard_open_jobs, start
 from workers.progress import ProgressPublisher
 from workers.runtime import WorkerRuntime
 from workers.tasks import take_free_slot
+from workers.worker import SHUTDOWN_SECONDS
 
 # The stopped worker holds its enumeration this long: far longer than the hand-over may take.
 HOLD_SECONDS = 60
@@ -83,3 +86,22 @@ async def test_a_chunk_claimed_as_its_worker_begins_to_drain_is_given_back_at_on
     assert (after.status, after.lease_owner, after.cursor) == (ChunkStatus.PENDING, None, chunk.cursor)
     assert not runtime.busy()
     await discard_open_jobs()
+
+
+async def test_a_worker_whose_step_will_not_be_cancelled_still_ends_after_sigterm_and_says_where(
+    cluster: Cluster, acme: TenantFixture, redis: Redis
+):
+    cluster.start_dispatcher()
+    cluster.start_worker("stuck")
+    job = await start(acme, "test.stubborn", records=1)
+    await wait_until(lambda: redis.hget(executions_key(job.id), "0"), timeout=30, what="the step to start")
+
+    asked = time.monotonic()
+    code = await asyncio.to_thread(cluster.kill, "stuck", signal.SIGTERM)
+    ended = time.monotonic() - asked
+
+    log = cluster.logs("stuck")
+    # It drains for a lease, then gives its shutdown twice SHUTDOWN_SECONDS.
+    assert code == 1 and ended < FAST_SETTINGS["lease_seconds"] + 2 * SHUTDOWN_SECONDS + 5, (code, ended)
+    # What it waited for: a record's step.
+    assert "has not shut down" in log and "_run_step" in log, log[-3000:]
