@@ -35,6 +35,8 @@ PARAMS_SCHEMA = {
         "waitSeconds": {"type": "number", "minimum": 0, "maximum": 3600},
         # A pause before each key is enumerated: an enumeration that takes its time.
         "keyMs": {"type": "number", "minimum": 0, "maximum": 10_000},
+        # Each enumeration of the job counts itself under this name (``enumerations_key``).
+        "tag": {"type": "string"},
         # test.batched: its batch step's calls each take batchMs (default stepMs); records whose number is a multiple fail for good, fail their first
         # attempt only, are skipped, or wait for an answer in the batch step.
         "rejectEvery": {"type": "integer", "minimum": 1},
@@ -48,6 +50,8 @@ PARAMS_SCHEMA = {
 
 
 async def numbered(params: Mapping[str, Any]) -> AsyncIterator[str]:
+    if tag := params.get("tag"):
+        await _note(lambda redis: redis.incr(enumerations_key(tag)))
     for number in range(params.get("records", 10)):
         if delay := params.get("keyMs", 0):
             await asyncio.sleep(delay / 1000)
@@ -103,6 +107,10 @@ async def _note(command: Any) -> None:
         except RedisError:
             await asyncio.sleep(0.1)
     raise RuntimeError("Redis did not come back to take the note")
+
+
+def enumerations_key(tag: str) -> str:
+    return f"tests:enumerations:{tag}"
 
 
 def batch_calls_key(job_id: int) -> str:

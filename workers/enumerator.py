@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from domain.enumeration import record_key
@@ -22,6 +24,8 @@ from domain.registry import registry
 from domain.statuses import IN_FLIGHT, JobStatus
 from jobtower import tracing
 from jobtower.tracing import JOB_ID, JOB_TYPE, OUTCOME, RECORDS
+
+log = logging.getLogger(__name__)
 
 # Chunk rows written per round trip while enumerating, and at most this many keys
 # held at once, so big chunks do not make the buffer big. The first round writes one
@@ -42,17 +46,41 @@ async def enumerate_job(
         return
     with tracing.span("enumerate", job.trace_context, {JOB_ID: job.id, JOB_TYPE: job.type}) as span:
         try:
-            total = await _create_chunks(job, lease, chunks_ready, draining)
+            async with _held(job.id, lease):
+                total = await _create_chunks(job, lease, chunks_ready, draining)
         except Exception as error:  # the job type's enumerator raised: the run fails, with why
             await enumeration_failed(job.id, f"{type(error).__name__}: {error}")
             span.set_attribute(OUTCOME, "failed")
             return
         if total is None:
+            if draining.is_set():
+                await release_enumerations(job.id)
             span.set_attribute(OUTCOME, "abandoned")
             return
         await end_enumeration(job.id, total)
         span.set_attribute(OUTCOME, "enumerated")
         span.set_attribute(RECORDS, total)
+
+
+@asynccontextmanager
+async def _held(job_id: int, lease: timedelta) -> AsyncIterator[None]:
+    """The enumeration's hold renewed every third of its lease while the block runs, however
+    long a round of keys takes, so the dispatcher never hands it out to a second worker."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            try:
+                await extend_enumeration(job_id, lease)
+            except Exception as error:  # the database blinked: the hold has slack; try again
+                log.warning("job %s: could not renew its enumeration's hold: %s", job_id, error)
+
+    renewing = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewing.cancel()
+        await asyncio.gather(renewing, return_exceptions=True)
 
 
 async def _create_chunks(
@@ -66,7 +94,6 @@ async def _create_chunks(
     position = index = 0
     async for key in _keys(job):
         if draining.is_set():
-            await release_enumerations(job.id)
             return None
         buffer.append(record_key(key))
         if len(buffer) >= round_size:

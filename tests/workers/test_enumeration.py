@@ -1,12 +1,16 @@
 """A big job's first records run while its keys are still being enumerated: the time to its
-first record does not grow with its size."""
+first record does not grow with its size; and a slow enumeration keeps its hold, so it runs once."""
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from domain.models import Chunk, Record
 from domain.statuses import JobStatus
-from tests.cluster import Cluster, wait_until
+from tests.cluster import FAST_SETTINGS, Cluster, wait_until
 from tests.conftest import TenantFixture
+from tests.job_types import enumerations_key
+from tests.workers.deployment import finished_once_each, start_workers
 from tests.workers.support import start, wait_for_status
 
 CHUNK_SIZE = 10
@@ -32,3 +36,16 @@ async def test_the_first_records_run_before_the_enumeration_has_written_a_round_
     assert chunks_then < FIRST_ROUND_BEFORE
     finished = await wait_for_status(job, JobStatus.FINISHED, timeout=120)
     assert finished.done == RECORDS
+
+
+async def test_an_enumeration_whose_rounds_outlast_its_lease_is_not_handed_out_again(
+    cluster: Cluster, acme: TenantFixture, redis: Redis
+):
+    cluster.start_dispatcher()
+    await start_workers(cluster, "one", "other")
+    # A round of 100 keys 40 ms apart takes 4 s, the next 8 s: each longer than the lease.
+    assert 100 * 0.040 > FAST_SETTINGS["lease_seconds"]
+    job = await start(acme, "test.plain", records=300, keyMs=40, chunk_size=100, tag="slow")
+
+    await finished_once_each(job, 300, timeout=60)
+    assert int(await redis.get(enumerations_key("slow"))) == 1
