@@ -36,10 +36,14 @@ def tortoise_config(database_url: str, command_timeout: float | None = None) -> 
     fails (also one whose connection died under it unnoticed, which would wait forever)."""
     name = connection_name(database_url)
     url = normalize_url(database_url)
-    if command_timeout is not None and name == "postgres":
-        url += ("&" if "?" in url else "?") + f"command_timeout={command_timeout}"
+    connection: str | dict[str, Any] = url
+    if name == "postgres":
+        if command_timeout is not None:
+            url += ("&" if "?" in url else "?") + f"command_timeout={command_timeout}"
+        connection = expand_db_url(url)
+        connection["credentials"]["reset"] = _keep_session
     return {
-        "connections": {name: url},
+        "connections": {name: connection},
         "apps": {
             APP: {
                 "models": [MODELS_MODULE],
@@ -50,6 +54,14 @@ def tortoise_config(database_url: str, command_timeout: float | None = None) -> 
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+async def _keep_session(connection: object) -> None:
+    """A pooled PostgreSQL connection goes back to its pool as it is. Nothing here sets state on
+    a pooled session (settings are ``SET LOCAL``, advisory locks are taken on a connection of
+    their own), so asyncpg's default reset (``RESET ALL``, ``UNLISTEN *``, unlocking advisory
+    locks) would only cost a round trip after every statement, as Tortoise releases the
+    connection after each. asyncpg still rolls back a transaction left open."""
 
 
 async def connect(database_url: str, command_timeout: float | None = None) -> None:
