@@ -98,6 +98,24 @@ def test_slash_goes_to_the_search_where_shortcut_keys_are_just_text(tab: Tab):
     expect(tab.run("keys typed")).to_be_focused()
 
 
+def test_what_is_typed_into_the_search_as_soon_as_it_shows_is_kept(tab: Tab):
+    page = tab.page
+    page.clock.install()
+    tab.sign_in("/ops")
+    # From here the page's timers wait for the test, and so do the effects a screen runs after
+    # its first paint: keys typed meanwhile come before them, as on a slow machine.
+    page.clock.pause_at(datetime.now() + timedelta(seconds=1))
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Jobs").click()
+    search = page.get_by_role("searchbox", name="Search")
+    expect(search).to_be_visible()
+
+    page.keyboard.press("/")
+    page.keyboard.type("walk")
+    page.clock.run_for(1_000)
+
+    expect(search).to_have_value("walk")
+
+
 def test_r_refreshes_the_list_and_question_mark_lists_the_shortcuts(tab: Tab):
     served = tab.served
     page = tab.sign_in("/jobs?q=keys+refresh")

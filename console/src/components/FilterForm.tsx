@@ -1,7 +1,7 @@
 // The filters a job list shares: search, status and created days, plus what a list adds of its
 // own. `set` writes one filter to the URL, so a view can be shared and Back undoes it.
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { route } from "../stores/route";
 import { JOB_STATUSES, type JobStatus } from "../utilities/statuses";
 
@@ -16,9 +16,17 @@ type Props = {
 
 export function FilterForm({ label, set, children, after }: Props) {
   const params = route.value.params;
-  const [search, setSearch] = useState(params.get("q") ?? "");
-  // Back and forward bring another search into the box.
-  useEffect(() => setSearch(params.get("q") ?? ""), [params.get("q")]);
+  const q = params.get("q") ?? "";
+  const [search, setSearch] = useState(q);
+  // Back and forward bring another search into the box. What the reader typed since the box
+  // appeared stays: effects run after the first paint, and one run for the box's first search
+  // too would wipe the keys typed before it ran.
+  const shown = useRef(q);
+  useEffect(() => {
+    if (q === shown.current) return;
+    shown.current = q;
+    setSearch(q);
+  }, [q]);
   return (
     <form
       class="filters"
