@@ -4,7 +4,7 @@ at its admission.
 A job whose records fit one chunk, as its type estimates from the params, has its keys read
 by ``startJob`` itself (within ``ADMISSION_SECONDS``), so its chunk is ready the moment the
 job exists and no worker has to enumerate it first. Any other job, and a small one whose
-enumerator gives more keys than estimated, takes longer, or raises, is enumerated by a
+enumerator gives more keys than one chunk holds, takes longer, or raises, is enumerated by a
 worker (``workers.enumerator``), which also says why an enumeration failed.
 """
 

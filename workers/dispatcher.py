@@ -178,10 +178,11 @@ class Dispatcher:
     async def hand_out(self) -> int:
         """Enumerations to free lanes and notices to idle slots that ready chunks could use;
         how many workers are live."""
-        # A worker offers as many enumeration lanes as chunk slots.
+        # Notices first: a job started with its chunk written (``domain.enumeration``) waits for
+        # nothing else. A worker offers as many enumeration lanes as chunk slots.
         workers, slots = self.live
-        await self._hand_out_enumerations(lanes=slots)
         await wake_idle_slots(self.redis, self.broker, slots)
+        await self._hand_out_enumerations(lanes=slots)
         return workers
 
     async def _recover_from_empty_redis(self) -> None:
