@@ -76,12 +76,14 @@ async def add_chunks(job: Job, first_index: int, first_position: int, keys: Sequ
     return created
 
 
-async def extend_enumeration(job_id: int, ttl: timedelta) -> JobStatus | None:
-    job = await Job.get_or_none(id=job_id).only("id", "status")
-    if job is None:
-        return None
+async def extend_enumeration(job_id: int, ttl: timedelta) -> None:
     await Job.filter(id=job_id).update(enumeration_lease_expires_at=utcnow() + ttl)
-    return job.status
+
+
+async def enumerated_job_status(job_id: int) -> JobStatus | None:
+    """The status of a job being enumerated, or None if it is gone."""
+    status = await Job.filter(id=job_id).values_list("status", flat=True)
+    return JobStatus(status[0]) if status else None
 
 
 async def end_enumeration(job_id: int, total: int) -> None:

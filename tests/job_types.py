@@ -2,9 +2,10 @@
 
 ``test.counted`` records every execution of its step in Redis
 (``executions_key(job_id)``: key -> runs), so tests can tell a record that ran
-twice from one whose outcome was written twice; so does ``test.hanging``, whose
-step never ends by itself, and ``test.stubborn``, whose step swallows its cancellation. ``test.batched`` records the keys of each call of its
-batch step (``batch_calls_key(job_id)``).
+twice from one whose outcome was written twice; so do ``test.hanging``, whose
+step never ends by itself, and ``test.stubborn``, whose step swallows its
+cancellation. ``test.batched`` records the keys of each call of its batch step
+(``batch_calls_key(job_id)``).
 """
 
 from __future__ import annotations

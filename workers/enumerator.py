@@ -14,6 +14,7 @@ from domain.execution import (
     add_chunks,
     begin_enumeration,
     end_enumeration,
+    enumerated_job_status,
     enumeration_failed,
     extend_enumeration,
     failed_record_keys,
@@ -47,7 +48,7 @@ async def enumerate_job(
     with tracing.span("enumerate", job.trace_context, {JOB_ID: job.id, JOB_TYPE: job.type}) as span:
         try:
             async with _held(job.id, lease):
-                total = await _create_chunks(job, lease, chunks_ready, draining)
+                total = await _create_chunks(job, chunks_ready, draining)
         except Exception as error:  # the job type's enumerator raised: the run fails, with why
             await enumeration_failed(job.id, f"{type(error).__name__}: {error}")
             span.set_attribute(OUTCOME, "failed")
@@ -84,10 +85,10 @@ async def _held(job_id: int, lease: timedelta) -> AsyncIterator[None]:
 
 
 async def _create_chunks(
-    job: Job, lease: timedelta, chunks_ready: Callable[[int], Awaitable[None]], draining: asyncio.Event
+    job: Job, chunks_ready: Callable[[int], Awaitable[None]], draining: asyncio.Event
 ) -> int | None:
-    """The number of records, or None when the job stopped being runnable meanwhile or the
-    worker drains."""
+    """The number of records, or None when the job stopped being runnable meanwhile (read after
+    each round) or the worker drains."""
     largest_round = job.chunk_size * max(1, min(CHUNKS_PER_ROUND, KEYS_PER_ROUND // job.chunk_size))
     round_size = job.chunk_size
     buffer: list[str] = []
@@ -103,7 +104,7 @@ async def _create_chunks(
             position += len(buffer)
             buffer = []
             round_size = min(2 * round_size, largest_round)
-            status = await extend_enumeration(job.id, lease)
+            status = await enumerated_job_status(job.id)
             if status is None or (status not in IN_FLIGHT and status is not JobStatus.PENDING):
                 return None
     if buffer:

@@ -152,7 +152,12 @@ def _watch_shutdown(worker_id: str) -> None:
 
 def _log_waiting_tasks(worker_id: str) -> None:
     chains = "\n".join(f"{task.get_name()}: {_awaiting(task.get_coro())}" for task in asyncio.all_tasks())
-    log.error("worker %s has not shut down %.0f s after it drained; its tasks wait in:\n%s", worker_id, SHUTDOWN_SECONDS, chains)
+    log.error(
+        "worker %s has not shut down %.0f s after it drained; its tasks wait in:\n%s",
+        worker_id,
+        SHUTDOWN_SECONDS,
+        chains,
+    )
 
 
 def _awaiting(coroutine: object) -> str:
@@ -160,7 +165,7 @@ def _awaiting(coroutine: object) -> str:
     shows only its outermost)."""
     frames = []
     while coroutine is not None:
-        frame = getattr(coroutine, "cr_frame", None) or getattr(coroutine, "ag_frame", None)
+        frame = getattr(coroutine, "cr_frame", None)
         if frame is not None:
             frames.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
         coroutine = getattr(coroutine, "cr_await", None)
