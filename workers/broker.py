@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
@@ -22,49 +23,79 @@ from workers.tasks import ENUMERATE_JOB, FREE_SLOT, RUN_BULK_OPERATION, register
 log = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = 1.0
+# How often a listener looks for messages that a consumer read and never acknowledged (it died
+# holding them) once they have idled past the broker's ``idle_timeout``.
+RECLAIM_SECONDS = 1.0
 
 
 class JobtowerBroker(RedisStreamBroker):
-    """A stream broker that keeps listening when Redis restarts or loses its data, and counts
-    the messages it takes over from a consumer that died holding them (``MESSAGES_RECLAIMED``).
+    """A stream broker whose listener keeps reading when Redis restarts or loses its data,
+    takes over the messages a dead consumer held (counted in ``MESSAGES_RECLAIMED``) whether
+    or not anything new arrives, and ends of its own once told to stop listening.
 
-    Losing a message or an acknowledgement is harmless here: a free-slot notice names
-    no chunk and is sent again while the slot stays idle, and an enumeration or a bulk
-    operation not started is handed out again once its hold runs out.
+    Ending is the listener's own doing, between two reads, not a cancellation's: a draining
+    worker stops reading before its receivers are cancelled, so no message is read that it
+    would not run, and its shutdown never waits on a read. Losing a message or an
+    acknowledgement is harmless here: a free-slot notice names no chunk and is sent again
+    while the slot stays idle, and an enumeration or a bulk operation not started is handed
+    out again once its hold runs out.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._newest_read = (0, 0)
-        self._reclaimed = 0
+        self._listening = True
+
+    def stop_listening(self) -> None:
+        """The listener reads no more: it ends within one blocking read (``xread_block``)."""
+        self._listening = False
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
-        while True:
+        next_reclaim = 0.0
+        while self._listening:
             try:
-                async for message in super().listen():
-                    if self._reclaimed:
-                        count, self._reclaimed = self._reclaimed, 0
-                        async with Redis(connection_pool=self.connection_pool) as redis:
-                            await MESSAGES_RECLAIMED.add(redis, self.queue_name, count)
-                    yield message
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    fetched = await redis.xreadgroup(
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        count=self.count,
+                        block=self.block,
+                    )
+                    reclaimed = []
+                    if asyncio.get_running_loop().time() >= next_reclaim:
+                        next_reclaim = asyncio.get_running_loop().time() + RECLAIM_SECONDS
+                        reclaimed = await self._reclaim(redis)
             except RedisError as error:
                 log.warning("broker lost Redis (%s); reconnecting", error)
                 await asyncio.sleep(RECONNECT_SECONDS)
-                try:
+                with contextlib.suppress(RedisError):
                     await self._declare_consumer_group()
-                except RedisError:
-                    continue
+                continue
+            for _, messages in fetched:
+                for message_id, fields in messages:
+                    yield self._message(message_id, fields)
+            for message_id, fields in reclaimed:
+                yield self._message(message_id, fields)
+
+    async def _reclaim(self, redis: Redis) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Messages idle past ``idle_timeout`` under another consumer, now this one's (one
+        trimmed from the stream meanwhile comes back empty, and is left out)."""
+        _, entries, *_ = await redis.xautoclaim(
+            self.queue_name,
+            self.consumer_group_name,
+            self.consumer_name,
+            min_idle_time=self.idle_timeout,
+            count=self.unacknowledged_batch_size,
+        )
+        claimed = [(message_id, fields) for message_id, fields in entries if fields]
+        if claimed:
+            await MESSAGES_RECLAIMED.add(redis, self.queue_name, len(claimed))
+        return claimed
+
+    def _message(self, message_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
+        return AckableMessage(data=fields[b"data"], ack=self._ack_generator(message_id, self.queue_name))
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
-        # Taskiq-redis makes the acknowledgement of every message it hands out, new ones (read
-        # past the group's last delivered id) and, after them, those it claimed from a consumer
-        # idle too long. A new one is past every message read before it; one that is not was
-        # read before, by a consumer that never acknowledged it.
-        position = _stream_position(id)
-        if position < self._newest_read:
-            self._reclaimed += 1
-        else:
-            self._newest_read = position
         ack = super()._ack_generator(id, queue_name)
 
         async def ack_if_possible() -> None:
@@ -74,12 +105,6 @@ class JobtowerBroker(RedisStreamBroker):
                 log.warning("could not acknowledge message %s: %s", id, error)
 
         return ack_if_possible
-
-
-def _stream_position(message_id: bytes | str) -> tuple[int, int]:
-    text = message_id.decode() if isinstance(message_id, bytes) else message_id
-    milliseconds, _, sequence = text.partition("-")
-    return int(milliseconds), int(sequence or 0)
 
 
 def build_broker(

@@ -72,9 +72,7 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
         publisher=ProgressPublisher(redis),
         chunks_ready=chunks_ready,
     )
-    enumerations = build_broker(
-        redis_url, keys.ENUMERATION_STREAM, redelivery_seconds=max(settings.lease_seconds * 2, 10)
-    )
+    enumerations = build_broker(redis_url, keys.ENUMERATION_STREAM)
     bulk_runs = build_broker(redis_url, keys.BULK_STREAM)
     brokers = (slots, enumerations, bulk_runs)
     for broker in brokers:
@@ -94,19 +92,21 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
             await broker.startup()
         tune_garbage_collector()
         presence = asyncio.create_task(_announce(runtime))
+        # A message is spent once read: what a dead worker held is handed out again by the
+        # dispatcher, which sends another notice while a slot stays idle, and an enumeration
+        # or a bulk operation again when its hold runs out, never while a live worker holds it.
         receivers = [
-            # A notice is spent once read: a dead worker's is not redelivered, the
-            # dispatcher sends another while a slot stays idle.
-            _receive(slots, settings.worker_concurrency, AcknowledgeType.WHEN_RECEIVED),
+            _receive(slots, settings.worker_concurrency),
             # Enumerations run beside the chunk slots, never behind them.
-            _receive(enumerations, settings.worker_concurrency, AcknowledgeType.WHEN_EXECUTED),
-            # A bulk operation a dead worker held is handed out again when its lease runs out.
-            _receive(bulk_runs, BULK_RUNS_AT_ONCE, AcknowledgeType.WHEN_RECEIVED),
+            _receive(enumerations, settings.worker_concurrency),
+            _receive(bulk_runs, BULK_RUNS_AT_ONCE),
         ]
         log.info("worker %s runs %d chunks at a time", worker_id, settings.worker_concurrency)
         await stop.wait()
         log.info("worker %s drains", worker_id)
         runtime.draining.set()
+        for broker in brokers:
+            broker.stop_listening()
         await redis.delete(keys.worker(worker_id))
         await _wait_for_runs(runtime, timeout=settings.lease_seconds)
         _watch_shutdown(worker_id)
@@ -120,10 +120,14 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
         await redis.aclose()
 
 
-def _receive(broker: JobtowerBroker, at_once: int, ack_time: AcknowledgeType) -> asyncio.Task[None]:
+def _receive(broker: JobtowerBroker, at_once: int) -> asyncio.Task[None]:
     return asyncio.create_task(
         run_receiver_task(
-            broker, max_async_tasks=at_once, max_prefetch=0, ack_time=ack_time, propagate_exceptions=False
+            broker,
+            max_async_tasks=at_once,
+            max_prefetch=0,
+            ack_time=AcknowledgeType.WHEN_RECEIVED,
+            propagate_exceptions=False,
         )
     )
 

@@ -6,14 +6,10 @@ through Redis, so these tests run them as separate processes and read only the s
 
 from __future__ import annotations
 
-import asyncio
 import signal
-from typing import Any
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from redis.asyncio import Redis
 
 from domain.access import Role
 from domain.models import Chunk
@@ -24,9 +20,6 @@ from tests.conftest import TenantFixture
 from tests.gql.ws import graphql_ws
 from tests.services import free_port
 from tests.workers.support import start, wait_for_status
-from workers import keys
-from workers.broker import build_broker, send_enumeration
-from workers.shared_metrics import MESSAGES_RECLAIMED
 
 METRICS_TOKEN = "operating-metrics"
 DISPATCH = "jobtower_chunk_dispatch_latency_seconds"
@@ -114,41 +107,3 @@ async def test_an_open_subscription_counts_as_a_subscriber(cluster: Cluster, acm
 
         await socket.complete(live)
         await scraped(api, SUBSCRIPTIONS, 0, "the subscription to end")
-
-
-@pytest.mark.usefixtures("database")
-async def test_a_dead_consumers_unacknowledged_message_is_counted_when_taken_over(redis: Redis, redis_url: str):
-    broker = build_broker(redis_url, keys.ENUMERATION_STREAM, redelivery_seconds=0.2)
-    await broker.startup()
-    try:
-        await send_enumeration(broker, 1)
-        # A consumer reads it and dies before acknowledging it.
-        await redis.xreadgroup(keys.TASK_GROUP, "dead consumer", {keys.ENUMERATION_STREAM: ">"}, count=1)
-
-        async def idle_past_redelivery() -> bool:
-            pending = await redis.xpending_range(keys.ENUMERATION_STREAM, keys.TASK_GROUP, "-", "+", 1)
-            return pending[0]["time_since_delivered"] > 200
-
-        await wait_until(idle_past_redelivery, timeout=10, what="the message to idle")
-        await send_enumeration(broker, 2)
-        received = await asyncio.wait_for(_first(broker, 2), timeout=30)
-
-        assert [_job_id(broker, message) for message in received] == [2, 1]
-        counts = await MESSAGES_RECLAIMED.read(redis)
-        assert counts == {keys.FREE_SLOT_STREAM: 0, keys.ENUMERATION_STREAM: 1, keys.BULK_STREAM: 0}
-    finally:
-        await broker.shutdown()
-
-
-async def _first(broker: Any, count: int) -> list[Any]:
-    received = []
-    async for message in broker.listen():
-        received.append(message)
-        await message.ack()
-        if len(received) == count:
-            return received
-    return received
-
-
-def _job_id(broker: Any, message: Any) -> int:
-    return broker.formatter.loads(message.data).args[0]
