@@ -27,15 +27,17 @@ RECONNECT_SECONDS = 1.0
 # holding them) once they have idled past the broker's ``idle_timeout``.
 RECLAIM_SECONDS = 1.0
 
+# A stream entry: its id and its fields.
+_Entry = tuple[bytes, dict[bytes, bytes]]
+
 
 class JobtowerBroker(RedisStreamBroker):
     """A stream broker whose listener keeps reading when Redis restarts or loses its data,
     takes over the messages a dead consumer held (counted in ``MESSAGES_RECLAIMED``) whether
     or not anything new arrives, and ends of its own once told to stop listening.
 
-    Ending is the listener's own doing, between two reads, not a cancellation's: a draining
-    worker stops reading before its receivers are cancelled, so no message is read that it
-    would not run, and its shutdown never waits on a read. Losing a message or an
+    A draining worker stops its listeners before it cancels its receivers, so it reads no
+    message it would not run, and its shutdown never waits on a read. Losing a message or an
     acknowledgement is harmless here: a free-slot notice names no chunk and is sent again
     while the slot stays idle, and an enumeration or a bulk operation not started is handed
     out again once its hold runs out.
@@ -44,40 +46,60 @@ class JobtowerBroker(RedisStreamBroker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._listening = True
+        self._reading: asyncio.Future[list[_Entry]] | None = None
 
     def stop_listening(self) -> None:
-        """The listener reads no more: it ends within one blocking read (``xread_block``)."""
+        """The listener reads no more: the read under way is called off and the listener ends
+        (within one blocking read, ``xread_block``, should the read not heed it)."""
         self._listening = False
+        if self._reading is not None:
+            self._reading.cancel()
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        loop = asyncio.get_running_loop()
         next_reclaim = 0.0
         while self._listening:
+            reclaim = loop.time() >= next_reclaim
+            if reclaim:
+                next_reclaim = loop.time() + RECLAIM_SECONDS
+            reading = self._reading = asyncio.ensure_future(self._read(reclaim))
             try:
-                async with Redis(connection_pool=self.connection_pool) as redis:
-                    fetched = await redis.xreadgroup(
-                        self.consumer_group_name,
-                        self.consumer_name,
-                        {self.queue_name: ">"},
-                        count=self.count,
-                        block=self.block,
-                    )
-                    reclaimed = []
-                    if asyncio.get_running_loop().time() >= next_reclaim:
-                        next_reclaim = asyncio.get_running_loop().time() + RECLAIM_SECONDS
-                        reclaimed = await self._reclaim(redis)
+                await asyncio.wait({reading})
+            except asyncio.CancelledError:  # the listener's own task is cancelled
+                reading.cancel()
+                raise
+            finally:
+                self._reading = None
+            if reading.cancelled():  # by stop_listening
+                return
+            try:
+                entries = reading.result()
             except RedisError as error:
                 log.warning("broker lost Redis (%s); reconnecting", error)
                 await asyncio.sleep(RECONNECT_SECONDS)
                 with contextlib.suppress(RedisError):
                     await self._declare_consumer_group()
                 continue
-            for _, messages in fetched:
-                for message_id, fields in messages:
-                    yield self._message(message_id, fields)
-            for message_id, fields in reclaimed:
-                yield self._message(message_id, fields)
+            for message_id, fields in entries:
+                yield AckableMessage(data=fields[b"data"], ack=self._ack_generator(message_id, self.queue_name))
 
-    async def _reclaim(self, redis: Redis) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    async def _read(self, reclaim: bool) -> list[_Entry]:
+        """New messages (waiting up to ``xread_block`` for one), then, if ``reclaim``, a dead
+        consumer's."""
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            fetched = await redis.xreadgroup(
+                self.consumer_group_name,
+                self.consumer_name,
+                {self.queue_name: ">"},
+                count=self.count,
+                block=self.block,
+            )
+            entries = [entry for _, stream_entries in fetched for entry in stream_entries]
+            if reclaim:
+                entries += await self._reclaim(redis)
+        return entries
+
+    async def _reclaim(self, redis: Redis) -> list[_Entry]:
         """Messages idle past ``idle_timeout`` under another consumer, now this one's (one
         trimmed from the stream meanwhile comes back empty, and is left out)."""
         _, entries, *_ = await redis.xautoclaim(
@@ -91,9 +113,6 @@ class JobtowerBroker(RedisStreamBroker):
         if claimed:
             await MESSAGES_RECLAIMED.add(redis, self.queue_name, len(claimed))
         return claimed
-
-    def _message(self, message_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
-        return AckableMessage(data=fields[b"data"], ack=self._ack_generator(message_id, self.queue_name))
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         ack = super()._ack_generator(id, queue_name)

@@ -109,6 +109,8 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
             broker.stop_listening()
         await redis.delete(keys.worker(worker_id))
         await _wait_for_runs(runtime, timeout=settings.lease_seconds)
+        # With the runs over, each receiver ends once its listener's read under way returns.
+        await asyncio.wait(receivers, timeout=slots.block / 1000 + 1)
         _watch_shutdown(worker_id)
         tasks = (presence, *receivers, *runtime.own_slots)
         for task in tasks:
