@@ -13,7 +13,7 @@ export type Look = { label: string; tone: Tone; icon: string };
 export const JOB_STATUSES: Record<JobStatus, Look> = {
   PENDING: { label: "Pending", tone: "neutral", icon: "○" },
   RUNNING: { label: "Running", tone: "active", icon: "▶" },
-  WAITING: { label: "Waiting", tone: "waiting", icon: "⏸" },
+  WAITING: { label: "Waiting", tone: "waiting", icon: "◷" },
   STOPPING: { label: "Stopping", tone: "warning", icon: "◼" },
   STOPPED: { label: "Stopped", tone: "muted", icon: "◼" },
   CANCELING: { label: "Canceling", tone: "warning", icon: "⊘" },
@@ -31,7 +31,7 @@ export const JOB_OUTCOMES: Record<JobOutcome, Look> = {
 export const RECORD_STATUSES: Record<RecordStatus, Look> = {
   PENDING: { label: "Pending", tone: "neutral", icon: "○" },
   RUNNING: { label: "Running", tone: "active", icon: "▶" },
-  WAITING: { label: "Waiting", tone: "waiting", icon: "⏸" },
+  WAITING: { label: "Waiting", tone: "waiting", icon: "◷" },
   SUCCEEDED: { label: "Succeeded", tone: "success", icon: "✓" },
   FAILED: { label: "Failed", tone: "danger", icon: "✕" },
   SKIPPED: { label: "Skipped", tone: "muted", icon: "↷" },
@@ -54,7 +54,7 @@ export const CHUNK_STATUSES: Record<ChunkStatus, Look> = {
   PENDING: { label: "Pending", tone: "neutral", icon: "○" },
   QUEUED: { label: "Queued", tone: "active", icon: "◌" },
   RUNNING: { label: "Running", tone: "active", icon: "▶" },
-  WAITING: { label: "Waiting", tone: "waiting", icon: "⏸" },
+  WAITING: { label: "Waiting", tone: "waiting", icon: "◷" },
   COMPLETED: { label: "Completed", tone: "success", icon: "✓" },
   INCOMPLETE: { label: "Incomplete", tone: "warning", icon: "◐" },
   FAILED: { label: "Failed", tone: "danger", icon: "✕" },
@@ -64,7 +64,7 @@ export const CHUNK_STATUSES: Record<ChunkStatus, Look> = {
 
 export const STEP_STATUSES: Record<StepStatus, Look> = {
   RUNNING: { label: "Running", tone: "active", icon: "▶" },
-  WAITING: { label: "Waiting", tone: "waiting", icon: "⏸" },
+  WAITING: { label: "Waiting", tone: "waiting", icon: "◷" },
   SUCCEEDED: { label: "Succeeded", tone: "success", icon: "✓" },
   FAILED: { label: "Failed", tone: "danger", icon: "✕" },
   SKIPPED: { label: "Skipped", tone: "muted", icon: "↷" },
