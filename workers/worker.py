@@ -109,7 +109,7 @@ async def run_worker(settings: Settings, redis_url: str) -> None:
             broker.stop_listening()
         await redis.delete(keys.worker(worker_id))
         await _wait_for_runs(runtime, timeout=settings.lease_seconds)
-        # With the runs over, each receiver ends once its listener's read under way returns.
+        # With the runs over and the listeners stopped, each receiver ends by itself.
         await asyncio.wait(receivers, timeout=slots.block / 1000 + 1)
         _watch_shutdown(worker_id)
         tasks = (presence, *receivers, *runtime.own_slots)
