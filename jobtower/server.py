@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 # compression would cost a zlib context per connection and CPU per message and client.
 WS_DEFLATE = False
 
+# Once SIGTERM has closed every connection, what their requests still run is cancelled this much
+# later (uvicorn's default waits for it for good). A client that loses its WebSocket reconnects
+# and resumes with ``afterSeq``; nothing is lost by not waiting longer.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
 # The demo admin token is printed on the first start only: a later start says how to get one.
 NEW_TOKEN_COMMAND = f"jobtower token create --tenant {DEMO_SLUG} --role ADMIN --name NAME"
 
@@ -85,6 +90,7 @@ def serve_api(
         "http": GuardedH11Protocol,
         # The version is nobody's business but the operator's.
         "server_header": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
     if workers > 1:
         uvicorn.run("jobtower.app:from_settings", factory=True, workers=workers, **options)
